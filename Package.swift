@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Reel",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "reel", targets: ["reel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // FFmpeg 5.1 C libraries, found with pkg-config; shim.h wraps the macros Swift cannot import.
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libavfilter libswscale libavutil libswresample",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libavutil-dev", "libswresample-dev"])]
+        ),
+        // Rendition ladders from profiles/*.yaml and the choice of rungs for a source.
+        .target(name: "Profiles", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Probe, decode → scale → encode → CMAF/HLS packaging over FFmpeg.
+        .target(name: "Media", dependencies: ["CFFmpeg", "Profiles", .product(name: "Logging", package: "swift-log")]),
+        // The storage root: atomic publish (stage, fsync, rename), free space, network filesystems.
+        .target(name: "Storage"),
+        .executableTarget(
+            name: "reel",
+            dependencies: [
+                "Media", "Profiles", "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage"]),
+    ]
+)

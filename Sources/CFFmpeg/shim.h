@@ -1,0 +1,33 @@
+// Everything Reel uses from FFmpeg 5.1, plus inline wrappers for the macros Swift cannot import.
+#ifndef REEL_CFFMPEG_SHIM_H
+#define REEL_CFFMPEG_SHIM_H
+
+#include <libavformat/avformat.h>
+#include <libavformat/avio.h>
+#include <libavcodec/avcodec.h>
+#include <libavcodec/bsf.h>
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/avutil.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/display.h>
+#include <libavutil/error.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/mathematics.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libavutil/samplefmt.h>
+#include <libavutil/audio_fifo.h>
+#include <libswscale/swscale.h>
+#include <libswresample/swresample.h>
+
+static inline int reel_averror(int e) { return AVERROR(e); }
+static inline int reel_averror_eof(void) { return AVERROR_EOF; }
+static inline int reel_averror_eagain(void) { return AVERROR(EAGAIN); }
+static inline int reel_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+static inline int64_t reel_nopts(void) { return AV_NOPTS_VALUE; }
+static inline AVRational reel_time_base_q(void) { return AV_TIME_BASE_Q; }
+static inline int reel_error_string(int err, char *buf, size_t size) { return av_strerror(err, buf, size); }
+
+#endif

@@ -1,0 +1,66 @@
+import CFFmpeg
+
+/// Decodes one stream. Owns its `AVCodecContext`; use it on one thread only.
+final class Decoder {
+    let stream: UnsafeMutablePointer<AVStream>
+    let context: UnsafeMutablePointer<AVCodecContext>
+    let frame: UnsafeMutablePointer<AVFrame>
+    /// Packets the decoder rejected as damaged; a few are tolerated like FFmpeg's own tools do.
+    private(set) var damagedPackets = 0
+    private(set) var framesDecoded = 0
+
+    init(stream: UnsafeMutablePointer<AVStream>, path: String) throws(MediaError) {
+        self.stream = stream
+        guard let decoder = avcodec_find_decoder(stream.parameters.codec_id) else {
+            throw .unsupportedCodec(path: path, codec: stream.codecName)
+        }
+        guard let ctx = avcodec_alloc_context3(decoder), let frame = av_frame_alloc() else {
+            throw .internalFailure("out of memory allocating a decoder")
+        }
+        context = ctx
+        self.frame = frame
+        if avcodec_parameters_to_context(ctx, stream.pointee.codecpar) < 0 {
+            throw .unsupportedCodec(path: path, codec: stream.codecName)
+        }
+        ctx.pointee.pkt_timebase = stream.pointee.time_base
+        ctx.pointee.thread_count = 0      // one thread per core
+        let status = avcodec_open2(ctx, decoder, nil)
+        if status < 0 { throw .unsupportedCodec(path: path, codec: "\(stream.codecName) (\(ffmpegErrorText(status)))") }
+    }
+
+    deinit {
+        var ctx: UnsafeMutablePointer<AVCodecContext>? = context
+        avcodec_free_context(&ctx)
+        var f: UnsafeMutablePointer<AVFrame>? = frame
+        av_frame_free(&f)
+    }
+
+    /// Sends a packet (nil flushes) and calls `body` with each frame that comes out. The frame is only
+    /// valid during the call.
+    func decode(_ packet: UnsafeMutablePointer<AVPacket>?, _ body: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
+        var status = avcodec_send_packet(context, packet)
+        if status == reel_averror_invaliddata() {
+            damagedPackets += 1
+            status = 0
+        }
+        if status < 0 && status != averrorEOF && status != averrorEAGAIN {
+            throw .internalFailure("decoding \(stream.codecName): \(ffmpegErrorText(status))")
+        }
+        while true {
+            let received = avcodec_receive_frame(context, frame)
+            if received == averrorEAGAIN || received == averrorEOF { return }
+            if received == reel_averror_invaliddata() { damagedPackets += 1; continue }
+            if received < 0 { throw .internalFailure("decoding \(stream.codecName): \(ffmpegErrorText(received))") }
+            framesDecoded += 1
+            defer { av_frame_unref(frame) }
+            try body(frame)
+        }
+    }
+
+    /// A frame's start in seconds on the stream's own clock, when known.
+    func time(of frame: UnsafeMutablePointer<AVFrame>) -> Rational? {
+        let ts = frame.pointee.best_effort_timestamp
+        guard ts != noPTS else { return nil }
+        return Rational(ts) * Rational(stream.pointee.time_base)
+    }
+}

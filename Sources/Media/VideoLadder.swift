@@ -1,0 +1,156 @@
+import CFFmpeg
+import Foundation
+import Profiles
+
+/// The video half of a transcode: decode once, make each picture upright and progressive, then give it
+/// to every rung at that rung's constant output rate. Rungs that share a rate share one `FrameSlotter`.
+final class VideoLadder {
+    private struct RateGroup {
+        var slotter: FrameSlotter
+        var encoders: [VideoRungEncoder]
+        var nextKeyframe: Int64 = 0
+    }
+
+    private let decoder: Decoder
+    private let preprocessor: VideoPreprocessor
+    private let origin: Rational
+    private let posterURL: URL
+    private let posterTime: Rational
+    private let posterSize: (width: Int, height: Int)
+    private var posterDone = false
+    private var groups: [RateGroup]
+    private var timeline: SegmentTimeline?
+    private var writers: [RenditionWriter] = []
+    /// The latest upright picture: what is on screen until the next one arrives.
+    private let current: UnsafeMutablePointer<AVFrame>
+    private var hasCurrent = false
+    private let sourcePeriod: Rational
+    private(set) var reached = Rational(0)
+
+    init(stream: UnsafeMutablePointer<AVStream>, path: String, profile: Profile, origin: Rational,
+         keyframeInterval: Rational, poster: URL) throws(MediaError) {
+        decoder = try Decoder(stream: stream, path: path)
+        preprocessor = VideoPreprocessor(rotation: stream.uprightRotation, deinterlace: stream.isInterlaced,
+                                         timeBase: stream.pointee.time_base)
+        self.origin = origin
+        let display = stream.displaySize
+        let rate = stream.averageFrameRate ?? Rational(25)
+        sourcePeriod = Rational(rate.den, rate.num)
+        let rungs = RungPlanner.plan(profile: profile, source: SourceGeometry(
+            displayWidth: display.width, displayHeight: display.height,
+            frameRate: FrameRate(num: Int(rate.num), den: Int(rate.den))))
+        guard !rungs.isEmpty else { throw .noUsableStream(path: path, detail: "no rung of the ladder fits this video") }
+
+        // One timescale for every rung, so keyframe times compare exactly across renditions.
+        var timescale = rungs.reduce(Int64(1)) { Rational.lcm($0, Int64($1.frameRate.num)) }
+        if timescale < 90_000 { timescale *= (90_000 + timescale - 1) / timescale }
+        var byRate: [FrameRate: [VideoRungEncoder]] = [:]
+        var order: [FrameRate] = []
+        for rung in rungs {
+            let encoder = try VideoRungEncoder(rung: rung, profile: profile, timescale: timescale, keyframeInterval: keyframeInterval)
+            if byRate[rung.frameRate] == nil { order.append(rung.frameRate) }
+            byRate[rung.frameRate, default: []].append(encoder)
+        }
+        groups = order.map { rate in
+            RateGroup(slotter: FrameSlotter(period: Rational(Int64(rate.den), Int64(rate.num))), encoders: byRate[rate]!)
+        }
+        let posterRung = rungs.last { min($0.width, $0.height) <= 720 } ?? rungs[0]
+        posterSize = (posterRung.width, posterRung.height)
+        let total = stream.pointee.duration != noPTS && stream.pointee.duration > 0
+            ? Rational(stream.pointee.duration) * Rational(stream.pointee.time_base) : Rational(10)
+        posterTime = min(total / Rational(10), Rational(5))
+        current = av_frame_alloc()
+        posterURL = poster
+    }
+
+    deinit {
+        var f: UnsafeMutablePointer<AVFrame>? = current
+        av_frame_free(&f)
+    }
+
+    private var encoders: [VideoRungEncoder] { groups.flatMap(\.encoders) }
+    var framePeriods: [Rational] { groups.map(\.slotter.period) }
+    var reorderDelay: Rational { encoders.map(\.reorderDelay).max() ?? Rational(0) }
+    var framesOut: Int { encoders.last?.framesEncoded ?? 0 }
+
+    var summaries: [RenditionSummary] {
+        zip(encoders, writers).map { encoder, writer in
+            RenditionSummary(
+                name: writer.name, directory: writer.directory.path, codecs: writer.codecs,
+                width: encoder.rung.width, height: encoder.rung.height, frameRate: encoder.rung.frameRate.value,
+                channels: nil, segments: writer.segments, iframes: writer.iframes)
+        }.sorted { ($0.height ?? 0) < ($1.height ?? 0) }
+    }
+
+    /// Opens a rendition writer per rung, now that the shared timeline and offset are known.
+    func start(timeline: SegmentTimeline, offset: Rational, root: URL) throws(MediaError) {
+        self.timeline = timeline
+        for encoder in encoders {
+            guard let config = encoder.codecConfig else {
+                throw .internalFailure("libx264 gave no SPS/PPS for \(encoder.rung.name)")
+            }
+            let writer = try RenditionWriter(name: encoder.rung.name, root: root, config: config,
+                                             timescale: encoder.timescale, timeline: timeline)
+            encoder.attach(writer: writer, offsetTicks: offset.ticks(encoder.timescale))
+            writers.append(writer)
+        }
+    }
+
+    /// Decodes a packet (nil at the end of the file) and sends the pictures on.
+    func decode(_ packet: UnsafeMutablePointer<AVPacket>?) throws(MediaError) {
+        try decoder.decode(packet) { frame throws(MediaError) in
+            frame.pointee.pts = frame.pointee.best_effort_timestamp
+            try preprocessor.process(frame) { upright throws(MediaError) in try show(upright) }
+        }
+        if packet == nil {
+            try preprocessor.process(nil) { upright throws(MediaError) in try show(upright) }
+        }
+    }
+
+    /// A new picture replaces the current one at its timestamp: every output frame before then shows the
+    /// current picture.
+    private func show(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+        let base = Rational(decoder.stream.pointee.time_base)
+        let start = frame.pointee.pts != noPTS ? Rational(frame.pointee.pts) * base - origin : reached
+        if !hasCurrent { try replaceCurrent(with: frame) }
+        try emit(until: start)
+        try replaceCurrent(with: frame)
+        let length = frame.pointee.pkt_duration > 0 ? Rational(frame.pointee.pkt_duration) * base : sourcePeriod
+        reached = max(reached, start + length)
+    }
+
+    private func replaceCurrent(with frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+        av_frame_unref(current)
+        if av_frame_ref(current, frame) < 0 { throw .internalFailure("out of memory holding a picture") }
+        hasCurrent = true
+    }
+
+    private func emit(until time: Rational) throws(MediaError) {
+        guard let timeline else { return }
+        for g in groups.indices {
+            for slot in groups[g].slotter.slots(before: time) {
+                let slotTime = Rational(slot) * groups[g].slotter.period
+                var keyframe = false
+                while timeline.keyframeTime(groups[g].nextKeyframe) <= slotTime {
+                    keyframe = true
+                    groups[g].nextKeyframe += 1
+                }
+                for encoder in groups[g].encoders { try encoder.encode(current, slot: slot, keyframe: keyframe) }
+                if !posterDone && slotTime >= posterTime {
+                    posterDone = true
+                    try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)
+                }
+            }
+        }
+    }
+
+    /// Shows the last picture until the end of its duration, then flushes every rung.
+    func finish() throws(MediaError) {
+        if hasCurrent { try emit(until: reached) }
+        if hasCurrent && !posterDone {
+            posterDone = true
+            try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)
+        }
+        for encoder in encoders { try encoder.finish() }
+    }
+}

@@ -1,0 +1,146 @@
+import CFFmpeg
+import Foundation
+import Profiles
+
+/// One rung of the ladder: scales each frame to the rung's size with libswscale, encodes it with libx264
+/// (IDR frames forced exactly on the shared keyframe timeline, no scene-cut keyframes, closed GOPs), and
+/// hands the packets to its `RenditionWriter`. Owns FFmpeg handles: use it on one thread only.
+final class VideoRungEncoder {
+    let rung: PlannedRung
+    private let codec: UnsafeMutablePointer<AVCodecContext>
+    private var scaler: OpaquePointer?
+    private let scaled: UnsafeMutablePointer<AVFrame>
+    private let packet: UnsafeMutablePointer<AVPacket>
+    /// Ticks of the shared video timescale per output frame of this rung.
+    let ticksPerFrame: Int64
+    let timescale: Int64
+    private var offsetTicks: Int64 = 0
+    private var writer: RenditionWriter?
+    private(set) var framesEncoded = 0
+
+    /// Frame period of this rung in seconds.
+    var framePeriod: Rational { Rational(Int64(rung.frameRate.den), Int64(rung.frameRate.num)) }
+
+    init(rung: PlannedRung, profile: Profile, timescale: Int64, keyframeInterval: Rational) throws(MediaError) {
+        self.rung = rung
+        self.timescale = timescale
+        let period = Rational(Int64(rung.frameRate.den), Int64(rung.frameRate.num))
+        ticksPerFrame = (period * Rational(timescale)).num
+        guard let encoder = avcodec_find_encoder_by_name("libx264") else {
+            throw .internalFailure("this FFmpeg build has no libx264 encoder")
+        }
+        guard let ctx = avcodec_alloc_context3(encoder), let frame = av_frame_alloc(), let pkt = av_packet_alloc() else {
+            throw .internalFailure("out of memory allocating the \(rung.name) encoder")
+        }
+        codec = ctx; scaled = frame; packet = pkt
+
+        ctx.pointee.width = Int32(rung.width)
+        ctx.pointee.height = Int32(rung.height)
+        ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        ctx.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        ctx.pointee.time_base = AVRational(num: Int32(rung.frameRate.den), den: Int32(rung.frameRate.num))
+        ctx.pointee.framerate = AVRational(num: Int32(rung.frameRate.num), den: Int32(rung.frameRate.den))
+        ctx.pointee.bit_rate = Int64(rung.videoBitrate)
+        ctx.pointee.rc_max_rate = Int64(rung.peakBitrate)
+        ctx.pointee.rc_buffer_size = Int32(clamping: rung.videoBitrate * 2)
+        // Forced keyframes decide the GOP; x264's own limit only has to stay out of the way.
+        let framesPerInterval = (keyframeInterval / period).ceil
+        ctx.pointee.gop_size = Int32(clamping: framesPerInterval * 2 + 1)
+        ctx.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER)
+        let options: [(String, String)] = [
+            ("preset", profile.preset),
+            ("profile", rung.codecProfile),
+            ("level", rung.level),
+            ("forced-idr", "1"),
+            ("x264-params", "scenecut=0:open-gop=0"),
+        ]
+        var dict: OpaquePointer? = nil
+        for (key, value) in options { av_dict_set(&dict, key, value, 0) }
+        let status = avcodec_open2(ctx, encoder, &dict)
+        av_dict_free(&dict)
+        if status < 0 {
+            throw .internalFailure("cannot open libx264 for \(rung.name) (\(rung.codecProfile) \(rung.level)): \(ffmpegErrorText(status))")
+        }
+    }
+
+    deinit {
+        sws_freeContext(scaler)
+        var ctx: UnsafeMutablePointer<AVCodecContext>? = codec
+        avcodec_free_context(&ctx)
+        var frame: UnsafeMutablePointer<AVFrame>? = scaled
+        av_frame_free(&frame)
+        var pkt: UnsafeMutablePointer<AVPacket>? = packet
+        av_packet_free(&pkt)
+    }
+
+    /// Frames the encoder holds back for B-frame reordering: the output timeline must start late enough
+    /// that no decode time is negative.
+    var reorderDelay: Rational { Rational(Int64(max(codec.pointee.has_b_frames, 0))) * framePeriod }
+
+    /// The SPS/PPS the encoder will use, once opened.
+    var codecConfig: CodecConfig? {
+        guard let extradata = codec.pointee.extradata, codec.pointee.extradata_size > 0 else { return nil }
+        let bytes = Array(UnsafeBufferPointer(start: extradata, count: Int(codec.pointee.extradata_size)))
+        return AVCDecoderConfig(annexB: bytes).map { .avc($0, width: rung.width, height: rung.height) }
+    }
+
+    func attach(writer: RenditionWriter, offsetTicks: Int64) {
+        self.writer = writer
+        self.offsetTicks = offsetTicks
+    }
+
+    /// Scales `source` to this rung and encodes it as output frame number `slot`.
+    func encode(_ source: UnsafeMutablePointer<AVFrame>, slot: Int64, keyframe: Bool) throws(MediaError) {
+        scaler = sws_getCachedContext(
+            scaler, source.pointee.width, source.pointee.height, AVPixelFormat(rawValue: source.pointee.format),
+            Int32(rung.width), Int32(rung.height), AV_PIX_FMT_YUV420P, SWS_BICUBIC, nil, nil, nil)
+        guard let scaler else { throw .internalFailure("libswscale cannot convert this picture format for \(rung.name)") }
+        if scaled.pointee.buf.0 == nil {
+            scaled.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+            scaled.pointee.width = Int32(rung.width)
+            scaled.pointee.height = Int32(rung.height)
+            try check(av_frame_get_buffer(scaled, 0), "allocating a frame")
+        }
+        // The encoder may still hold the previous picture; this gives us a private buffer if so.
+        try check(av_frame_make_writable(scaled), "allocating a frame")
+        withFramePlanes(source, scaled) { srcData, srcLines, dstData, dstLines in
+            _ = sws_scale(scaler, srcData, srcLines, 0, source.pointee.height, dstData, dstLines)
+        }
+        scaled.pointee.pts = slot
+        scaled.pointee.pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+        scaled.pointee.key_frame = keyframe ? 1 : 0
+        scaled.pointee.color_range = AVCOL_RANGE_MPEG
+        try check(avcodec_send_frame(codec, scaled), "encoding")
+        framesEncoded += 1
+        try drain()
+    }
+
+    /// Flushes the encoder and the rendition.
+    func finish() throws(MediaError) {
+        try check(avcodec_send_frame(codec, nil), "flushing")
+        try drain()
+        try writer?.finish()
+    }
+
+    private func drain() throws(MediaError) {
+        while true {
+            let status = avcodec_receive_packet(codec, packet)
+            if status == averrorEAGAIN || status == averrorEOF { return }
+            try check(status, "encoding")
+            defer { av_packet_unref(packet) }
+            let p = packet.pointee
+            let data = AnnexB.lengthPrefixed(UnsafeBufferPointer(start: p.data, count: Int(p.size)))
+            let sample = MediaSample(
+                data: data,
+                dts: p.dts * ticksPerFrame + offsetTicks,
+                pts: p.pts * ticksPerFrame + offsetTicks,
+                isSync: p.flags & AV_PKT_FLAG_KEY != 0,
+                duration: ticksPerFrame)
+            try writer?.write(sample, at: Rational(p.pts) * framePeriod)
+        }
+    }
+
+    private func check(_ status: Int32, _ what: String) throws(MediaError) {
+        if status < 0 { throw .internalFailure("\(what) \(rung.name): \(ffmpegErrorText(status))") }
+    }
+}

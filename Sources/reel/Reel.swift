@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Reel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reel",
+        abstract: "Reel turns uploaded videos into adaptive HLS.",
+        subcommands: [ProbeCommand.self, TranscodeCommand.self, ProfilesCommand.self]
+    )
+}
