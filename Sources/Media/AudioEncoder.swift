@@ -18,6 +18,10 @@ final class AudioEncoder {
     /// Samples (at the output rate) handed to the encoder so far: the next frame's pts.
     private var samplesQueued: Int64 = 0
     private var started = false
+    /// Samples put into the FIFO so far, and how many the source declares (decoders keep the padding
+    /// of the last AAC/MP3 frame; the container's duration says where the real audio ends).
+    private var samplesBuffered: Int64 = 0
+    var sampleLimit: Int64?
 
     var sampleRate: Int64 { Int64(spec.sampleRate) }
 
@@ -115,10 +119,12 @@ final class AudioEncoder {
         defer { av_freep(&buffers![0]); av_freep(&buffers) }
         let produced = swr_convert(resampler, buffers, capacity, input, count)
         try check(produced, "resampling audio")
-        guard produced > 0 else { return }
+        let keep = sampleLimit.map { Int32(clamping: max(0, min(Int64(produced), $0 - samplesBuffered))) } ?? produced
+        guard keep > 0 else { return }
         try buffers!.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: spec.channels) { raw throws(MediaError) in
-            if av_audio_fifo_write(fifo, raw, produced) < produced { throw .internalFailure("audio buffer full") }
+            if av_audio_fifo_write(fifo, raw, keep) < keep { throw .internalFailure("audio buffer full") }
         }
+        samplesBuffered += Int64(keep)
     }
 
     private func queueSilence(_ count: Int) throws(MediaError) {
@@ -129,6 +135,7 @@ final class AudioEncoder {
         try buffers!.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: spec.channels) { raw throws(MediaError) in
             if av_audio_fifo_write(fifo, raw, Int32(count)) < Int32(count) { throw .internalFailure("audio buffer full") }
         }
+        samplesBuffered += Int64(count)
     }
 
     /// Encodes whole AAC frames from the FIFO; at the end also the short remainder.
@@ -160,12 +167,14 @@ final class AudioEncoder {
             try check(status, "encoding audio")
             defer { av_packet_unref(packet) }
             let p = packet.pointee
+            // The last packet is padded to a whole AAC frame; end the track where the real audio ends.
+            let nominal = p.duration > 0 ? p.duration : Int64(codec.pointee.frame_size)
             let sample = MediaSample(
                 data: Array(UnsafeBufferPointer(start: p.data, count: Int(p.size))),
                 dts: p.dts + offsetTicks,
                 pts: p.pts + offsetTicks,
                 isSync: true,
-                duration: p.duration > 0 ? p.duration : Int64(codec.pointee.frame_size))
+                duration: max(1, min(nominal, samplesQueued - p.pts)))
             try writer?.write(sample, at: Rational(p.pts, sampleRate))
         }
     }

@@ -83,7 +83,12 @@ final class TranscodeSession {
         let perSegment = Int64((profile.segmentDuration / profile.keyframeInterval).rounded())
         if let audioStream {
             audioDecoder = try Decoder(stream: audioStream, path: input.path)
-            audio = try AudioEncoder(spec: profile.audio)
+            let encoder = try AudioEncoder(spec: profile.audio)
+            if audioStream.pointee.duration > 0, audioStream.pointee.start_time != noPTS {
+                let end = Rational(audioStream.pointee.start_time + audioStream.pointee.duration) * Rational(audioStream.pointee.time_base) - origin
+                encoder.sampleLimit = end.ticks(encoder.sampleRate)
+            }
+            audio = encoder
         }
         var timeline: SegmentTimeline
         var offset: Rational

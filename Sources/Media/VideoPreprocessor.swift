@@ -67,6 +67,10 @@ final class VideoPreprocessor {
             if got == averrorEAGAIN || got == averrorEOF { return }
             if got < 0 { throw .internalFailure("preparing pictures (\(filterChain)): \(ffmpegErrorText(got))") }
             defer { av_frame_unref(filtered) }
+            // Filters may change the time base (bwdif halves it); hand frames back on the stream's clock.
+            let outBase = av_buffersink_get_time_base(sink)
+            if filtered.pointee.pts != noPTS { filtered.pointee.pts = av_rescale_q(filtered.pointee.pts, outBase, timeBase) }
+            filtered.pointee.pkt_duration = av_rescale_q(filtered.pointee.pkt_duration, outBase, timeBase)
             try body(filtered)
         }
     }

@@ -1,0 +1,86 @@
+import Testing
+@testable import Media
+
+@Suite("Keyframe and segment timeline")
+struct TimelineTests {
+    @Test("keyframes fall every interval on a 30 fps grid")
+    func thirtyFPS() {
+        let t = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: [Rational(1, 30)])
+        #expect((0..<5).map { t.keyframeTime($0) } == [0, 2, 4, 6, 8].map { Rational($0) })
+        #expect(t.segmentStart(1) == Rational(6))
+        #expect(t.segmentIndex(at: Rational(599, 100)) == 0)
+        #expect(t.segmentIndex(at: Rational(6)) == 1)
+    }
+
+    @Test("NTSC rates: keyframes land on a frame of every rung, identical across rungs")
+    func ntscRates() {
+        let periods = [Rational(1001, 30000), Rational(1001, 60000)]
+        let t = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: periods)
+        #expect(t.gridPeriod == Rational(1001, 30000))
+        for k in Int64(0)..<50 {
+            let time = t.keyframeTime(k)
+            #expect(time >= Rational(2 * k))
+            #expect(time - Rational(2 * k) < Rational(1001, 30000))
+            for p in periods { #expect((time / p).den == 1, "keyframe \(k) is not on the \(p) grid") }
+        }
+    }
+
+    @Test("mixed rates that do not divide each other share a common grid")
+    func mixedRates() {
+        let t = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: [Rational(1, 24), Rational(1, 30)])
+        #expect(t.gridPeriod == Rational(1, 6))
+        #expect(t.keyframeTime(3) == Rational(6))
+    }
+
+    @Test("keyframeIndex inverts keyframeTime", arguments: [Int64(0), 1, 2, 7, 100, 1234])
+    func inverse(k: Int64) {
+        let t = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: [Rational(1001, 30000)])
+        let time = t.keyframeTime(k)
+        #expect(t.keyframeIndex(at: time) == k)
+        if k > 0 { #expect(t.keyframeIndex(at: time - Rational(1, 1_000_000)) == k - 1) }
+    }
+}
+
+@Suite("Constant frame rate output")
+struct FrameSlotterTests {
+    @Test("same rate in and out: one output frame per input frame")
+    func sameRate() {
+        var s = FrameSlotter(period: Rational(1, 30))
+        var shown: [Range<Int64>] = []
+        for i in 1...4 { shown.append(s.slots(before: Rational(Int64(i), 30))) }
+        #expect(shown == [0..<1, 1..<2, 2..<3, 3..<4])
+    }
+
+    @Test("60 fps to 30 fps keeps every other picture")
+    func halve() {
+        var s = FrameSlotter(period: Rational(1, 30))
+        let counts = (1...8).map { s.slots(before: Rational(Int64($0), 60)).count }
+        #expect(counts == [0, 1, 0, 1, 0, 1, 0, 1])
+    }
+
+    @Test("a gap in a variable-rate source repeats the picture on screen")
+    func gap() {
+        var s = FrameSlotter(period: Rational(1, 30))
+        #expect(s.slots(before: Rational(1, 30)) == 0..<1)
+        #expect(s.slots(before: Rational(5, 30)) == 1..<5)
+    }
+
+    @Test("timestamps going backwards emit nothing")
+    func backwards() {
+        var s = FrameSlotter(period: Rational(1, 25))
+        _ = s.slots(before: Rational(1))
+        #expect(s.slots(before: Rational(1, 2)).isEmpty)
+    }
+}
+
+@Suite("Rational")
+struct RationalTests {
+    @Test func arithmetic() {
+        #expect(Rational(1, 3) + Rational(1, 6) == Rational(1, 2))
+        #expect(Rational(-3, 2).floor == -2)
+        #expect(Rational(-3, 2).ceil == -1)
+        #expect(Rational(7, 2).ceil == 4)
+        #expect(Rational(1001, 30000).ticks(90000) == 3003)
+        #expect(Rational(2, -4) == Rational(-1, 2))
+    }
+}
