@@ -72,6 +72,23 @@ final class InputFile {
         return stream
     }
 
+    /// The real frame timing of a video stream: the container's word when it is sure (average and base
+    /// rate agree), otherwise measured from the packets' timestamps.
+    func frameTiming(_ stream: UnsafeMutablePointer<AVStream>) -> FrameTiming {
+        if let known = timingCache[stream.pointee.index] { return known }
+        let declared = stream.averageFrameRate
+        var timing: FrameTiming
+        if let declared, stream.pointee.avg_frame_rate.num > 0, !stream.isVariableFrameRate {
+            timing = FrameTiming(average: declared, isVariable: false)
+        } else {
+            timing = FrameTiming.measure(path: path, streamIndex: stream.pointee.index)
+                ?? FrameTiming(average: declared ?? Rational(30), isVariable: stream.isVariableFrameRate)
+        }
+        timingCache[stream.pointee.index] = timing
+        return timing
+    }
+    private var timingCache: [Int32: FrameTiming] = [:]
+
     /// For MP4/MOV: does the sample index point past the end of the file? Then the upload was cut short.
     func indexPointsPastEnd() -> Bool {
         for stream in streams {

@@ -14,7 +14,8 @@ public enum Prober {
         let bestVideo = input.bestStream(AVMEDIA_TYPE_VIDEO)
         let bestAudio = input.bestStream(AVMEDIA_TYPE_AUDIO)
         let streams = input.streams.map { stream in
-            describe(stream, isDefault: stream == bestVideo || stream == bestAudio)
+            describe(stream, isDefault: stream == bestVideo || stream == bestAudio,
+                     timing: stream == bestVideo ? input.frameTiming(stream) : nil)
         }
         if bestVideo == nil && bestAudio == nil {
             let kinds = streams.map { "\($0.kind.rawValue) (\($0.codec))" }
@@ -36,7 +37,7 @@ public enum Prober {
         )
     }
 
-    private static func describe(_ stream: UnsafeMutablePointer<AVStream>, isDefault: Bool) -> StreamInfo {
+    private static func describe(_ stream: UnsafeMutablePointer<AVStream>, isDefault: Bool, timing: FrameTiming?) -> StreamInfo {
         let par = stream.parameters
         let descriptor = avcodec_descriptor_get(par.codec_id)
         let profileName = avcodec_profile_name(par.codec_id, par.profile).map { String(cString: $0) }
@@ -55,7 +56,7 @@ public enum Prober {
             let format = AVPixelFormat(rawValue: par.format)
             let pixDesc = av_pix_fmt_desc_get(format)
             let display = stream.displaySize
-            let rate = stream.averageFrameRate
+            let rate = timing?.average ?? stream.averageFrameRate
             info.video = VideoDetails(
                 pixelFormat: av_get_pix_fmt_name(format).map { String(cString: $0) },
                 bitDepth: pixDesc.map { Int($0.pointee.comp.0.depth) },
@@ -68,7 +69,7 @@ public enum Prober {
                 sampleAspectRatio: stream.sampleAspectRatio?.description,
                 frameRate: rate?.description,
                 frameRateValue: rate?.seconds,
-                variableFrameRate: stream.isVariableFrameRate,
+                variableFrameRate: timing?.isVariable ?? stream.isVariableFrameRate,
                 fieldOrder: stream.fieldOrderName
             )
         } else if par.codec_type == AVMEDIA_TYPE_AUDIO {

@@ -93,7 +93,7 @@ final class TranscodeSession {
         var timeline: SegmentTimeline
         var offset: Rational
         if let videoStream {
-            let ladder = try VideoLadder(stream: videoStream, path: input.path, profile: profile, origin: origin,
+            let ladder = try VideoLadder(stream: videoStream, timing: input.frameTiming(videoStream), path: input.path, profile: profile, origin: origin,
                                          keyframeInterval: interval, poster: directory.appendingPathComponent("poster.jpg"))
             timeline = SegmentTimeline(interval: interval, segmentKeyframes: perSegment, framePeriods: ladder.framePeriods)
             // Every timestamp is shifted by one constant so no decode time is negative (B-frame reordering,

@@ -27,14 +27,14 @@ final class VideoLadder {
     private let sourcePeriod: Rational
     private(set) var reached = Rational(0)
 
-    init(stream: UnsafeMutablePointer<AVStream>, path: String, profile: Profile, origin: Rational,
+    init(stream: UnsafeMutablePointer<AVStream>, timing: FrameTiming, path: String, profile: Profile, origin: Rational,
          keyframeInterval: Rational, poster: URL) throws(MediaError) {
         decoder = try Decoder(stream: stream, path: path)
         preprocessor = VideoPreprocessor(rotation: stream.uprightRotation, deinterlace: stream.isInterlaced,
                                          timeBase: stream.pointee.time_base)
         self.origin = origin
         let display = stream.displaySize
-        let rate = stream.averageFrameRate ?? Rational(25)
+        let rate = timing.nominal
         sourcePeriod = Rational(rate.den, rate.num)
         let rungs = RungPlanner.plan(profile: profile, source: SourceGeometry(
             displayWidth: display.width, displayHeight: display.height,
