@@ -91,11 +91,31 @@ final class VideoRungEncoder {
 
     /// Scales `source` to this rung and encodes it as output frame number `slot`.
     func encode(_ source: UnsafeMutablePointer<AVFrame>, slot: Int64, keyframe: Bool) throws(MediaError) {
+        if source.pointee.width == Int32(rung.width) && source.pointee.height == Int32(rung.height)
+            && source.pointee.format == AV_PIX_FMT_YUV420P.rawValue {
+            // Already the right size and format: encode the decoded picture itself, no copy.
+            av_frame_unref(scaled)
+            try check(av_frame_ref(scaled, source), "referencing a frame")
+        } else {
+            try scale(source)
+        }
+        scaled.pointee.pts = slot
+        scaled.pointee.pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+        scaled.pointee.key_frame = keyframe ? 1 : 0
+        scaled.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        try check(avcodec_send_frame(codec, scaled), "encoding")
+        framesEncoded += 1
+        try drain()
+    }
+
+    private func scale(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         scaler = sws_getCachedContext(
             scaler, source.pointee.width, source.pointee.height, AVPixelFormat(rawValue: source.pointee.format),
             Int32(rung.width), Int32(rung.height), AV_PIX_FMT_YUV420P, SWS_BICUBIC, nil, nil, nil)
         guard let scaler else { throw .internalFailure("libswscale cannot convert this picture format for \(rung.name)") }
-        if scaled.pointee.buf.0 == nil {
+        if scaled.pointee.buf.0 == nil || scaled.pointee.width != Int32(rung.width) || scaled.pointee.height != Int32(rung.height)
+            || scaled.pointee.format != AV_PIX_FMT_YUV420P.rawValue {
+            av_frame_unref(scaled)
             scaled.pointee.format = AV_PIX_FMT_YUV420P.rawValue
             scaled.pointee.width = Int32(rung.width)
             scaled.pointee.height = Int32(rung.height)
@@ -106,13 +126,7 @@ final class VideoRungEncoder {
         withFramePlanes(source, scaled) { srcData, srcLines, dstData, dstLines in
             _ = sws_scale(scaler, srcData, srcLines, 0, source.pointee.height, dstData, dstLines)
         }
-        scaled.pointee.pts = slot
-        scaled.pointee.pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
-        scaled.pointee.key_frame = keyframe ? 1 : 0
         scaled.pointee.color_range = AVCOL_RANGE_MPEG
-        try check(avcodec_send_frame(codec, scaled), "encoding")
-        framesEncoded += 1
-        try drain()
     }
 
     /// Flushes the encoder and the rendition.
