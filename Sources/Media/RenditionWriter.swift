@@ -122,7 +122,7 @@ private final class SegmentFile {
     let index: Int64
     let uri: String
     let path: String
-    private let fd: Int32
+    private var fd: Int32
     private(set) var bytes = 0
     var duration = 0.0
 
@@ -151,7 +151,12 @@ private final class SegmentFile {
     }
 
     func close() throws(MediaError) {
-        defer { _ = Glibc.close(fd) }
+        defer { _ = Glibc.close(fd); fd = -1 }
         if fsync(fd) != 0 { throw .outputFailed(path: path, reason: String(cString: strerror(errno))) }
+    }
+
+    deinit {
+        // Only after a failure: the transcode is abandoned and its staging directory removed.
+        if fd >= 0 { _ = Glibc.close(fd) }
     }
 }

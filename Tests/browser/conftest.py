@@ -3,7 +3,8 @@
 Session-wide:
   * ``reel_bin``   - the reel executable (env REEL_BIN, default .build/debug/reel)
   * ``browser_paths`` - /usr/bin/chromium and /usr/bin/chromedriver, or a skip
-  * ``ladders``    - every good fixture transcoded with ``--profile small``
+  * ``ladders``    - every good fixture transcoded with ``--profile small``,
+                     and landscape.mp4 once more with 2 s segments (``switch_ladder``)
   * ``hls_server`` - the ladder folder over HTTP on 127.0.0.1:<free port>
   * ``driver``     - one headless Chromium (Selenium 4) for the whole session
 
@@ -17,7 +18,6 @@ import dataclasses
 import http.server
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -45,6 +45,8 @@ CHROMIUM_ARGS = [
 TRANSCODE_PROFILE = "small"
 TRANSCODE_TIMEOUT_S = 180  # per fixture; they are 2-6 s long
 TRANSCODE_WORKERS = 2      # the machine has two cores
+SWITCH_SEGMENT_S = 2       # segment length of the extra ladder used for the rung-switch test
+SWITCH_NAME = f"landscape-{SWITCH_SEGMENT_S}s"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,13 +241,36 @@ class LadderSet:
     seconds: float             # wall time for all transcodes
 
 
+def _switch_profile(folder: Path) -> Path:
+    """profiles/small.yaml with only segment_duration (and the name) changed."""
+    small = (REPO_ROOT / "profiles" / f"{TRANSCODE_PROFILE}.yaml").read_text()
+    text, n = re.subn(r"(?m)^segment_duration:\s*\d+", f"segment_duration: {SWITCH_SEGMENT_S}", small)
+    if n != 1:
+        pytest.fail(f"profiles/{TRANSCODE_PROFILE}.yaml has no single top-level segment_duration line",
+                    pytrace=False)
+    text = re.sub(r"(?m)^name:\s*\S+", f"name: {TRANSCODE_PROFILE}-{SWITCH_SEGMENT_S}s", text)
+    path = folder / f"{TRANSCODE_PROFILE}-{SWITCH_SEGMENT_S}s.yaml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="session")
 def ladders(browser_paths, reel_bin, tmp_path_factory, report) -> LadderSet:
-    """Transcode every good fixture once; a failure is reported by that fixture's test."""
+    """Transcode every good fixture once (plus landscape with 2 s segments).
+
+    A failed transcode does not stop the session: that fixture's test reports it.
+    """
     root = tmp_path_factory.mktemp("reel-hls")
+    switch_profile = _switch_profile(tmp_path_factory.mktemp("profiles"))
+    landscape = next(f for f in GOOD_FIXTURES if f.name == "landscape")
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=TRANSCODE_WORKERS) as pool:
-        futures = {f.name: pool.submit(_transcode, reel_bin, f, root) for f in GOOD_FIXTURES}
+        # The three longest jobs first, so two cores finish together.
+        futures = {"landscape": pool.submit(_transcode, reel_bin, landscape, root)}
+        futures[SWITCH_NAME] = pool.submit(_transcode, reel_bin, landscape, root, str(switch_profile), SWITCH_NAME)
+        for f in GOOD_FIXTURES:
+            if f.name not in futures:
+                futures[f.name] = pool.submit(_transcode, reel_bin, f, root)
         result = {name: fut.result() for name, fut in futures.items()}
     elapsed = time.monotonic() - start
     for name, lad in result.items():
@@ -253,37 +278,15 @@ def ladders(browser_paths, reel_bin, tmp_path_factory, report) -> LadderSet:
             "ok": lad.ok, "returncode": lad.returncode, "seconds": lad.seconds, "rungs": list(lad.rungs),
         }
     report["notes"].append(
-        f"transcoded {len(result)} fixtures in {elapsed:.1f} s ({TRANSCODE_WORKERS} at a time) into {root}"
+        f"transcoded {len(result)} ladders in {elapsed:.1f} s ({TRANSCODE_WORKERS} at a time) into {root}"
     )
     return LadderSet(root, result, elapsed)
 
 
-SWITCH_SEGMENT_S = 2
-
-
 @pytest.fixture(scope="session")
-def switch_ladder(ladders, reel_bin, tmp_path_factory, report) -> Ladder:
-    """landscape.mp4 again, with 2 s segments, so the player has room to change rungs.
-
-    The profile is profiles/small.yaml with only segment_duration changed; it is
-    written to a temporary file and the ladder lands beside the others so the
-    same server serves it.
-    """
-    small = (REPO_ROOT / "profiles" / f"{TRANSCODE_PROFILE}.yaml").read_text()
-    text, n = re.subn(r"(?m)^segment_duration:\s*\d+", f"segment_duration: {SWITCH_SEGMENT_S}", small)
-    if n != 1:
-        pytest.fail(f"profiles/{TRANSCODE_PROFILE}.yaml has no single top-level segment_duration line",
-                    pytrace=False)
-    text = re.sub(r"(?m)^name:\s*\S+", f"name: {TRANSCODE_PROFILE}-{SWITCH_SEGMENT_S}s", text)
-    profile = tmp_path_factory.mktemp("profiles") / f"{TRANSCODE_PROFILE}-{SWITCH_SEGMENT_S}s.yaml"
-    profile.write_text(text)
-    fixture = next(f for f in GOOD_FIXTURES if f.name == "landscape")
-    name = f"landscape-{SWITCH_SEGMENT_S}s"
-    ladder = _transcode(reel_bin, fixture, ladders.root, str(profile), name)
-    report["transcode"][name] = {
-        "ok": ladder.ok, "returncode": ladder.returncode, "seconds": ladder.seconds, "rungs": list(ladder.rungs),
-    }
-    return ladder
+def switch_ladder(ladders) -> Ladder:
+    """landscape.mp4 again with 2 s segments, so the player has room to change rungs."""
+    return ladders.by_name[SWITCH_NAME]
 
 
 # --------------------------------------------------------------------------
