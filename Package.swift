@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // FFmpeg 5.1 C libraries, found with pkg-config; shim.h wraps the macros Swift cannot import.
@@ -25,6 +26,9 @@ let package = Package(
         .target(name: "Media", dependencies: ["CFFmpeg", "Profiles", .product(name: "Logging", package: "swift-log")]),
         // The storage root: atomic publish (stage, fsync, rename), free space, network filesystems.
         .target(name: "Storage"),
+        // Videos, renditions and the job queue (leases, heartbeats, retries) behind one protocol; SQLite via GRDB.
+        .target(name: "Catalog", dependencies: ["Storage", .product(name: "GRDB", package: "GRDB.swift"),
+                                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "reel",
             dependencies: [
@@ -34,6 +38,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage"]),
     ]
 )

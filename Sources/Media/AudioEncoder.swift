@@ -60,8 +60,10 @@ final class AudioEncoder {
         av_packet_free(&p)
     }
 
-    /// Encoder priming (samples the AAC encoder emits before the first real one).
-    var primingDelay: Rational { Rational(Int64(codec.pointee.initial_padding), sampleRate) }
+    /// Encoder priming: FFmpeg's native AAC encoder always emits 1024 samples before the first real one.
+    /// A constant (not read from an opened encoder) so that a video chunk without audio computes the
+    /// same timestamp offset as the audio job.
+    static func priming(sampleRate: Int) -> Rational { Rational(1024, Int64(sampleRate)) }
 
     var codecConfig: CodecConfig {
         let asc = codec.pointee.extradata.map { Array(UnsafeBufferPointer(start: $0, count: Int(codec.pointee.extradata_size))) } ?? []

@@ -6,7 +6,10 @@ struct FrameSlotter {
     let period: Rational
     private(set) var next: Int64 = 0
 
-    init(period: Rational) { self.period = period }
+    init(period: Rational, first: Int64 = 0) {
+        self.period = period
+        self.next = first
+    }
 
     /// The output frames whose middle falls before `time`: they show the picture current until then.
     mutating func slots(before time: Rational) -> Range<Int64> {

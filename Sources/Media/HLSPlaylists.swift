@@ -10,7 +10,7 @@ enum HLSPlaylists {
             "#EXT-X-VERSION:7",
             "#EXT-X-TARGETDURATION:\(targetDuration(r.segments.map(\.duration)))",
             "#EXT-X-PLAYLIST-TYPE:\(ended ? "VOD" : "EVENT")",
-            "#EXT-X-MEDIA-SEQUENCE:\(r.segments.first?.index ?? 0)",
+            "#EXT-X-MEDIA-SEQUENCE:0",
             "#EXT-X-INDEPENDENT-SEGMENTS",
             "#EXT-X-MAP:URI=\"init.mp4\"",
         ]
@@ -44,7 +44,7 @@ enum HLSPlaylists {
 
     /// The master playlist: video variants (best first is not required; players pick by BANDWIDTH) that
     /// share one audio rendition, their I-frame playlists, or a lone audio variant for audio-only files.
-    static func masterPlaylist(video: [RenditionSummary], audio: RenditionSummary?) -> String {
+    static func masterPlaylist(video: [RenditionSummary], audio: RenditionSummary?, iframes: Bool = true) -> String {
         var lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
         if let audio, !video.isEmpty {
             lines.append("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"\(audioGroup)\",NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,"
@@ -67,7 +67,7 @@ enum HLSPlaylists {
                 + "CODECS=\"\(audio.codecs)\"")
             lines.append("\(audio.name)/index.m3u8")
         }
-        for v in video where !v.iframes.isEmpty {
+        for v in video where iframes && !v.iframes.isEmpty {
             var attributes = ["BANDWIDTH=\(v.iframePeakBitrate)", "CODECS=\"\(v.codecs)\""]
             if let w = v.width, let h = v.height { attributes.append("RESOLUTION=\(w)x\(h)") }
             attributes.append("URI=\"\(v.name)/iframes.m3u8\"")

@@ -1,41 +1,42 @@
 import Foundation
 
 /// A published segment of one rendition.
-struct SegmentRecord: Sendable {
-    var index: Int64
-    var uri: String
-    var duration: Double
-    var bytes: Int
+public struct SegmentRecord: Sendable, Codable, Equatable {
+    public var index: Int64
+    public var uri: String
+    public var duration: Double
+    public var bytes: Int
 }
 
 /// One keyframe inside a segment, for the I-frame playlist.
-struct IFrameRecord: Sendable {
-    var uri: String
-    var offset: Int
-    var length: Int
-    var duration: Double
+public struct IFrameRecord: Sendable, Codable, Equatable {
+    public var uri: String
+    public var offset: Int
+    public var length: Int
+    public var duration: Double
 }
 
-/// Everything a playlist needs to know about a finished rendition.
-struct RenditionSummary: Sendable {
-    var name: String
-    var directory: String
-    var codecs: String
-    var width: Int?
-    var height: Int?
-    var frameRate: Double?
-    var channels: Int?
-    var segments: [SegmentRecord]
-    var iframes: [IFrameRecord]
+/// Everything a playlist needs to know about (part of) a rendition. Chunks of the same rendition,
+/// encoded separately, merge into one by concatenating their segments.
+public struct RenditionSummary: Sendable, Codable, Equatable {
+    public var name: String
+    public var kind: String          // "video" | "audio"
+    public var codecs: String
+    public var width: Int?
+    public var height: Int?
+    public var frameRate: Double?
+    public var channels: Int?
+    public var segments: [SegmentRecord]
+    public var iframes: [IFrameRecord]
 
-    var totalDuration: Double { segments.reduce(0) { $0 + $1.duration } }
-    var totalBytes: Int { segments.reduce(0) { $0 + $1.bytes } }
+    public var totalDuration: Double { segments.reduce(0) { $0 + $1.duration } }
+    public var totalBytes: Int { segments.reduce(0) { $0 + $1.bytes } }
     /// Peak segment bit rate, as Apple's authoring spec defines BANDWIDTH.
-    var peakBitrate: Int {
+    public var peakBitrate: Int {
         Int(segments.map { $0.duration > 0 ? Double($0.bytes * 8) / $0.duration : 0 }.max() ?? 0)
     }
-    var averageBitrate: Int { totalDuration > 0 ? Int(Double(totalBytes * 8) / totalDuration) : 0 }
-    var iframePeakBitrate: Int {
+    public var averageBitrate: Int { totalDuration > 0 ? Int(Double(totalBytes * 8) / totalDuration) : 0 }
+    public var iframePeakBitrate: Int {
         Int(iframes.map { $0.duration > 0 ? Double($0.length * 8) / $0.duration : 0 }.max() ?? 0)
     }
 }
@@ -54,21 +55,38 @@ final class RenditionWriter {
     private(set) var segments: [SegmentRecord] = []
     private(set) var iframes: [IFrameRecord] = []
 
-    init(name: String, root: URL, config: CodecConfig, timescale: Int64, timeline: SegmentTimeline) throws(MediaError) {
+    /// What the playlists will say about this rendition besides its segments.
+    private let template: RenditionSummary
+
+    init(_ template: RenditionSummary, root: URL, config: CodecConfig, timescale: Int64, timeline: SegmentTimeline) throws(MediaError) {
+        let name = template.name
         self.name = name
+        self.template = template
         self.directory = root.appendingPathComponent(name, isDirectory: true)
         self.track = FragmentedMP4Track(config: config, timescale: timescale)
         self.timeline = timeline
         self.requireSyncAtFragmentStart = config.isVideo
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(track.initSegment()).write(to: directory.appendingPathComponent("init.mp4"))
         } catch {
             throw .outputFailed(path: directory.path, reason: error.localizedDescription)
         }
+        // Every chunk of a rendition writes the same bytes here; the rename makes that harmless.
+        let initFile = try SegmentFile(directory: directory, name: "init.mp4", index: -1)
+        _ = try initFile.append(track.initSegment())
+        try initFile.close()
     }
 
     var codecs: String { track.config.codecString }
+
+    /// The rendition as written so far.
+    var summary: RenditionSummary {
+        var s = template
+        s.codecs = codecs
+        s.segments = segments
+        s.iframes = iframes
+        return s
+    }
     private var timescale: Double { Double(track.timescale) }
 
     /// Adds a sample whose presentation time (seconds from the output's start, before the constant
@@ -85,7 +103,7 @@ final class RenditionWriter {
             if j != currentSegment {
                 try closeSegment()
                 currentSegment = j
-                segmentFile = try SegmentFile(directory: directory, index: j)
+                segmentFile = try SegmentFile(directory: directory, name: String(format: "seg-%05lld.m4s", j), index: j)
             }
         }
         track.append(sample)
@@ -117,20 +135,23 @@ final class RenditionWriter {
     }
 }
 
-/// A segment file being written: created in full, synced to disk, then closed.
+/// A segment file being written under a temporary name, synced, then renamed into place: a reader
+/// (or a playlist) never sees half a segment, and a second run of the same chunk replaces it whole.
 private final class SegmentFile {
     let index: Int64
     let uri: String
     let path: String
+    private let partialPath: String
     private var fd: Int32
     private(set) var bytes = 0
     var duration = 0.0
 
-    init(directory: URL, index: Int64) throws(MediaError) {
+    init(directory: URL, name: String, index: Int64) throws(MediaError) {
         self.index = index
-        self.uri = String(format: "seg-%05lld.m4s", index)
-        self.path = directory.appendingPathComponent(uri).path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        self.uri = name
+        self.path = directory.appendingPathComponent(name).path
+        self.partialPath = directory.appendingPathComponent(".\(name).\(getpid()).part").path
+        fd = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw .outputFailed(path: path, reason: String(cString: strerror(errno))) }
     }
 
@@ -151,12 +172,19 @@ private final class SegmentFile {
     }
 
     func close() throws(MediaError) {
-        defer { _ = Glibc.close(fd); fd = -1 }
-        if fsync(fd) != 0 { throw .outputFailed(path: path, reason: String(cString: strerror(errno))) }
+        let synced = fsync(fd) == 0
+        let reason = String(cString: strerror(errno))
+        _ = Glibc.close(fd)
+        fd = -1
+        if !synced { throw .outputFailed(path: path, reason: reason) }
+        if rename(partialPath, path) != 0 { throw .outputFailed(path: path, reason: String(cString: strerror(errno))) }
     }
 
     deinit {
-        // Only after a failure: the transcode is abandoned and its staging directory removed.
-        if fd >= 0 { _ = Glibc.close(fd) }
+        // Only after a failure: drop the partial file.
+        if fd >= 0 {
+            _ = Glibc.close(fd)
+            unlink(partialPath)
+        }
     }
 }

@@ -2,11 +2,13 @@ import CFFmpeg
 import Foundation
 import Profiles
 
-/// One transcode, from open to playlists. Lives on one thread and owns every FFmpeg handle it uses.
+/// One transcode (or one piece of one), from open to the last segment. Lives on one thread and owns
+/// every FFmpeg handle it uses.
 final class TranscodeSession {
     private let input: InputFile
     private let directory: URL
     private let profile: Profile
+    private let scope: TranscodeScope
     private let progress: (@Sendable (TranscodeProgress) -> Void)?
     private let isCancelled: @Sendable () -> Bool
     private let duration: Double?
@@ -15,6 +17,10 @@ final class TranscodeSession {
     private let audioStream: UnsafeMutablePointer<AVStream>?
     /// Source time that becomes output time zero.
     private let origin: Rational
+    private let timeline: SegmentTimeline
+    private let ladderPlan: LadderPlan?
+    private let start: Rational
+    private let end: Rational?
 
     private var ladder: VideoLadder?
     private var audio: AudioEncoder?
@@ -25,37 +31,61 @@ final class TranscodeSession {
     private var lastReport = Date.distantPast
     private let started = Date()
 
-    init(input path: String, directory: URL, profile: Profile,
+    init(input path: String, directory: URL, profile: Profile, scope: TranscodeScope,
          progress: (@Sendable (TranscodeProgress) -> Void)?, isCancelled: @escaping @Sendable () -> Bool) throws(MediaError) {
         input = try InputFile(path: path)
         let probe = try Prober.describe(input)
         self.directory = directory
         self.profile = profile
+        self.scope = scope
         self.progress = progress
         self.isCancelled = isCancelled
         duration = probe.duration
-        videoStream = input.bestStream(AVMEDIA_TYPE_VIDEO)
-        audioStream = input.bestStream(AVMEDIA_TYPE_AUDIO)
-        for stream in input.streams where stream != videoStream && stream != audioStream {
-            stream.pointee.discard = AVDISCARD_ALL
-        }
-        origin = [videoStream, audioStream].compactMap { stream -> Rational? in
+        let video = input.bestStream(AVMEDIA_TYPE_VIDEO)
+        let audio = input.bestStream(AVMEDIA_TYPE_AUDIO)
+        // The origin and the timeline depend on the source alone, never on the scope: every piece of a
+        // video agrees on them.
+        origin = [video, audio].compactMap { stream -> Rational? in
             guard let stream, stream.pointee.start_time != noPTS else { return nil }
             return Rational(stream.pointee.start_time) * Rational(stream.pointee.time_base)
         }.min() ?? Rational(0)
+        if let video {
+            let plan = try LadderPlan.video(input: input, stream: video, profile: profile)
+            ladderPlan = plan
+            timeline = plan.timeline
+        } else {
+            ladderPlan = nil
+            timeline = LadderPlan.audioTimeline(profile: profile)
+        }
+        let used = [scope.video ? video : nil, scope.audio ? audio : nil]
+        videoStream = used[0]
+        audioStream = used[1]
+        for stream in input.streams where !used.contains(stream) {
+            stream.pointee.discard = AVDISCARD_ALL
+        }
+        let grid = timeline
+        start = grid.segmentStart(scope.firstSegment)
+        end = scope.endSegment.map { grid.segmentStart($0) }
     }
 
     func run() throws(MediaError) -> TranscodeResult {
         try prepare()
         let packet = av_packet_alloc()!
         defer { var p: UnsafeMutablePointer<AVPacket>? = packet; av_packet_free(&p) }
-        while true {
+        var first = try seekToStart()
+        defer { if first != nil { av_packet_free(&first) } }
+        while !(ladder?.isComplete ?? false) || audio != nil {
             if isCancelled() { throw .internalFailure("cancelled") }
-            let status = av_read_frame(input.context, packet)
-            if status == averrorEOF { break }
-            if status < 0 {
-                if status == reel_averror_invaliddata() { continue }
-                throw .truncated(path: input.path, detail: "reading stopped at \(String(format: "%.1f", seconds(reached))) s: \(ffmpegErrorText(status))")
+            if let pending = first {
+                av_packet_move_ref(packet, pending)
+                av_packet_free(&first)
+            } else {
+                let status = av_read_frame(input.context, packet)
+                if status == averrorEOF { break }
+                if status < 0 {
+                    if status == reel_averror_invaliddata() { continue }
+                    throw .truncated(path: input.path, detail: "reading stopped at \(String(format: "%.1f", reached.seconds)) s: \(ffmpegErrorText(status))")
+                }
             }
             defer { av_packet_unref(packet) }
             if let ladder, packet.pointee.stream_index == videoStream?.pointee.index {
@@ -65,22 +95,33 @@ final class TranscodeSession {
             }
             report()
         }
-        try ladder?.decode(nil)
+        if let ladder, !ladder.isComplete { try ladder.decode(nil) }
         try audioDecoder?.decode(nil) { frame throws(MediaError) in try addAudio(frame) }
-        try ladder?.finish()
-        if audio != nil { try audio?.finish() }
-        try checkComplete()
-        return try writePlaylists()
+        try ladder?.finish(wholeFile: scope.isWholeFile)
+        try audio?.finish()
+        if end == nil { try checkComplete() }
+        return try finishOutput()
     }
 
     private var reached: Rational { max(ladder?.reached ?? Rational(0), audioEnd) }
-    private func seconds(_ r: Rational) -> Double { r.seconds }
 
     // MARK: setup
 
     private func prepare() throws(MediaError) {
-        let interval = Rational(Int64((profile.keyframeInterval * 1000).rounded()), 1000)
-        let perSegment = Int64((profile.segmentDuration / profile.keyframeInterval).rounded())
+        // Every timestamp is shifted by one constant so no decode time is negative (B-frame reordering,
+        // AAC priming). It is a whole number of grid periods, so it is exact on every rung's clock, and
+        // it depends only on the source and the profile, so every piece of a video agrees on it.
+        var delay = AudioEncoder.priming(sampleRate: profile.audio.sampleRate)
+        if let ladderPlan {
+            delay = max(delay, try VideoRungEncoder.reorderDelay(of: ladderPlan.rungs, preset: profile.preset))
+        }
+        let offset = Rational((delay / timeline.gridPeriod).ceil) * timeline.gridPeriod
+        if let videoStream, let ladderPlan {
+            let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, path: input.path, profile: profile,
+                                         origin: origin, poster: directory.appendingPathComponent("poster.jpg"))
+            try ladder.start(offset: offset, root: directory, from: start, to: end)
+            self.ladder = ladder
+        }
         if let audioStream {
             audioDecoder = try Decoder(stream: audioStream, path: input.path)
             let encoder = try AudioEncoder(spec: profile.audio)
@@ -88,30 +129,45 @@ final class TranscodeSession {
                 let end = Rational(audioStream.pointee.start_time + audioStream.pointee.duration) * Rational(audioStream.pointee.time_base) - origin
                 encoder.sampleLimit = end.ticks(encoder.sampleRate)
             }
+            let template = RenditionSummary(name: "audio", kind: "audio", codecs: "", width: nil, height: nil, frameRate: nil,
+                                            channels: profile.audio.channels, segments: [], iframes: [])
+            let writer = try RenditionWriter(template, root: directory, config: encoder.codecConfig,
+                                             timescale: encoder.sampleRate, timeline: timeline)
+            encoder.attach(writer: writer, offsetTicks: offset.ticks(encoder.sampleRate))
             audio = encoder
-        }
-        var timeline: SegmentTimeline
-        var offset: Rational
-        if let videoStream {
-            let ladder = try VideoLadder(stream: videoStream, timing: input.frameTiming(videoStream), path: input.path, profile: profile, origin: origin,
-                                         keyframeInterval: interval, poster: directory.appendingPathComponent("poster.jpg"))
-            timeline = SegmentTimeline(interval: interval, segmentKeyframes: perSegment, framePeriods: ladder.framePeriods)
-            // Every timestamp is shifted by one constant so no decode time is negative (B-frame reordering,
-            // AAC priming). It is a whole number of grid periods, so it is exact on every rung's clock.
-            let delay = max(ladder.reorderDelay, audio?.primingDelay ?? Rational(0))
-            offset = Rational((delay / timeline.gridPeriod).ceil) * timeline.gridPeriod
-            try ladder.start(timeline: timeline, offset: offset, root: directory)
-            self.ladder = ladder
-        } else {
-            timeline = SegmentTimeline(interval: interval, segmentKeyframes: perSegment,
-                                       framePeriods: [Rational(1, Int64(profile.audio.sampleRate))])
-            offset = audio?.primingDelay ?? Rational(0)
-        }
-        if let audio {
-            let writer = try RenditionWriter(name: "audio", root: directory, config: audio.codecConfig,
-                                             timescale: audio.sampleRate, timeline: timeline)
-            audio.attach(writer: writer, offsetTicks: offset.ticks(audio.sampleRate))
             audioWriter = writer
+        }
+    }
+
+    /// For a chunk that starts later in the file: positions the demuxer on a video keyframe at or before
+    /// the chunk's first output frame, stepping further back when the container's index is coarse.
+    /// Returns that keyframe's packet, already read.
+    private func seekToStart() throws(MediaError) -> UnsafeMutablePointer<AVPacket>? {
+        guard start > Rational(0), let videoStream else { return nil }
+        let base = Rational(videoStream.pointee.time_base)
+        let target = ((start + origin) / base).floor
+        var margin = Rational(0)
+        while true {
+            let ts = ((start + origin - margin) / base).floor
+            let status = avformat_seek_file(input.context, videoStream.pointee.index, Int64.min, ts, ts, 0)
+            if status < 0 {
+                av_seek_frame(input.context, videoStream.pointee.index, Int64.min, AVSEEK_FLAG_BACKWARD)
+            }
+            var packet: UnsafeMutablePointer<AVPacket>? = av_packet_alloc()
+            guard let current = packet else { throw .internalFailure("out of memory") }
+            while av_read_frame(input.context, current) >= 0 {
+                if current.pointee.stream_index == videoStream.pointee.index && current.pointee.flags & AV_PKT_FLAG_KEY != 0 {
+                    let time = current.pointee.pts != noPTS ? current.pointee.pts : current.pointee.dts
+                    if time <= target || status < 0 { return current }
+                    break
+                }
+                av_packet_unref(current)
+            }
+            av_packet_free(&packet)
+            if start + origin - margin <= Rational(0) || status < 0 {
+                throw .internalFailure("cannot find a keyframe before \(start.seconds) s")
+            }
+            margin = max(Rational(1), margin * Rational(2))
         }
     }
 
@@ -126,9 +182,11 @@ final class TranscodeSession {
     private func report() {
         guard let progress, Date().timeIntervalSince(lastReport) >= 0.25 else { return }
         lastReport = Date()
-        let done = reached.seconds
+        let from = start.seconds
+        let to = end?.seconds ?? duration ?? 0
+        let done = reached.seconds - from
         let elapsed = max(Date().timeIntervalSince(started), 0.001)
-        let fraction = duration.map { $0 > 0 ? min(done / $0, 1) : 0 } ?? 0
+        let fraction = to > from ? min(max(done / (to - from), 0), 1) : 0
         progress(TranscodeProgress(fraction: fraction, frames: ladder?.framesOut ?? 0, speed: done / elapsed))
     }
 
@@ -136,7 +194,7 @@ final class TranscodeSession {
 
     /// A container that promised more than it delivered was cut short: say so instead of publishing half a video.
     private func checkComplete() throws(MediaError) {
-        if let ladder, ladder.framesOut == 0 {
+        if let ladder, ladder.framesOut == 0, scope.firstSegment == 0 {
             throw .truncated(path: input.path, detail: "no picture could be decoded")
         }
         guard let duration, input.context.pointee.duration_estimation_method != AVFMT_DURATION_FROM_BITRATE else { return }
@@ -146,39 +204,21 @@ final class TranscodeSession {
         }
     }
 
-    private func writePlaylists() throws(MediaError) -> TranscodeResult {
-        let videoSummaries = ladder?.summaries ?? []
-        var audioSummary: RenditionSummary?
-        if let audioWriter, !audioWriter.segments.isEmpty {
-            audioSummary = RenditionSummary(
-                name: audioWriter.name, directory: audioWriter.directory.path, codecs: audioWriter.codecs,
-                width: nil, height: nil, frameRate: nil, channels: profile.audio.channels,
-                segments: audioWriter.segments, iframes: [])
-        }
-        if videoSummaries.isEmpty && audioSummary == nil {
+    private func finishOutput() throws(MediaError) -> TranscodeResult {
+        var parts = ladder?.summaries ?? []
+        if let audioWriter, !audioWriter.segments.isEmpty { parts.append(audioWriter.summary) }
+        if scope.isWholeFile && parts.allSatisfy(\.segments.isEmpty) {
             throw .noUsableStream(path: input.path, detail: "nothing could be decoded")
         }
-        var files: [(String, String)] = [("master.m3u8", HLSPlaylists.masterPlaylist(video: videoSummaries, audio: audioSummary))]
-        for v in videoSummaries {
-            files.append(("\(v.name)/index.m3u8", HLSPlaylists.mediaPlaylist(v)))
-            files.append(("\(v.name)/iframes.m3u8", HLSPlaylists.iframePlaylist(v)))
+        if scope.writePlaylists {
+            try HLSAssembler.write(parts, to: directory, final: true)
         }
-        if let a = audioSummary { files.append(("\(a.name)/index.m3u8", HLSPlaylists.mediaPlaylist(a))) }
-        for (name, text) in files {
-            let url = directory.appendingPathComponent(name)
-            do { try Data(text.utf8).write(to: url) } catch { throw .outputFailed(path: url.path, reason: error.localizedDescription) }
-        }
-        let renditions = videoSummaries.map { rendition($0, kind: "video") } + (audioSummary.map { [rendition($0, kind: "audio")] } ?? [])
         let posterExists = FileManager.default.fileExists(atPath: directory.appendingPathComponent("poster.jpg").path)
         return TranscodeResult(
             masterPlaylist: "master.m3u8",
             poster: posterExists ? "poster.jpg" : nil,
-            duration: (videoSummaries.first ?? audioSummary)?.totalDuration ?? 0,
-            renditions: renditions)
-    }
-
-    private func rendition(_ s: RenditionSummary, kind: String) -> TranscodeResult.Rendition {
-        .init(name: s.name, kind: kind, width: s.width, height: s.height, frameRate: s.frameRate, codecs: s.codecs,
-              peakBitrate: s.peakBitrate, averageBitrate: s.averageBitrate, segments: s.segments.count, duration: s.totalDuration)
+            duration: (parts.first { $0.kind == "video" } ?? parts.first)?.totalDuration ?? 0,
+            renditions: parts.map(TranscodeResult.Rendition.init),
+            parts: parts)
     }
 }

@@ -1,9 +1,10 @@
+import CFFmpeg
 import Foundation
 import Profiles
 
 /// Where a transcode is, reported a few times a second.
 public struct TranscodeProgress: Sendable {
-    /// 0…1 of the source's duration.
+    /// 0…1 of the work in scope.
     public var fraction: Double
     /// Output frames of the top rung so far.
     public var frames: Int
@@ -11,7 +12,7 @@ public struct TranscodeProgress: Sendable {
     public var speed: Double
 }
 
-/// What a finished transcode produced, relative to its output directory.
+/// What a transcode produced, relative to its output directory.
 public struct TranscodeResult: Sendable, Codable, Equatable {
     public struct Rendition: Sendable, Codable, Equatable {
         public var name: String
@@ -24,35 +25,106 @@ public struct TranscodeResult: Sendable, Codable, Equatable {
         public var averageBitrate: Int
         public var segments: Int
         public var duration: Double
+
+        init(_ s: RenditionSummary) {
+            self.init(name: s.name, kind: s.kind, width: s.width, height: s.height, frameRate: s.frameRate, codecs: s.codecs,
+                      peakBitrate: s.peakBitrate, averageBitrate: s.averageBitrate, segments: s.segments.count, duration: s.totalDuration)
+        }
+
+        init(name: String, kind: String, width: Int?, height: Int?, frameRate: Double?, codecs: String,
+             peakBitrate: Int, averageBitrate: Int, segments: Int, duration: Double) {
+            self.name = name; self.kind = kind; self.width = width; self.height = height; self.frameRate = frameRate
+            self.codecs = codecs; self.peakBitrate = peakBitrate; self.averageBitrate = averageBitrate
+            self.segments = segments; self.duration = duration
+        }
     }
     public var masterPlaylist: String
     public var poster: String?
     public var duration: Double
     public var renditions: [Rendition]
+    /// The segments written, per rendition: what `HLSAssembler` needs to put chunks together.
+    public var parts: [RenditionSummary]
+}
+
+/// How a source will be cut: its global segment timeline, for splitting the work into pieces.
+public struct TranscodePlan: Sendable, Codable, Equatable {
+    public var probe: ProbeResult
+    public var hasVideo: Bool
+    public var hasAudio: Bool
+    /// Seconds, as the container states it (0 when unknown).
+    public var duration: Double
+    /// Start of each segment in seconds on the output timeline, up to the stated duration.
+    public var segmentStarts: [Double]
+    public var rungs: [String]
+
+    /// Ranges of whole segments of about `seconds` each; the last one is open-ended (nil end) so a
+    /// duration the container under-stated still gets encoded to the real end.
+    public func chunks(ofAbout seconds: Double) -> [(first: Int64, end: Int64?)] {
+        guard segmentStarts.count > 1 else { return [(0, nil)] }
+        let segment = max(segmentStarts[1] - segmentStarts[0], 0.001)
+        let per = max(1, Int((seconds / segment).rounded()))
+        var result: [(Int64, Int64?)] = []
+        var first = 0
+        while first < segmentStarts.count {
+            let end = first + per
+            result.append((Int64(first), end < segmentStarts.count ? Int64(end) : nil))
+            first = end
+        }
+        return result
+    }
 }
 
 /// The transcoding engine's front door. Decodes the source once, fans each picture out to every rung of
-/// the ladder, encodes audio once, and writes a CMAF/HLS ladder into `directory` (which the caller
-/// publishes atomically). FFmpeg work runs on a dedicated thread, never on Swift's cooperative pool;
-/// all FFmpeg handles are created and freed on that thread.
+/// the ladder, encodes audio once, and writes CMAF segments (and, for a whole file, playlists) into
+/// `directory` — which the caller publishes atomically. FFmpeg work runs on a dedicated thread, never on
+/// Swift's cooperative pool; all FFmpeg handles are created and freed on that thread.
 public enum Transcoder {
     public static func transcode(
         input: String,
         into directory: URL,
         profile: Profile,
+        scope: TranscodeScope = .whole,
         progress: (@Sendable (TranscodeProgress) -> Void)? = nil,
         isCancelled: @escaping @Sendable () -> Bool = { false }
     ) async throws(MediaError) -> TranscodeResult {
-        let outcome: Result<TranscodeResult, MediaError> = await withCheckedContinuation { continuation in
+        try await onOwnThread { () throws(MediaError) in
+            let session = try TranscodeSession(input: input, directory: directory, profile: profile, scope: scope,
+                                               progress: progress, isCancelled: isCancelled)
+            return try session.run()
+        }
+    }
+
+    /// Probes `input` and works out its segment timeline without encoding anything.
+    public static func plan(input: String, profile: Profile) async throws(MediaError) -> TranscodePlan {
+        try await onOwnThread { () throws(MediaError) in try planNow(input: input, profile: profile) }
+    }
+
+    static func planNow(input path: String, profile: Profile) throws(MediaError) -> TranscodePlan {
+        let input = try InputFile(path: path)
+        let probe = try Prober.describe(input)
+        let video = input.bestStream(AVMEDIA_TYPE_VIDEO)
+        let plan = try video.map { stream throws(MediaError) in try LadderPlan.video(input: input, stream: stream, profile: profile) }
+        let timeline = plan?.timeline ?? LadderPlan.audioTimeline(profile: profile)
+        let duration = probe.duration ?? 0
+        var starts: [Double] = []
+        var j: Int64 = 0
+        while true {
+            let t = timeline.segmentStart(j).seconds
+            if j > 0 && t >= duration - 0.001 { break }
+            starts.append(t)
+            j += 1
+        }
+        return TranscodePlan(probe: probe, hasVideo: video != nil, hasAudio: probe.audio != nil, duration: duration,
+                             segmentStarts: starts, rungs: plan?.rungs.map(\.name) ?? [])
+    }
+
+    /// Runs blocking FFmpeg work on a dedicated thread and resumes the caller with its result.
+    private static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(MediaError) -> T) async throws(MediaError) -> T {
+        let outcome: Result<T, MediaError> = await withCheckedContinuation { continuation in
             let thread = Thread {
-                let result = Result { () throws(MediaError) -> TranscodeResult in
-                    let session = try TranscodeSession(input: input, directory: directory, profile: profile,
-                                                       progress: progress, isCancelled: isCancelled)
-                    return try session.run()
-                }
-                continuation.resume(returning: result)
+                continuation.resume(returning: Result { () throws(MediaError) -> T in try work() })
             }
-            thread.name = "reel-transcode"
+            thread.name = "reel-ffmpeg"
             thread.stackSize = 8 << 20
             thread.start()
         }

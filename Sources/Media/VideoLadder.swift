@@ -4,22 +4,24 @@ import Profiles
 
 /// The video half of a transcode: decode once, make each picture upright and progressive, then give it
 /// to every rung at that rung's constant output rate. Rungs that share a rate share one `FrameSlotter`.
+/// Produces the output frames of `[start, end)` only, so a chunk of the source can be encoded alone.
 final class VideoLadder {
     private struct RateGroup {
         var slotter: FrameSlotter
         var encoders: [VideoRungEncoder]
         var nextKeyframe: Int64 = 0
+        var endSlot: Int64 = .max
     }
 
     private let decoder: Decoder
     private let preprocessor: VideoPreprocessor
     private let origin: Rational
+    private let plan: LadderPlan
     private let posterURL: URL
     private let posterTime: Rational
     private let posterSize: (width: Int, height: Int)
     private var posterDone = false
     private var groups: [RateGroup]
-    private var timeline: SegmentTimeline?
     private var writers: [RenditionWriter] = []
     /// The latest upright picture: what is on screen until the next one arrives.
     private let current: UnsafeMutablePointer<AVFrame>
@@ -27,34 +29,31 @@ final class VideoLadder {
     private let sourcePeriod: Rational
     private(set) var reached = Rational(0)
 
-    init(stream: UnsafeMutablePointer<AVStream>, timing: FrameTiming, path: String, profile: Profile, origin: Rational,
-         keyframeInterval: Rational, poster: URL) throws(MediaError) {
+    init(stream: UnsafeMutablePointer<AVStream>, plan: LadderPlan, path: String, profile: Profile, origin: Rational,
+         poster: URL) throws(MediaError) {
         decoder = try Decoder(stream: stream, path: path)
         preprocessor = VideoPreprocessor(rotation: stream.uprightRotation, deinterlace: stream.isInterlaced,
                                          timeBase: stream.pointee.time_base)
         self.origin = origin
-        let display = stream.displaySize
-        let rate = timing.nominal
+        self.plan = plan
+        let rate = plan.timing.nominal
         sourcePeriod = Rational(rate.den, rate.num)
-        let rungs = RungPlanner.plan(profile: profile, source: SourceGeometry(
-            displayWidth: display.width, displayHeight: display.height,
-            frameRate: FrameRate(num: Int(rate.num), den: Int(rate.den))))
-        guard !rungs.isEmpty else { throw .noUsableStream(path: path, detail: "no rung of the ladder fits this video") }
 
         // One timescale for every rung, so keyframe times compare exactly across renditions.
-        var timescale = rungs.reduce(Int64(1)) { Rational.lcm($0, Int64($1.frameRate.num)) }
+        var timescale = plan.rungs.reduce(Int64(1)) { Rational.lcm($0, Int64($1.frameRate.num)) }
         if timescale < 90_000 { timescale *= (90_000 + timescale - 1) / timescale }
         var byRate: [FrameRate: [VideoRungEncoder]] = [:]
         var order: [FrameRate] = []
-        for rung in rungs {
-            let encoder = try VideoRungEncoder(rung: rung, profile: profile, timescale: timescale, keyframeInterval: keyframeInterval)
+        for rung in plan.rungs {
+            let encoder = try VideoRungEncoder(rung: rung, profile: profile, timescale: timescale,
+                                               keyframeInterval: plan.timeline.interval)
             if byRate[rung.frameRate] == nil { order.append(rung.frameRate) }
             byRate[rung.frameRate, default: []].append(encoder)
         }
         groups = order.map { rate in
             RateGroup(slotter: FrameSlotter(period: Rational(Int64(rate.den), Int64(rate.num))), encoders: byRate[rate]!)
         }
-        let posterRung = rungs.last { min($0.width, $0.height) <= 720 } ?? rungs[0]
+        let posterRung = plan.rungs.last { min($0.width, $0.height) <= 720 } ?? plan.rungs[0]
         posterSize = (posterRung.width, posterRung.height)
         let total = stream.pointee.duration != noPTS && stream.pointee.duration > 0
             ? Rational(stream.pointee.duration) * Rational(stream.pointee.time_base) : Rational(10)
@@ -69,31 +68,35 @@ final class VideoLadder {
     }
 
     private var encoders: [VideoRungEncoder] { groups.flatMap(\.encoders) }
-    var framePeriods: [Rational] { groups.map(\.slotter.period) }
     var reorderDelay: Rational { encoders.map(\.reorderDelay).max() ?? Rational(0) }
     var framesOut: Int { encoders.last?.framesEncoded ?? 0 }
 
-    var summaries: [RenditionSummary] {
-        zip(encoders, writers).map { encoder, writer in
-            RenditionSummary(
-                name: writer.name, directory: writer.directory.path, codecs: writer.codecs,
-                width: encoder.rung.width, height: encoder.rung.height, frameRate: encoder.rung.frameRate.value,
-                channels: nil, segments: writer.segments, iframes: writer.iframes)
-        }.sorted { ($0.height ?? 0) < ($1.height ?? 0) }
-    }
+    var summaries: [RenditionSummary] { writers.map(\.summary).sorted { ($0.height ?? 0) < ($1.height ?? 0) } }
 
-    /// Opens a rendition writer per rung, now that the shared timeline and offset are known.
-    func start(timeline: SegmentTimeline, offset: Rational, root: URL) throws(MediaError) {
-        self.timeline = timeline
+    /// True once every output frame of the range has been handed to the encoders.
+    var isComplete: Bool { groups.allSatisfy { $0.slotter.next >= $0.endSlot } }
+
+    /// Opens a rendition writer per rung and restricts output to `[start, end)` (seconds on the output
+    /// timeline; both on the keyframe grid).
+    func start(offset: Rational, root: URL, from start: Rational, to end: Rational?) throws(MediaError) {
         for encoder in encoders {
             guard let config = encoder.codecConfig else {
                 throw .internalFailure("libx264 gave no SPS/PPS for \(encoder.rung.name)")
             }
-            let writer = try RenditionWriter(name: encoder.rung.name, root: root, config: config,
-                                             timescale: encoder.timescale, timeline: timeline)
+            let template = RenditionSummary(
+                name: encoder.rung.name, kind: "video", codecs: "", width: encoder.rung.width, height: encoder.rung.height,
+                frameRate: encoder.rung.frameRate.value, channels: nil, segments: [], iframes: [])
+            let writer = try RenditionWriter(template, root: root, config: config, timescale: encoder.timescale, timeline: plan.timeline)
             encoder.attach(writer: writer, offsetTicks: offset.ticks(encoder.timescale))
             writers.append(writer)
         }
+        for g in groups.indices {
+            let period = groups[g].slotter.period
+            groups[g].slotter = FrameSlotter(period: period, first: (start / period).ceil)
+            groups[g].endSlot = end.map { ($0 / period).ceil } ?? .max
+            groups[g].nextKeyframe = plan.timeline.keyframeIndex(at: start)
+        }
+        reached = start
     }
 
     /// Decodes a packet (nil at the end of the file) and sends the pictures on.
@@ -126,12 +129,11 @@ final class VideoLadder {
     }
 
     private func emit(until time: Rational) throws(MediaError) {
-        guard let timeline else { return }
         for g in groups.indices {
-            for slot in groups[g].slotter.slots(before: time) {
+            for slot in groups[g].slotter.slots(before: time) where slot < groups[g].endSlot {
                 let slotTime = Rational(slot) * groups[g].slotter.period
                 var keyframe = false
-                while timeline.keyframeTime(groups[g].nextKeyframe) <= slotTime {
+                while plan.timeline.keyframeTime(groups[g].nextKeyframe) <= slotTime {
                     keyframe = true
                     groups[g].nextKeyframe += 1
                 }
@@ -145,9 +147,10 @@ final class VideoLadder {
     }
 
     /// Shows the last picture until the end of its duration, then flushes every rung.
-    func finish() throws(MediaError) {
+    /// `wholeFile`: write a poster from the last picture if the video was too short to reach the poster time.
+    func finish(wholeFile: Bool) throws(MediaError) {
         if hasCurrent { try emit(until: reached) }
-        if hasCurrent && !posterDone {
+        if wholeFile && hasCurrent && !posterDone {
             posterDone = true
             try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)
         }

@@ -77,6 +77,30 @@ final class VideoRungEncoder {
     /// that no decode time is negative.
     var reorderDelay: Rational { Rational(Int64(max(codec.pointee.has_b_frames, 0))) * framePeriod }
 
+    /// The largest reorder delay (seconds) among `rungs`, found by opening a tiny encoder with each
+    /// rung's settings: it depends on the preset and H.264 profile only, not on the picture size, so
+    /// every piece of a video computes the same value without opening the real encoders.
+    static func reorderDelay(of rungs: [PlannedRung], preset: String) throws(MediaError) -> Rational {
+        var delays: [String: Int64] = [:]
+        var worst = Rational(0)
+        for rung in rungs {
+            let frames: Int64
+            if let known = delays[rung.codecProfile] {
+                frames = known
+            } else {
+                var probe = rung
+                (probe.width, probe.height) = (64, 64)
+                let profile = Profile(name: "probe", rungs: [], audio: .standard, segmentDuration: 6, keyframeInterval: 2, preset: preset)
+                let encoder = try VideoRungEncoder(rung: probe, profile: profile, timescale: Int64(rung.frameRate.num),
+                                                   keyframeInterval: Rational(2))
+                frames = Int64(max(encoder.codec.pointee.has_b_frames, 0))
+                delays[rung.codecProfile] = frames
+            }
+            worst = max(worst, Rational(frames) * Rational(Int64(rung.frameRate.den), Int64(rung.frameRate.num)))
+        }
+        return worst
+    }
+
     /// The SPS/PPS the encoder will use, once opened.
     var codecConfig: CodecConfig? {
         guard let extradata = codec.pointee.extradata, codec.pointee.extradata_size > 0 else { return nil }

@@ -45,8 +45,14 @@ enum FFprobe {
     }
 
     /// Decodes the whole input with `ffmpeg`; returns its error output (empty when clean).
-    static func decodeErrors(_ path: String) throws -> String {
-        let r = try Tool.run("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-map", "0", "-f", "null", "-"], timeout: 300)
+    /// `seconds` limits how much is decoded: an EVENT playlist without ENDLIST is live to ffmpeg, which
+    /// would otherwise wait for more segments.
+    static func decodeErrors(_ path: String, seconds: Double? = nil) throws -> String {
+        var args = ["-nostdin", "-v", "error"]
+        if seconds != nil { args += ["-live_start_index", "0"] }
+        args += ["-i", path, "-map", "0:v?", "-map", "0:a?"]
+        if let seconds { args += ["-t", String(seconds)] }
+        let r = try Tool.run("ffmpeg", args + ["-f", "null", "-"], timeout: seconds == nil ? 300 : 60)
         return r.status == 0 ? r.stderr : "exit \(r.status): \(r.stderr)"
     }
 

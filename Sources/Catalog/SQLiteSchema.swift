@@ -1,0 +1,78 @@
+import GRDB
+
+/// The catalog's schema, one migration per change. Never edit a shipped migration: add the next one.
+///
+/// Dates are GRDB dates: UTC text `YYYY-MM-DD HH:MM:SS.SSS`, which sort and compare correctly as text.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE videos (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    title TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'processing', 'ready', 'failed')),
+                    original_path TEXT NOT NULL,
+                    size_bytes INTEGER NOT NULL,
+                    sha256 TEXT,
+                    probe_json TEXT,
+                    duration_seconds REAL,
+                    progress REAL NOT NULL DEFAULT 0,
+                    published_segments INTEGER NOT NULL DEFAULT 0,
+                    error TEXT,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    playable_at TEXT,
+                    ready_at TEXT
+                );
+                -- Listing by state, newest first.
+                CREATE INDEX videos_by_state ON videos(state, created_at);
+                CREATE INDEX videos_by_created ON videos(created_at);
+
+                CREATE TABLE renditions (
+                    video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    width INTEGER,
+                    height INTEGER,
+                    codecs TEXT NOT NULL,
+                    bandwidth INTEGER NOT NULL,
+                    average_bandwidth INTEGER NOT NULL,
+                    playlist_path TEXT NOT NULL,
+                    PRIMARY KEY (video_id, name)
+                );
+
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN
+                        ('waiting', 'queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled')),
+                    priority INTEGER NOT NULL DEFAULT 0,
+                    attempt INTEGER NOT NULL DEFAULT 0,
+                    max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+                    run_after TEXT NOT NULL,
+                    lease_owner TEXT,
+                    lease_expires_at TEXT,
+                    progress REAL NOT NULL DEFAULT 0,
+                    last_error TEXT,
+                    payload TEXT NOT NULL DEFAULT '{}',
+                    parent_id INTEGER REFERENCES jobs(id) ON DELETE CASCADE,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    started_at TEXT,
+                    finished_at TEXT
+                );
+                -- The claim: WHERE state = 'queued' AND run_after <= now ORDER BY priority DESC, run_after, id.
+                -- With state fixed, this index yields rows already in claim order; the first whose
+                -- run_after has passed wins, with no sort.
+                CREATE INDEX jobs_claim ON jobs(state, priority DESC, run_after, id);
+                -- Expired leases: WHERE state = 'running' AND lease_expires_at < now.
+                CREATE INDEX jobs_leases ON jobs(state, lease_expires_at);
+                CREATE INDEX jobs_by_video ON jobs(video_id, state);
+                CREATE INDEX jobs_by_parent ON jobs(parent_id, state);
+                """)
+        }
+        return migrator
+    }
+}

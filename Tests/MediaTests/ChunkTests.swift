@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import Media
+import Profiles
+
+/// One video split into pieces encoded separately (as workers will), then assembled.
+@Suite("Chunked encoding joins seamlessly", .serialized)
+struct ChunkTests {
+    /// The small ladder with 2-second segments, so a 6-second fixture has three.
+    func twoSecondProfile() throws -> Profile {
+        var profile = try ProfileLoader.load(path: Paths.profile("small"))
+        profile.segmentDuration = 2
+        return profile
+    }
+
+    @Test("chunks + audio assembled match the single pass: timestamps, keyframes, init segments")
+    func chunksMatchSinglePass() async throws {
+        let profile = try twoSecondProfile()
+        let source = Paths.fixture("landscape.mp4")
+        let root = try Paths.temporaryDirectory("chunks")
+        defer { try? FileManager.default.removeItem(at: root) }
+
+        let plan = try await Transcoder.plan(input: source, profile: profile)
+        #expect(plan.segmentStarts == [0, 2, 4])
+        let chunks = plan.chunks(ofAbout: 2)
+        #expect(chunks.count == 3)
+        #expect(chunks.last?.end == nil)
+
+        let single = root.appendingPathComponent("single")
+        _ = try await Transcoder.transcode(input: source, into: single, profile: profile)
+
+        // Each piece into its own directory first, to compare their init segments byte for byte.
+        var parts: [RenditionSummary] = []
+        var pieceDirs: [URL] = []
+        for (i, chunk) in chunks.enumerated() {
+            let dir = root.appendingPathComponent("piece-\(i)")
+            let result = try await Transcoder.transcode(input: source, into: dir, profile: profile,
+                                                        scope: .videoChunk(chunk.first, chunk.end))
+            #expect(result.parts.allSatisfy { $0.segments.map(\.index) == [Int64(i)] }, "piece \(i): \(result.parts.map { $0.segments.map(\.index) })")
+            parts += result.parts
+            pieceDirs.append(dir)
+        }
+        let audioDir = root.appendingPathComponent("piece-audio")
+        parts += try await Transcoder.transcode(input: source, into: audioDir, profile: profile, scope: .audioOnly).parts
+        pieceDirs.append(audioDir)
+
+        for rung in plan.rungs {
+            let inits = try pieceDirs.dropLast().map { try Data(contentsOf: $0.appendingPathComponent("\(rung)/init.mp4")) }
+            #expect(Set(inits).count == 1, "init segments of \(rung) differ between chunks")
+        }
+
+        // Assemble: every piece's files into one directory, then the playlists.
+        let joined = root.appendingPathComponent("joined")
+        for dir in pieceDirs { try copyTree(dir, into: joined) }
+        try HLSAssembler.write(parts, to: joined, final: true)
+
+        #expect(try FFprobe.decodeErrors(joined.appendingPathComponent("master.m3u8").path) == "")
+        for rung in plan.rungs {
+            let a = try FFprobe.packets(single.appendingPathComponent("\(rung)/index.m3u8").path)
+            let b = try FFprobe.packets(joined.appendingPathComponent("\(rung)/index.m3u8").path)
+            #expect(a.map(\.pts_time) == b.map(\.pts_time), "\(rung): presentation times differ")
+            #expect(a.filter { $0.flags?.hasPrefix("K") == true }.map(\.pts_time) == b.filter { $0.flags?.hasPrefix("K") == true }.map(\.pts_time))
+            let d1 = try FFprobe.duration(single.appendingPathComponent("\(rung)/index.m3u8").path)
+            let d2 = try FFprobe.duration(joined.appendingPathComponent("\(rung)/index.m3u8").path)
+            #expect(abs(d1 - d2) < 0.001)
+        }
+        let check = try Tool.run("python3", [Paths.checkHLS, joined.appendingPathComponent("master.m3u8").path])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+    }
+
+    @Test("while pieces are missing, EVENT playlists cover the finished prefix and play")
+    func eventPlaylistWhileEncoding() async throws {
+        let profile = try twoSecondProfile()
+        let source = Paths.fixture("landscape.mp4")
+        let out = try Paths.temporaryDirectory("event")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var parts = try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .audioOnly).parts
+        parts += try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .videoChunk(0, 1)).parts
+        parts += try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .videoChunk(2, nil)).parts
+
+        let listed = try HLSAssembler.write(parts, to: out, final: false)
+        #expect(listed == 1)
+        let playlist = try String(contentsOf: out.appendingPathComponent("360p/index.m3u8"), encoding: .utf8)
+        #expect(playlist.contains("#EXT-X-PLAYLIST-TYPE:EVENT"))
+        #expect(!playlist.contains("#EXT-X-ENDLIST"))
+        #expect(playlist.components(separatedBy: "#EXTINF").count == 2)
+        // ffmpeg treats an EVENT playlist as live: decode what is there, then stop by ourselves.
+        // ffmpeg treats an EVENT playlist as live: decode most of what is there, then stop by ourselves
+        // (asking for all of it makes ffmpeg wait for a next segment that is not there yet).
+        #expect(try FFprobe.decodeErrors(out.appendingPathComponent("master.m3u8").path, seconds: 1.5) == "")
+
+        parts += try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .videoChunk(1, 2)).parts
+        #expect(try HLSAssembler.write(parts, to: out, final: true) == 3)
+        #expect(try FFprobe.decodeErrors(out.appendingPathComponent("master.m3u8").path) == "")
+        #expect(abs(try FFprobe.duration(out.appendingPathComponent("master.m3u8").path) - 6) < 0.04)
+    }
+
+    private func copyTree(_ from: URL, into to: URL) throws {
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(at: from, includingPropertiesForKeys: [.isDirectoryKey]) else { return }
+        for case let url as URL in walker {
+            let relative = String(url.path.dropFirst(from.path.count + 1))
+            let target = to.appendingPathComponent(relative)
+            if (try url.resourceValues(forKeys: [.isDirectoryKey])).isDirectory == true {
+                try fm.createDirectory(at: target, withIntermediateDirectories: true)
+            } else {
+                try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                if !fm.fileExists(atPath: target.path) { try fm.copyItem(at: url, to: target) }
+            }
+        }
+    }
+}
