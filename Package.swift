@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Reel",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "reel", targets: ["reel"]),
     ],
@@ -29,16 +29,20 @@ let package = Package(
         // Videos, renditions and the job queue (leases, heartbeats, retries) behind one protocol; SQLite via GRDB.
         .target(name: "Catalog", dependencies: ["Storage", .product(name: "GRDB", package: "GRDB.swift"),
                                                 .product(name: "Logging", package: "swift-log")]),
+        // The job loop: claim → transcode a piece → publish → complete; heartbeats, drain on SIGTERM.
+        .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles",
+                                               .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "reel",
             dependencies: [
-                "Media", "Profiles", "Storage",
+                "Media", "Profiles", "Storage", "Catalog", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Catalog", "Storage", "Media", "Profiles"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage"]),
     ]
 )

@@ -202,12 +202,11 @@ public protocol Catalog: Sendable {
 
     /// Publishing playlists while several workers finish pieces: runs `publish` (which writes the
     /// playlists) while holding the catalog's write lock, but only when `count` is more than the stored
-    /// `publishedSegments`, and then stores `count` (and `playableAt` the first time). Playlists can
-    /// therefore never go backwards. Returns whether `publish` ran. A lease, when given, must be valid
-    /// (else `leaseLost`, and `publish` does not run) and belong to a job of this video. If `publish`
-    /// throws, nothing is recorded and the error is rethrown. `publish` must not call the catalog
-    /// (it runs inside the catalog's write transaction) and should be quick: it blocks every writer.
-    func publishSegments(videoId: String, count: Int, lease: Lease?, _ publish: @Sendable () throws -> Void) async throws -> Bool
+    /// `publishedSegments` (or `final` is set: the finished playlists), never once the video is ready;
+    /// then stores `count` (and `playableAt` the first time). Playlists can therefore never go backwards,
+    /// and a late in-progress publication cannot overwrite the final one. Returns whether `publish` ran.
+    /// A lease, when given, must be valid.
+    func publishSegments(videoId: String, count: Int, final: Bool, lease: Lease?, _ publish: @Sendable () throws -> Void) async throws -> Bool
 
     // Jobs: operators
     func job(id: Int64) async throws -> JobRecord?

@@ -240,7 +240,7 @@ extension SQLiteCatalog {
         }
     }
 
-    public func publishSegments(videoId: String, count: Int, lease: Lease?,
+    public func publishSegments(videoId: String, count: Int, final: Bool, lease: Lease?,
                                 _ publish: @Sendable () throws -> Void) async throws -> Bool {
         try await immediate { db in
             let now = self.options.now()
@@ -250,16 +250,18 @@ extension SQLiteCatalog {
                     throw CatalogError.invalid("job \(job.id) belongs to video \(job.videoId), not \(videoId)")
                 }
             }
-            guard let stored = try Int.fetchOne(db, sql: "SELECT published_segments FROM videos WHERE id = ?",
-                                                arguments: [videoId])
+            guard let row = try Row.fetchOne(db, sql: "SELECT published_segments, state FROM videos WHERE id = ?",
+                                             arguments: [videoId])
             else { throw CatalogError.notFound("video \(videoId)") }
-            guard count > stored else { return false }
+            let stored: Int = row["published_segments"]
+            let state: String = row["state"]
+            guard state != VideoState.ready.rawValue, final || count > stored else { return false }
             // Still inside the transaction: an error here rolls back and nothing is recorded.
             try publish()
             try db.execute(sql: """
                 UPDATE videos SET published_segments = ?, playable_at = COALESCE(playable_at, ?), updated_at = ?
                 WHERE id = ?
-                """, arguments: [count, now, now, videoId])
+                """, arguments: [max(count, stored), now, now, videoId])
             return true
         }
     }

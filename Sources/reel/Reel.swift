@@ -5,6 +5,7 @@ struct Reel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reel",
         abstract: "Reel turns uploaded videos into adaptive HLS.",
-        subcommands: [ProbeCommand.self, TranscodeCommand.self, ProfilesCommand.self]
+        subcommands: [ProbeCommand.self, TranscodeCommand.self, ProfilesCommand.self, IngestCommand.self,
+                      WorkerCommand.self, JobsCommand.self, VideosCommand.self]
     )
 }

@@ -92,7 +92,7 @@ struct QueueTests {
         await expectLeaseLost(id, "fail") { _ = try await f.catalog.fail(a.lease, error: "late", permanent: true) }
         await expectLeaseLost(id, "release") { try await f.catalog.release(a.lease) }
         await expectLeaseLost(id, "publish") {
-            _ = try await f.catalog.publishSegments(videoId: video.id, count: 3, lease: a.lease) {
+            _ = try await f.catalog.publishSegments(videoId: video.id, count: 3, final: false, lease: a.lease) {
                 Issue.record("a fenced-out publish must not run")
             }
         }

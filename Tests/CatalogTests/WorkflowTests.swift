@@ -113,17 +113,17 @@ struct WorkflowTests {
         let b = try #require(try await f.claim("B"))
         let runs = RunCounter()
 
-        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 5, lease: a.lease) { runs.bump() })
+        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 5, final: false, lease: a.lease) { runs.bump() })
         #expect(runs.count == 1)
         let firstPlayable = try #require(try await f.video(id: video.id).playableAt)
         #expect(firstPlayable == f.clock.now)
 
         f.clock.advance(10)
-        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 3, lease: b.lease) { runs.bump() } == false)
-        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 5, lease: b.lease) { runs.bump() } == false)
+        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 3, final: false, lease: b.lease) { runs.bump() } == false)
+        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 5, final: false, lease: b.lease) { runs.bump() } == false)
         #expect(runs.count == 1, "a smaller or equal count does not run the closure")
 
-        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 7, lease: b.lease) { runs.bump() })
+        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 7, final: false, lease: b.lease) { runs.bump() })
         #expect(runs.count == 2)
         var v = try await f.video(id: video.id)
         #expect(v.publishedSegments == 7 && v.playableAt == firstPlayable, "playableAt is set once")
@@ -131,28 +131,28 @@ struct WorkflowTests {
         // A throwing publish records nothing.
         struct DiskFull: Error {}
         await #expect(throws: DiskFull.self) {
-            _ = try await f.catalog.publishSegments(videoId: video.id, count: 9, lease: nil) { throw DiskFull() }
+            _ = try await f.catalog.publishSegments(videoId: video.id, count: 9, final: false, lease: nil) { throw DiskFull() }
         }
         #expect(try await f.video(id: video.id).publishedSegments == 7)
 
         // Without a lease (the front end, an operator tool) it works too.
-        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 8, lease: nil) { runs.bump() })
+        #expect(try await f.catalog.publishSegments(videoId: video.id, count: 8, final: false, lease: nil) { runs.bump() })
 
         // Fenced: a lease that lost its job cannot publish.
         try await f.catalog.cancel(jobId: a.job.id)
         await expectLeaseLost(a.job.id, "cancelled lease") {
-            _ = try await f.catalog.publishSegments(videoId: video.id, count: 20, lease: a.lease) { runs.bump() }
+            _ = try await f.catalog.publishSegments(videoId: video.id, count: 20, final: false, lease: a.lease) { runs.bump() }
         }
         #expect(runs.count == 3)
         v = try await f.video(id: video.id)
         #expect(v.publishedSegments == 8)
 
         await #expect(throws: CatalogError.notFound("video nope")) {
-            _ = try await f.catalog.publishSegments(videoId: "nope", count: 1, lease: nil) {}
+            _ = try await f.catalog.publishSegments(videoId: "nope", count: 1, final: false, lease: nil) {}
         }
         let other = try await f.video("other", jobs: [])
         await #expect(throws: CatalogError.self) {
-            _ = try await f.catalog.publishSegments(videoId: other.id, count: 1, lease: b.lease) {}
+            _ = try await f.catalog.publishSegments(videoId: other.id, count: 1, final: false, lease: b.lease) {}
         }
     }
 
@@ -170,7 +170,7 @@ struct WorkflowTests {
             for i in 1...40 {
                 let catalog: SQLiteCatalog = i.isMultiple(of: 2) ? f.catalog : second
                 group.addTask {
-                    _ = try await catalog.publishSegments(videoId: video.id, count: i, lease: nil) {
+                    _ = try await catalog.publishSegments(videoId: video.id, count: i, final: false, lease: nil) {
                         flag.withLock { if busy { overlaps.bump() }; busy = true }
                         inside.bump()
                         Thread.sleep(forTimeInterval: 0.001)

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Where things live under the storage root (a local directory, or an NFS mount shared by many hosts):
+///
+///     <root>/reel.sqlite                      the catalog (SQLite; PostgreSQL when several hosts share the root)
+///     <root>/originals/<video>/source.<ext>   uploads, kept as they came
+///     <root>/hls/<video>/master.m3u8 …        the HLS ladder, written piece by piece
+///     <root>/hls/<video>/parts/*.json         what each finished piece wrote (to assemble playlists)
+public struct StorageLayout: Sendable, Equatable {
+    public let root: URL
+
+    public init(root: URL) { self.root = root.standardizedFileURL }
+    public init(path: String) { self.init(root: URL(fileURLWithPath: path)) }
+
+    public var catalogPath: String { root.appendingPathComponent("reel.sqlite").path }
+    public var originals: URL { root.appendingPathComponent("originals", isDirectory: true) }
+    public var hls: URL { root.appendingPathComponent("hls", isDirectory: true) }
+
+    public func originalDirectory(video: String) -> URL { originals.appendingPathComponent(video, isDirectory: true) }
+    public func hlsDirectory(video: String) -> URL { hls.appendingPathComponent(video, isDirectory: true) }
+    public func partsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("parts", isDirectory: true) }
+
+    /// A path relative to the root, as stored in the catalog (so the root can be mounted elsewhere).
+    public func relative(_ url: URL) -> String {
+        let full = url.standardizedFileURL.path
+        let base = root.path.hasSuffix("/") ? root.path : root.path + "/"
+        return full.hasPrefix(base) ? String(full.dropFirst(base.count)) : full
+    }
+
+    public func absolute(_ relative: String) -> URL {
+        relative.hasPrefix("/") ? URL(fileURLWithPath: relative) : root.appendingPathComponent(relative)
+    }
+}
+
+/// Writing one file so that readers see all of it or nothing: temporary name, fsync, rename.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let partial = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).\(UUID().uuidString.prefix(6)).part")
+        guard FileManager.default.createFile(atPath: partial.path, contents: data) else {
+            throw AtomicDirectory.Failure(path: url.path, reason: "cannot create \(partial.lastPathComponent)")
+        }
+        do {
+            let fd = open(partial.path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { fsync(fd); close(fd) }
+            if rename(partial.path, url.path) != 0 {
+                throw AtomicDirectory.Failure(path: url.path, reason: String(cString: strerror(errno)))
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
+    }
+
+    /// Copies `source` to `destination` atomically, returning its size and SHA-256.
+    public static func copy(_ source: URL, to destination: URL) throws -> (size: Int64, sha256: String) {
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let partial = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).part")
+        let input = open(source.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw AtomicDirectory.Failure(path: source.path, reason: String(cString: strerror(errno))) }
+        defer { close(input) }
+        var output = open(partial.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw AtomicDirectory.Failure(path: partial.path, reason: String(cString: strerror(errno))) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            while true {
+                let n = read(input, buffer.baseAddress, buffer.count)
+                if n < 0 { if errno == EINTR { continue }; throw AtomicDirectory.Failure(path: source.path, reason: String(cString: strerror(errno))) }
+                if n == 0 { break }
+                hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                var written = 0
+                while written < n {
+                    let w = Glibc.write(output, buffer.baseAddress! + written, n - written)
+                    if w < 0 { if errno == EINTR { continue }; throw AtomicDirectory.Failure(path: destination.path, reason: String(cString: strerror(errno))) }
+                    written += w
+                }
+                size += Int64(n)
+            }
+            if fsync(output) != 0 { throw AtomicDirectory.Failure(path: destination.path, reason: String(cString: strerror(errno))) }
+            close(output)
+            output = -1
+            if rename(partial.path, destination.path) != 0 {
+                throw AtomicDirectory.Failure(path: destination.path, reason: String(cString: strerror(errno)))
+            }
+        } catch {
+            if output >= 0 { close(output) }
+            unlink(partial.path)
+            throw error
+        }
+        return (size, hasher.finalizeHex())
+    }
+}

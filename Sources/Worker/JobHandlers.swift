@@ -1,0 +1,85 @@
+import Catalog
+import Foundation
+import Logging
+import Media
+import Profiles
+import Storage
+
+/// What each kind of job does. A handler returns what its completion changes; the worker commits that
+/// (fenced by the lease) and then publishes playlists.
+struct JobHandlers {
+    let settings: WorkerSettings
+    let catalog: any Catalog
+    let logger: Logger
+
+    var publisher: PlaylistPublisher { PlaylistPublisher(layout: settings.layout, catalog: catalog) }
+
+    func run(_ job: JobRecord, lease: Lease, control: JobControl) async throws -> JobOutcome {
+        guard let video = try await catalog.video(id: job.videoId) else {
+            throw CatalogError.notFound("video \(job.videoId)")
+        }
+        let source = settings.layout.absolute(video.originalPath).path
+        switch job.kind {
+        case .plan: return try await plan(video: video, source: source)
+        case .videoChunk: return try await chunk(job, video: video, source: source, control: control)
+        case .audio: return try await audio(video: video, source: source, control: control)
+        case .finalize: return try await finalize(video: video, lease: lease)
+        }
+    }
+
+    /// Probe, then split: video chunks of about `chunkSeconds` (the first one first, so the video becomes
+    /// playable soon), one audio job, and a finalize job that waits for all of them.
+    private func plan(video: VideoRecord, source: String) async throws -> JobOutcome {
+        let plan = try await Transcoder.plan(input: source, profile: settings.profile)
+        // Short videos before long ones; a video's first chunk and its audio before its other chunks.
+        let base = max(0, 100 - Int(plan.duration / 60))
+        var jobs: [NewJob] = []
+        if plan.hasVideo {
+            for (i, chunk) in plan.chunks(ofAbout: settings.chunkSeconds).enumerated() {
+                jobs.append(NewJob(kind: .videoChunk, priority: base + (i == 0 ? 50 : 0),
+                                   payload: ChunkPayload(first: chunk.first, end: chunk.end).json))
+            }
+        }
+        if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: base + 50)) }
+        let probe = String(decoding: try JSONEncoder().encode(plan.probe), as: UTF8.self)
+        logger.info("planned \(video.id): \(plan.segmentStarts.count) segments, \(jobs.count) pieces, rungs \(plan.rungs)")
+        return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: base + 60),
+                          video: VideoUpdate(state: .processing, probeJSON: probe, durationSeconds: plan.duration))
+    }
+
+    private func chunk(_ job: JobRecord, video: VideoRecord, source: String, control: JobControl) async throws -> JobOutcome {
+        let range: ChunkPayload
+        do { range = try ChunkPayload.decode(job.payload) } catch { throw WorkerError.badPayload(job.payload) }
+        let result = try await Transcoder.transcode(
+            input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
+            scope: .videoChunk(range.first, range.end),
+            progress: { control.report($0.fraction) }, isCancelled: { control.isCancelled })
+        try publisher.saveManifest(result.parts, video: video.id, piece: String(format: "video-%06lld", range.first))
+        return JobOutcome()
+    }
+
+    private func audio(video: VideoRecord, source: String, control: JobControl) async throws -> JobOutcome {
+        let result = try await Transcoder.transcode(
+            input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
+            scope: .audioOnly, progress: { control.report($0.fraction) }, isCancelled: { control.isCancelled })
+        try publisher.saveManifest(result.parts, video: video.id, piece: "audio")
+        return JobOutcome()
+    }
+
+    private func finalize(video: VideoRecord, lease: Lease) async throws -> JobOutcome {
+        let renditions = try await publisher.publishFinal(video: video.id, lease: lease)
+        let hls = settings.layout.hlsDirectory(video: video.id)
+        let audio = renditions.first { $0.kind == "audio" }
+        let records = renditions.map { r in
+            RenditionRecord(
+                videoId: video.id, name: r.name, kind: r.kind, width: r.width, height: r.height,
+                codecs: r.kind == "video" ? [r.codecs, audio?.codecs].compactMap { $0 }.joined(separator: ",") : r.codecs,
+                bandwidth: r.peakBitrate + (r.kind == "video" ? audio?.peakBitrate ?? 0 : 0),
+                averageBandwidth: r.averageBitrate + (r.kind == "video" ? audio?.averageBitrate ?? 0 : 0),
+                playlistPath: settings.layout.relative(hls.appendingPathComponent("\(r.name)/index.m3u8")))
+        }
+        let segments = HLSAssembler.contiguousSegments(renditions)
+        logger.info("finalized \(video.id): \(renditions.count) renditions, \(segments) segments")
+        return JobOutcome(video: VideoUpdate(state: .ready, publishedSegments: segments, markPlayable: true), renditions: records)
+    }
+}

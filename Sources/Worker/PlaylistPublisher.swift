@@ -1,0 +1,66 @@
+import Catalog
+import Foundation
+import Media
+import Storage
+
+/// Keeps a video's playlists in step with its finished pieces. Each finished piece leaves a manifest
+/// (`parts/<piece>.json`: the segments it wrote); playlists are assembled from all manifests present,
+/// under the catalog's write lock, so they only ever grow and the final ones are never overwritten.
+struct PlaylistPublisher {
+    let layout: StorageLayout
+    let catalog: any Catalog
+
+    func saveManifest(_ parts: [RenditionSummary], video: String, piece: String) throws {
+        let data = try JSONEncoder().encode(parts)
+        try AtomicFile.write(data, to: layout.partsDirectory(video: video).appendingPathComponent("\(piece).json"))
+    }
+
+    func manifests(video: String) throws -> [RenditionSummary] {
+        let dir = layout.partsDirectory(video: video)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().flatMap { name in
+            try JSONDecoder().decode([RenditionSummary].self, from: Data(contentsOf: dir.appendingPathComponent(name)))
+        }
+    }
+
+    /// Publishes EVENT playlists over the finished prefix (when it grew). Returns the segments listed.
+    @discardableResult
+    func publishProgress(video: String) async throws -> Int {
+        let parts = try manifests(video: video)
+        let count = HLSAssembler.contiguousSegments(HLSAssembler.merge(parts))
+        guard count > 0 else { return 0 }
+        let dir = layout.hlsDirectory(video: video)
+        _ = try await catalog.publishSegments(videoId: video, count: count, final: false, lease: nil) {
+            try HLSAssembler.write(parts, to: dir, final: false)
+        }
+        return count
+    }
+
+    /// Writes the final VOD and I-frame playlists. Every piece must be there, without a gap.
+    func publishFinal(video: String, lease: Lease) async throws -> [RenditionSummary] {
+        let parts = try manifests(video: video)
+        let renditions = HLSAssembler.merge(parts)
+        let count = HLSAssembler.contiguousSegments(renditions)
+        let highest = renditions.flatMap(\.segments).map(\.index).max().map { Int($0) + 1 } ?? 0
+        guard count > 0, count == highest, renditions.allSatisfy({ $0.segments.count == count }) else {
+            throw WorkerError.incomplete("video \(video): pieces cover \(count) of \(highest) segments")
+        }
+        let dir = layout.hlsDirectory(video: video)
+        _ = try await catalog.publishSegments(videoId: video, count: count, final: true, lease: lease) {
+            try HLSAssembler.write(parts, to: dir, final: true)
+        }
+        return renditions
+    }
+}
+
+enum WorkerError: Error, CustomStringConvertible {
+    case incomplete(String)
+    case badPayload(String)
+
+    var description: String {
+        switch self {
+        case let .incomplete(why): "not all pieces are there: \(why)"
+        case let .badPayload(why): "bad job payload: \(why)"
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Synchronization
+
+/// Set when the process is asked to stop (SIGTERM/SIGINT): the worker claims nothing new and drains.
+public final class StopSignal: Sendable {
+    private let requested = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isRequested: Bool { requested.load(ordering: .acquiring) }
+    public func request() { requested.store(true, ordering: .releasing) }
+
+    /// Sleeps up to `seconds`, waking early when a stop is requested.
+    public func sleep(_ seconds: TimeInterval) async {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !isRequested && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+}
+
+/// A job's cancellation flag and last progress, shared by the async worker and the FFmpeg thread.
+final class JobControl: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    private let progressBits = Atomic<UInt64>(0)
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+    func cancel() { cancelled.store(true, ordering: .releasing) }
+
+    var progress: Double { Double(bitPattern: progressBits.load(ordering: .relaxed)) }
+    func report(_ fraction: Double) { progressBits.store(fraction.bitPattern, ordering: .relaxed) }
+}

@@ -1,0 +1,144 @@
+import Catalog
+import Foundation
+import Logging
+import Media
+import Storage
+
+/// `reel worker`: claim → run → complete → publish, in a loop, until stopped. Each running job is kept
+/// alive by a heartbeat; if the lease is lost (expired and re-claimed, or cancelled) the transcode is
+/// cancelled and nothing is committed. On stop the worker claims nothing new, lets the running piece
+/// finish within `drainTimeout`, and otherwise gives its lease back.
+public struct Worker: Sendable {
+    public let settings: WorkerSettings
+    public let catalog: any Catalog
+    public let logger: Logger
+
+    public init(settings: WorkerSettings, catalog: any Catalog, logger: Logger) {
+        self.settings = settings
+        self.catalog = catalog
+        self.logger = logger
+    }
+
+    /// Runs until `stop` is requested (or, with `exitWhenIdle`, until the queue has nothing runnable).
+    /// Returns the number of jobs this worker completed.
+    @discardableResult
+    public func run(stop: StopSignal) async -> Int {
+        var completed = 0
+        logger.info("worker \(settings.owner) started")
+        while !stop.isRequested {
+            let claimed: ClaimedJob?
+            do {
+                claimed = try await catalog.claim(owner: settings.owner, leaseDuration: settings.leaseDuration, kinds: nil)
+            } catch {
+                logger.error("claiming failed: \(error); retrying")
+                await stop.sleep(settings.pollInterval)
+                continue
+            }
+            guard let claimed else {
+                if settings.exitWhenIdle, (try? await hasPendingWork()) == false { break }
+                await stop.sleep(settings.pollInterval)
+                continue
+            }
+            if await execute(claimed, stop: stop) { completed += 1 }
+        }
+        logger.info("worker \(settings.owner) stopped after \(completed) jobs")
+        return completed
+    }
+
+    /// Waiting jobs (children still running elsewhere) or retries due later keep an idle worker around.
+    private func hasPendingWork() async throws -> Bool {
+        let depth = try await catalog.queueDepth()
+        return (depth[.queued] ?? 0) + (depth[.running] ?? 0) + (depth[.waiting] ?? 0) > 0
+    }
+
+    private func execute(_ claimed: ClaimedJob, stop: StopSignal) async -> Bool {
+        let job = claimed.job, lease = claimed.lease
+        let log = logger.with(job: job)
+        log.info("claimed \(job.kind.rawValue) job \(job.id) of video \(job.videoId), attempt \(lease.attempt)")
+        let control = JobControl()
+        let handlers = JobHandlers(settings: settings, catalog: catalog, logger: log)
+
+        // Heartbeat, and the drain deadline, run beside the job.
+        let keeper = Task { [settings, catalog] in
+            var drainDeadline: Date?
+            var lastBeat = Date()
+            while !Task.isCancelled && !control.isCancelled {
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                if stop.isRequested && drainDeadline == nil { drainDeadline = Date().addingTimeInterval(settings.drainTimeout) }
+                if let drainDeadline, Date() > drainDeadline {
+                    log.warning("drain timeout: giving job \(job.id) back")
+                    control.cancel()
+                    return true
+                }
+                guard Date().timeIntervalSince(lastBeat) >= settings.heartbeatInterval else { continue }
+                lastBeat = Date()
+                do {
+                    _ = try await catalog.heartbeat(lease, leaseDuration: settings.leaseDuration, progress: control.progress)
+                } catch CatalogError.leaseLost {
+                    log.warning("lost the lease of job \(job.id); abandoning it")
+                    control.cancel()
+                    return false
+                } catch {
+                    log.error("heartbeat failed: \(error)")
+                }
+            }
+            return false
+        }
+        defer { keeper.cancel() }
+
+        do {
+            let outcome = try await handlers.run(job, lease: lease, control: control)
+            keeper.cancel()
+            try await catalog.complete(lease, outcome: outcome)
+            log.info("completed \(job.kind.rawValue) job \(job.id)")
+            if job.kind == .videoChunk || job.kind == .audio {
+                do {
+                    let listed = try await handlers.publisher.publishProgress(video: job.videoId)
+                    log.info("video \(job.videoId): playlists list \(listed) segments")
+                } catch {
+                    log.error("publishing playlists of \(job.videoId) failed: \(error)")
+                }
+            }
+            return true
+        } catch {
+            keeper.cancel()
+            let drained = await keeper.value
+            await settle(error, lease: lease, drained: drained, log: log)
+            return false
+        }
+    }
+
+    /// Records why a job did not complete: given back (drain), abandoned (lease lost), or failed.
+    private func settle(_ error: any Error, lease: Lease, drained: Bool, log: Logger) async {
+        do {
+            if drained {
+                try await catalog.release(lease)
+                log.info("released job \(lease.jobId) for another worker")
+                return
+            }
+            switch error {
+            case CatalogError.leaseLost:
+                log.warning("job \(lease.jobId): lease lost; the newer attempt owns it")
+            case let media as MediaError:
+                let state = try await catalog.fail(lease, error: media.description, permanent: media.isPermanent)
+                log.error("job \(lease.jobId) failed (\(state.rawValue)): \(media.description)")
+            default:
+                let state = try await catalog.fail(lease, error: "\(error)", permanent: false)
+                log.error("job \(lease.jobId) failed (\(state.rawValue)): \(error)")
+            }
+        } catch CatalogError.leaseLost {
+            log.warning("job \(lease.jobId): lease lost before the failure could be recorded")
+        } catch {
+            log.error("job \(lease.jobId): could not record its failure: \(error)")
+        }
+    }
+}
+
+extension Logger {
+    func with(job: JobRecord) -> Logger {
+        var copy = self
+        copy[metadataKey: "job"] = "\(job.id)"
+        copy[metadataKey: "video"] = "\(job.videoId)"
+        return copy
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import Profiles
+import Storage
+
+/// How a worker behaves. Defaults suit one host; tests shorten the times.
+public struct WorkerSettings: Sendable {
+    public var layout: StorageLayout
+    public var profile: Profile
+    /// Unique per worker process: leases are fenced by it.
+    public var owner: String
+    /// A claimed job is ours for this long unless renewed; a dead worker's jobs come back after it.
+    public var leaseDuration: TimeInterval = 60
+    /// Renew (and report progress) this often.
+    public var heartbeatInterval: TimeInterval = 15
+    /// Seconds of source per video chunk job (whole segments).
+    public var chunkSeconds: Double = 30
+    /// How long to wait for new work when the queue is empty.
+    public var pollInterval: TimeInterval = 1
+    /// After SIGTERM: finish the running piece if it ends within this time, else give its lease back.
+    public var drainTimeout: TimeInterval = 20
+    /// Stop when the queue is empty instead of waiting (for scripts and tests).
+    public var exitWhenIdle = false
+
+    public init(layout: StorageLayout, profile: Profile, owner: String = WorkerSettings.defaultOwner()) {
+        self.layout = layout
+        self.profile = profile
+        self.owner = owner
+    }
+
+    public static func defaultOwner() -> String {
+        "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}

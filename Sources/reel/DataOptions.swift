@@ -1,0 +1,53 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Logging
+import Profiles
+import Storage
+
+/// Where Reel keeps its data: `--data`, else `$REEL_DATA_DIR`, else `./var`. The catalog is
+/// `<data>/reel.sqlite` unless `--database`/`$REEL_DATABASE_URL` says otherwise.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "Storage root (default: $REEL_DATA_DIR or ./var).")
+    var data: String?
+
+    @Option(name: .long, help: "Catalog database: a SQLite path (default: <data>/reel.sqlite or $REEL_DATABASE_URL).")
+    var database: String?
+
+    var layout: StorageLayout {
+        StorageLayout(path: data ?? ProcessInfo.processInfo.environment["REEL_DATA_DIR"] ?? "var")
+    }
+
+    func openCatalog(logger: Logger) throws -> SQLiteCatalog {
+        let url = database ?? ProcessInfo.processInfo.environment["REEL_DATABASE_URL"] ?? layout.catalogPath
+        if url.hasPrefix("postgres") {
+            throw ValidationError("PostgreSQL support is coming; use a SQLite path for --database")
+        }
+        let path = url.hasPrefix("sqlite://") ? String(url.dropFirst("sqlite://".count)) : url
+        return try SQLiteCatalog(path: path, logger: logger)
+    }
+}
+
+func makeLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    if let level = ProcessInfo.processInfo.environment["REEL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {
+        logger.logLevel = level
+    }
+    return logger
+}
+
+func loadProfile(_ nameOrPath: String) throws -> Profile {
+    do {
+        return try ProfileLoader.resolve(nameOrPath, profilesDirectory: ProfileLoader.defaultProfilesDirectory() ?? "profiles")
+    } catch {
+        printError("reel: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Catalog
+import Dispatch
+import Foundation
+import Worker
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run queued jobs until stopped (SIGTERM drains: the running piece finishes or is given back).")
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Rendition profile name or .yaml path.") var profile = "default"
+    @Option(help: "Lease length in seconds.") var lease: Double = 60
+    @Option(help: "Seconds between heartbeats (default: a third of the lease).") var heartbeat: Double?
+    @Option(help: "Seconds of source per video chunk job.") var chunkSeconds: Double = 30
+    @Option(help: "Seconds to finish the running piece after SIGTERM before giving it back.") var drainTimeout: Double = 20
+    @Flag(help: "Exit when nothing is left to do.") var exitWhenIdle = false
+
+    func run() async throws {
+        let logger = makeLogger("reel.worker")
+        let catalog = try options.openCatalog(logger: logger)
+        var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(profile))
+        settings.leaseDuration = lease
+        settings.heartbeatInterval = heartbeat ?? max(lease / 3, 0.2)
+        settings.chunkSeconds = chunkSeconds
+        settings.drainTimeout = drainTimeout
+        settings.exitWhenIdle = exitWhenIdle
+        let stop = StopSignal()
+        let sources = [SIGTERM, SIGINT].map { signo -> DispatchSourceSignal in
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+            source.setEventHandler { stop.request() }
+            source.resume()
+            return source
+        }
+        await Worker(settings: settings, catalog: catalog, logger: logger).run(stop: stop)
+        sources.forEach { $0.cancel() }
+    }
+}
