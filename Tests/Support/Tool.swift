@@ -2,14 +2,14 @@ import Foundation
 
 /// Runs an external program (ffprobe, ffmpeg, python, the reel binary) and captures its output.
 /// Every run has a deadline, so a hung tool fails the test instead of hanging the suite.
-struct ToolResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ToolResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
-enum Tool {
-    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 180) throws -> ToolResult {
+public enum Tool {
+    public static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 180) throws -> ToolResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
         process.arguments = arguments
@@ -38,7 +38,7 @@ enum Tool {
                           stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 
-    static func which(_ name: String) throws -> String {
+    public static func which(_ name: String) throws -> String {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
@@ -46,8 +46,8 @@ enum Tool {
         throw ToolMissing(name: name)
     }
 
-    struct ToolMissing: Error, CustomStringConvertible {
+    public struct ToolMissing: Error, CustomStringConvertible {
         let name: String
-        var description: String { "\(name) is not installed; run scripts/install-deps" }
+        public var description: String { "\(name) is not installed; run scripts/install-deps" }
     }
 }

@@ -1,16 +1,17 @@
 import Foundation
 
 /// Where the repository's fixtures, profiles and built binaries are, seen from the tests.
-enum Paths {
-    static let repository = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public enum Paths {
+    /// Tests/Support/Paths.swift → the repository root.
+    public static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func fixture(_ name: String) -> String { repository.appendingPathComponent("Fixtures/\(name)").path }
-    static func profile(_ name: String) -> String { repository.appendingPathComponent("profiles/\(name).yaml").path }
-    static let checkHLS = repository.appendingPathComponent("scripts/check-hls.py").path
+    public static func fixture(_ name: String) -> String { repository.appendingPathComponent("Fixtures/\(name)").path }
+    public static func profile(_ name: String) -> String { repository.appendingPathComponent("profiles/\(name).yaml").path }
+    public static let checkHLS = repository.appendingPathComponent("scripts/check-hls.py").path
 
     /// The `reel` binary built next to the test bundle (or `$REEL_BIN`).
-    static var reel: String {
+    public static var reel: String {
         if let bin = ProcessInfo.processInfo.environment["REEL_BIN"] { return bin }
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var dir = testBinary.deletingLastPathComponent()
@@ -23,7 +24,7 @@ enum Paths {
     }
 
     /// A fresh temporary directory, removed by the caller.
-    static func temporaryDirectory(_ label: String) throws -> URL {
+    public static func temporaryDirectory(_ label: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("reel-test-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url

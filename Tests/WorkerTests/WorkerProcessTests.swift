@@ -1,0 +1,175 @@
+import Catalog
+import Foundation
+import ReelTestSupport
+import Storage
+import Testing
+
+/// Real worker processes against one SQLite catalog, as on a host: they share nothing but the database
+/// file and the storage root.
+@Suite("Worker processes", .serialized)
+struct WorkerProcessTests {
+    /// A data directory, a 2-second-segment profile and a catalog handle for checking.
+    struct Setup {
+        let root: URL
+        let profile: String
+        let catalog: SQLiteCatalog
+
+        init(_ label: String, segmentSeconds: Int = 2, base: String = "small") throws {
+            root = try Paths.temporaryDirectory(label)
+            let text = try String(contentsOfFile: Paths.profile(base), encoding: .utf8)
+            let yaml = text.replacingOccurrences(of: "segment_duration: 6 ", with: "segment_duration: \(segmentSeconds) ")
+            profile = root.appendingPathComponent("profile.yaml").path
+            try yaml.write(toFile: profile, atomically: true, encoding: .utf8)
+            catalog = try SQLiteCatalog(path: root.appendingPathComponent("reel.sqlite").path)
+        }
+
+        var data: [String] { ["--data", root.path] }
+
+        func ingest(_ files: [String]) throws -> [String] {
+            let r = try Tool.run(Paths.reel, ["ingest", "--json"] + data + files)
+            #expect(r.status == 0, "\(r.stderr)")
+            let videos = try JSONDecoder.iso.decode([VideoRecord].self, from: Data(r.stdout.utf8))
+            return videos.map(\.id)
+        }
+
+        func worker(_ extra: [String], label: String) throws -> ReelProcess {
+            try ReelProcess(["worker", "--profile", profile] + data + extra, label: label)
+        }
+
+        func master(_ video: String) -> String {
+            root.appendingPathComponent("hls/\(video)/master.m3u8").path
+        }
+
+        func cleanUp() { try? FileManager.default.removeItem(at: root) }
+    }
+
+    @Test("three workers run every job exactly once; a poison input fails at once with its reason")
+    func healthyWorkers() async throws {
+        let s = try Setup("workers")
+        defer { s.cleanUp() }
+        let ids = try s.ingest(["landscape.mp4", "video-only.mp4", "audio-only.m4a", "not-a-video.mp4"].map(Paths.fixture))
+        let workers = try (0..<3).map { try s.worker(["--exit-when-idle", "--chunk-seconds", "2", "--lease", "30"], label: "w\($0)") }
+        for w in workers {
+            let status = await w.wait(timeout: 240)
+            #expect(status == 0, "worker did not finish cleanly: \(w.output.suffix(2000))")
+        }
+        for id in ids.prefix(3) {
+            let video = try #require(try await s.catalog.video(id: id))
+            #expect(video.state == .ready, "\(video.title): \(video.state) \(video.error ?? "")")
+            #expect(try FFprobe.decodeErrors(s.master(id)) == "")
+            let check = try Tool.run("python3", [Paths.checkHLS, s.master(id)])
+            #expect(check.status == 0, "\(check.stdout)")
+        }
+        let poison = try #require(try await s.catalog.video(id: ids[3]))
+        #expect(poison.state == .failed)
+        #expect(poison.error?.contains("not a video or audio file") == true)
+        let jobs = try await s.catalog.jobs(videoId: nil, states: nil, limit: 1000)
+        // landscape: plan + 3 chunks + audio + finalize; video-only: plan + 2 chunks + finalize;
+        // audio-only: plan + audio + finalize; poison: plan.
+        let expectedJobs = 14
+        #expect(jobs.count == expectedJobs)
+        for job in jobs where job.videoId != ids[3] {
+            #expect(job.state == .succeeded && job.attempt == 1, "job \(job.id) \(job.kind): \(job.state) attempt \(job.attempt)")
+        }
+        let poisonJobs = jobs.filter { $0.videoId == ids[3] }
+        #expect(poisonJobs.map(\.state) == [.failed])
+        #expect(poisonJobs.map(\.attempt) == [1])
+    }
+
+    @Test("kill -9 in the middle of a chunk: the job is reclaimed after its lease expires and the video completes")
+    func killedWorker() async throws {
+        let s = try Setup("kill", segmentSeconds: 2, base: "default")
+        defer { s.cleanUp() }
+        let source = s.root.appendingPathComponent("source.mp4").path
+        let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=8", "-f", "lavfi",
+                                           "-i", "sine=f=440:d=8", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", source])
+        #expect(made.status == 0, "\(made.stderr)")
+        let id = try #require(try s.ingest([source]).first)
+
+        let victim = try s.worker(["--chunk-seconds", "2", "--lease", "3", "--heartbeat", "0.5"], label: "victim")
+        // Wait until the victim is inside a video chunk, then kill it without a chance to clean up.
+        let busy = try await eventually(timeout: 120) {
+            try await s.catalog.jobs(videoId: id, states: [.running], limit: 10).contains { $0.kind == .videoChunk }
+        }
+        #expect(busy, "the victim never started a chunk: \(victim.output.suffix(1500))")
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let held = try await s.catalog.jobs(videoId: id, states: [.running], limit: 10)
+        victim.signal(SIGKILL)
+        _ = await victim.wait(timeout: 10)
+
+        let rescuer = try s.worker(["--chunk-seconds", "2", "--lease", "3", "--heartbeat", "0.5", "--exit-when-idle"], label: "rescuer")
+        let status = await rescuer.wait(timeout: 300)
+        #expect(status == 0, "\(rescuer.output.suffix(2000))")
+        let video = try #require(try await s.catalog.video(id: id))
+        #expect(video.state == .ready, "\(video.state) \(video.error ?? "")")
+        for job in held {
+            let after = try #require(try await s.catalog.job(id: job.id))
+            #expect(after.state == .succeeded)
+            #expect(after.attempt == 2, "job \(job.id) should have been reclaimed once")
+            #expect(after.leaseOwner != job.leaseOwner)
+        }
+        #expect(try FFprobe.decodeErrors(s.master(id)) == "")
+        let duration = try FFprobe.duration(s.master(id))
+        #expect(abs(duration - 8) < 0.05)
+        // No temporary files left behind by the killed worker are listed anywhere.
+        let playlists = try String(contentsOfFile: s.root.appendingPathComponent("hls/\(id)/1080p/index.m3u8").path, encoding: .utf8)
+        #expect(!playlists.contains(".part"))
+    }
+
+    @Test("playable while encoding, then SIGTERM drains: the running piece is given back and finished by another worker")
+    func playableWhileEncodingAndDrain() async throws {
+        let s = try Setup("drain", segmentSeconds: 2, base: "default")
+        defer { s.cleanUp() }
+        let source = s.root.appendingPathComponent("source.mp4").path
+        let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=12", "-f", "lavfi",
+                                           "-i", "sine=f=440:d=12", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", source])
+        #expect(made.status == 0, "\(made.stderr)")
+        let id = try #require(try s.ingest([source]).first)
+
+        let first = try s.worker(["--chunk-seconds", "2", "--lease", "30", "--drain-timeout", "0.5"], label: "first")
+        // The first chunk and the audio finish before the rest: the video is playable while still processing.
+        let playable = try await eventually(timeout: 180) {
+            let v = try await s.catalog.video(id: id)
+            return (v?.publishedSegments ?? 0) > 0 && v?.state == .processing
+        }
+        #expect(playable, "\(first.output.suffix(1500))")
+        let event = try String(contentsOfFile: s.root.appendingPathComponent("hls/\(id)/1080p/index.m3u8").path, encoding: .utf8)
+        #expect(event.contains("#EXT-X-PLAYLIST-TYPE:EVENT"))
+        #expect(!event.contains("#EXT-X-ENDLIST"))
+        #expect(try FFprobe.decodeErrors(s.master(id), seconds: 1.5) == "")
+
+        // Ask the worker to stop while it is inside a chunk.
+        _ = try await eventually(timeout: 60) {
+            try await s.catalog.jobs(videoId: id, states: [.running], limit: 10).contains { $0.kind == .videoChunk }
+        }
+        let stoppedAt = Date()
+        first.signal(SIGTERM)
+        let status = await first.wait(timeout: 30)
+        #expect(status == 0)
+        #expect(Date().timeIntervalSince(stoppedAt) < 15, "draining took too long")
+        #expect(first.output.contains("released job") || first.output.contains("completed"), "\(first.output.suffix(1500))")
+        for job in try await s.catalog.jobs(videoId: id, states: nil, limit: 100) {
+            #expect(job.state != .running, "job \(job.id) still marked running after drain")
+        }
+
+        let second = try s.worker(["--chunk-seconds", "2", "--lease", "30", "--exit-when-idle"], label: "second")
+        #expect(await second.wait(timeout: 300) == 0, "\(second.output.suffix(1500))")
+        let video = try #require(try await s.catalog.video(id: id))
+        #expect(video.state == .ready)
+        let vod = try String(contentsOfFile: s.root.appendingPathComponent("hls/\(id)/1080p/index.m3u8").path, encoding: .utf8)
+        #expect(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD") && vod.contains("#EXT-X-ENDLIST"))
+        #expect(abs(try FFprobe.duration(s.master(id)) - 12) < 0.05)
+        for job in try await s.catalog.jobs(videoId: id, states: nil, limit: 100) {
+            #expect(job.state == .succeeded)
+            #expect(job.attempt == 1, "job \(job.id) burned an attempt on drain")
+        }
+    }
+}
+
+extension JSONDecoder {
+    static var iso: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}
