@@ -57,18 +57,21 @@ public struct TranscodePlan: Sendable, Codable, Equatable {
     public var segmentStarts: [Double]
     public var rungs: [String]
 
-    /// Ranges of whole segments of about `seconds` each; the last one is open-ended (nil end) so a
-    /// duration the container under-stated still gets encoded to the real end.
-    public func chunks(ofAbout seconds: Double) -> [(first: Int64, end: Int64?)] {
+    /// Ranges of whole segments of about `seconds` each, except the first range, which is
+    /// `firstSegments` long so the video becomes playable soon. The last range is open-ended (nil end),
+    /// so a duration the container under-stated still gets encoded to the real end.
+    public func chunks(ofAbout seconds: Double, firstSegments: Int = 1) -> [(first: Int64, end: Int64?)] {
         guard segmentStarts.count > 1 else { return [(0, nil)] }
         let segment = max(segmentStarts[1] - segmentStarts[0], 0.001)
         let per = max(1, Int((seconds / segment).rounded()))
         var result: [(Int64, Int64?)] = []
         var first = 0
+        var length = max(1, min(firstSegments, per))
         while first < segmentStarts.count {
-            let end = first + per
+            let end = first + length
             result.append((Int64(first), end < segmentStarts.count ? Int64(end) : nil))
             first = end
+            length = per
         }
         return result
     }

@@ -84,3 +84,25 @@ struct RationalTests {
         #expect(Rational(2, -4) == Rational(-1, 2))
     }
 }
+
+@Suite("Cutting a plan into chunks")
+struct ChunkPlanTests {
+    func plan(segments: Int) -> TranscodePlan {
+        let probe = ProbeResult(path: "x", container: "mov", containerLongName: "mov", sizeBytes: 1, duration: Double(segments * 6),
+                                bitrate: nil, streams: [])
+        return TranscodePlan(probe: probe, hasVideo: true, hasAudio: true, duration: Double(segments * 6),
+                             segmentStarts: (0..<segments).map { Double($0 * 6) }, rungs: ["360p"])
+    }
+
+    @Test("a short first chunk, then chunks of about the asked length, the last one open-ended")
+    func chunks() {
+        let ranges = plan(segments: 12).chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
+        #expect(ranges == ["0-1", "1-6", "6-11", "11-end"])
+    }
+
+    @Test("a one-segment video is a single open-ended chunk")
+    func single() {
+        let ranges = plan(segments: 1).chunks(ofAbout: 30)
+        #expect(ranges.count == 1 && ranges[0].first == 0 && ranges[0].end == nil)
+    }
+}
