@@ -36,6 +36,16 @@ struct WorkerProcessTests {
             try ReelProcess(["worker", "--profile", profile] + data + extra, label: label)
         }
 
+        /// A 1080p clip heavy enough that a chunk takes a few seconds to encode with the default ladder.
+        func makeSource(seconds: Int) throws -> String {
+            let source = root.appendingPathComponent("source.mp4").path
+            let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=\(seconds)", "-f", "lavfi",
+                                               "-i", "sine=f=440:d=\(seconds)", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                                               "-shortest", source])
+            #expect(made.status == 0, "\(made.stderr)")
+            return source
+        }
+
         func master(_ video: String) -> String {
             root.appendingPathComponent("hls/\(video)/master.m3u8").path
         }
@@ -80,11 +90,7 @@ struct WorkerProcessTests {
     func killedWorker() async throws {
         let s = try Setup("kill", segmentSeconds: 2, base: "default")
         defer { s.cleanUp() }
-        let source = s.root.appendingPathComponent("source.mp4").path
-        let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=8", "-f", "lavfi",
-                                           "-i", "sine=f=440:d=8", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", source])
-        #expect(made.status == 0, "\(made.stderr)")
-        let id = try #require(try s.ingest([source]).first)
+        let id = try #require(try s.ingest([try s.makeSource(seconds: 8)]).first)
 
         let victim = try s.worker(["--chunk-seconds", "2", "--lease", "3", "--heartbeat", "0.5"], label: "victim")
         // Wait until the victim is inside a video chunk, then kill it without a chance to clean up.
@@ -120,11 +126,7 @@ struct WorkerProcessTests {
     func playableWhileEncodingAndDrain() async throws {
         let s = try Setup("drain", segmentSeconds: 2, base: "default")
         defer { s.cleanUp() }
-        let source = s.root.appendingPathComponent("source.mp4").path
-        let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=12", "-f", "lavfi",
-                                           "-i", "sine=f=440:d=12", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", source])
-        #expect(made.status == 0, "\(made.stderr)")
-        let id = try #require(try s.ingest([source]).first)
+        let id = try #require(try s.ingest([try s.makeSource(seconds: 12)]).first)
 
         let first = try s.worker(["--chunk-seconds", "2", "--lease", "30", "--drain-timeout", "0.5"], label: "first")
         // The first chunk and the audio finish before the rest: the video is playable while still processing.
