@@ -30,6 +30,13 @@ public enum HLSAssembler {
         }
     }
 
+    /// The renditions that decide how long a finished video is: its video rungs (audio may end a few
+    /// milliseconds later, in a tiny extra segment, or earlier); the audio only when there is no video.
+    public static func timing(_ renditions: [RenditionSummary]) -> [RenditionSummary] {
+        let videos = renditions.filter { $0.kind == "video" }
+        return videos.isEmpty ? renditions : videos
+    }
+
     /// How many segments, counted from 0 without a gap, every rendition has.
     public static func contiguousSegments(_ renditions: [RenditionSummary]) -> Int {
         renditions.map { r in
@@ -41,12 +48,12 @@ public enum HLSAssembler {
 
     /// Writes the master playlist and every media playlist into `directory`, each by write-then-rename.
     /// While encoding (`final == false`) media playlists are EVENT playlists over the first
-    /// `contiguousSegments` segments; final playlists are VOD with I-frame playlists. Returns the number
-    /// of segments the playlists list.
+    /// `contiguousSegments` segments that every rendition has; final playlists are VOD with I-frame
+    /// playlists and as long as the video rungs (`timing`). Returns the number of segments listed.
     @discardableResult
     public static func write(_ parts: [RenditionSummary], to directory: URL, final: Bool) throws(MediaError) -> Int {
         let renditions = merge(parts)
-        let count = contiguousSegments(renditions)
+        let count = contiguousSegments(final ? timing(renditions) : renditions)
         let listed = renditions.map { r -> RenditionSummary in
             var r = r
             r.segments = Array(r.segments.prefix(count))

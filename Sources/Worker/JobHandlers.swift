@@ -78,7 +78,7 @@ struct JobHandlers {
                 averageBandwidth: r.averageBitrate + (r.kind == "video" ? audio?.averageBitrate ?? 0 : 0),
                 playlistPath: settings.layout.relative(hls.appendingPathComponent("\(r.name)/index.m3u8")))
         }
-        let segments = HLSAssembler.contiguousSegments(renditions)
+        let segments = HLSAssembler.contiguousSegments(HLSAssembler.timing(renditions))
         logger.info("finalized \(video.id): \(renditions.count) renditions, \(segments) segments")
         return JobOutcome(video: VideoUpdate(state: .ready, publishedSegments: segments, markPlayable: true), renditions: records)
     }

@@ -40,9 +40,10 @@ struct PlaylistPublisher {
     func publishFinal(video: String, lease: Lease) async throws -> [RenditionSummary] {
         let parts = try manifests(video: video)
         let renditions = HLSAssembler.merge(parts)
-        let count = HLSAssembler.contiguousSegments(renditions)
-        let highest = renditions.flatMap(\.segments).map(\.index).max().map { Int($0) + 1 } ?? 0
-        guard count > 0, count == highest, renditions.allSatisfy({ $0.segments.count == count }) else {
+        let basis = HLSAssembler.timing(renditions)
+        let count = HLSAssembler.contiguousSegments(basis)
+        let highest = basis.flatMap(\.segments).map(\.index).max().map { Int($0) + 1 } ?? 0
+        guard count > 0, count == highest, basis.allSatisfy({ $0.segments.count == count }) else {
             throw WorkerError.incomplete("video \(video): pieces cover \(count) of \(highest) segments")
         }
         let dir = layout.hlsDirectory(video: video)

@@ -168,6 +168,39 @@ struct WorkerProcessTests {
     }
 }
 
+@Suite("Worker processes under fire", .serialized)
+struct ChaosTests {
+    @Test("killing workers at random during a batch loses nothing")
+    func randomKills() async throws {
+        let s = try WorkerProcessTests.Setup("chaos")
+        defer { s.cleanUp() }
+        let files = ["landscape.mp4", "phone-rotated.mp4", "hevc-10bit.mp4", "video-only.mp4", "audio-only.m4a", "vp9.webm"]
+        let ids = try s.ingest(files.map(Paths.fixture))
+        let args = ["--chunk-seconds", "2", "--lease", "2", "--heartbeat", "0.4"]
+        var workers = try (0..<3).map { try s.worker(args, label: "chaos\($0)") }
+        var generator = SystemRandomNumberGenerator()
+        // For about ten seconds, kill -9 a random worker every 1.5 s and start a fresh one.
+        for round in 0..<7 {
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+            let victim = Int.random(in: 0..<workers.count, using: &generator)
+            workers[victim].signal(SIGKILL)
+            _ = await workers[victim].wait(timeout: 10)
+            workers[victim] = try s.worker(args, label: "chaos-r\(round)")
+        }
+        // Then let the survivors finish, stopping by themselves once nothing is left.
+        for w in workers { w.signal(SIGTERM); _ = await w.wait(timeout: 30) }
+        let closer = try s.worker(args + ["--exit-when-idle"], label: "closer")
+        #expect(await closer.wait(timeout: 300) == 0, "\(closer.output.suffix(1500))")
+        for id in ids {
+            let video = try #require(try await s.catalog.video(id: id))
+            #expect(video.state == .ready, "\(video.title): \(video.state) \(video.error ?? "")")
+            #expect(try FFprobe.decodeErrors(s.master(id)) == "", "\(video.title)")
+        }
+        let jobs = try await s.catalog.jobs(videoId: nil, states: nil, limit: 1000)
+        #expect(jobs.allSatisfy { $0.state == .succeeded }, "\(jobs.filter { $0.state != .succeeded }.map { "\($0.id) \($0.kind) \($0.state)" })")
+    }
+}
+
 extension JSONDecoder {
     static var iso: JSONDecoder {
         let d = JSONDecoder()
