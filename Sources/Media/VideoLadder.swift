@@ -79,6 +79,11 @@ final class VideoLadder {
     /// Opens a rendition writer per rung and restricts output to `[start, end)` (seconds on the output
     /// timeline; both on the keyframe grid).
     func start(offset: Rational, root: URL, from start: Rational, to end: Rational?) throws(MediaError) {
+        // The offset was worked out without these encoders; make sure it really covers their reordering,
+        // or decode times would go negative.
+        guard reorderDelay <= offset else {
+            throw .internalFailure("timestamp offset \(offset) s is smaller than the encoders' reorder delay \(reorderDelay) s")
+        }
         for encoder in encoders {
             guard let config = encoder.codecConfig else {
                 throw .internalFailure("libx264 gave no SPS/PPS for \(encoder.rung.name)")

@@ -64,12 +64,7 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument var id: Int64
 
         func run() async throws {
-            let catalog = try options.openCatalog(logger: makeLogger("reel.jobs"))
-            do { try await catalog.retry(jobId: id) } catch let error as CatalogError {
-                printError("reel: \(error)")
-                throw ExitCode.failure
-            }
-            print("job \(id) queued again")
+            try await steer(options, "job \(id) queued again") { try await $0.retry(jobId: id) }
         }
     }
 
@@ -79,13 +74,18 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument var id: Int64
 
         func run() async throws {
-            let catalog = try options.openCatalog(logger: makeLogger("reel.jobs"))
-            do { try await catalog.cancel(jobId: id) } catch let error as CatalogError {
-                printError("reel: \(error)")
-                throw ExitCode.failure
-            }
-            print("job \(id) cancelled")
+            try await steer(options, "job \(id) cancelled") { try await $0.cancel(jobId: id) }
         }
+    }
+
+    /// Runs an operator's action on the catalog; a refusal (wrong state, no such job) is a sentence and exit 1.
+    static func steer(_ options: DataOptions, _ done: String, _ action: (SQLiteCatalog) async throws -> Void) async throws {
+        let catalog = try options.openCatalog(logger: makeLogger("reel.jobs"))
+        do { try await action(catalog) } catch let error as CatalogError {
+            printError("reel: \(error)")
+            throw ExitCode.failure
+        }
+        print(done)
     }
 }
 
