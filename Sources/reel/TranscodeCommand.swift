@@ -16,13 +16,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let ladder: Profile
-        do {
-            ladder = try ProfileLoader.resolve(profile, profilesDirectory: ProfileLoader.defaultProfilesDirectory() ?? "profiles")
-        } catch {
-            printError("reel: \(error)")
-            throw ExitCode.failure
-        }
+        let ladder = try loadProfile(profile)
         let destination = URL(fileURLWithPath: outdir).standardizedFileURL
         let staging: URL
         do { staging = try AtomicDirectory.makeStaging(for: destination) } catch {
