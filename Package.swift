@@ -12,6 +12,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // FFmpeg 5.1 C libraries, found with pkg-config; shim.h wraps the macros Swift cannot import.
@@ -20,6 +25,8 @@ let package = Package(
             pkgConfig: "libavformat libavcodec libavfilter libswscale libavutil libswresample",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libavutil-dev", "libswresample-dev"])]
         ),
+        // zlib, for gzip'd playlists.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Rendition ladders from profiles/*.yaml and the choice of rungs for a source.
         .target(name: "Profiles", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Probe, decode → scale → encode → CMAF/HLS packaging over FFmpeg.
@@ -32,11 +39,27 @@ let package = Package(
         // The job loop: claim → transcode a piece → publish → complete; heartbeats, drain on SIGTERM.
         .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles",
                                                .product(name: "Logging", package: "swift-log")]),
+        // The HTTP front end: tus uploads, the videos API, the streaming handler, pages, health and metrics.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Catalog", "Storage", "Profiles", "CZlib",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Pages")]
+        ),
         .executableTarget(
             name: "reel",
             dependencies: [
-                "Media", "Profiles", "Storage", "Catalog", "Worker",
+                "Media", "Profiles", "Storage", "Catalog", "Worker", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -45,6 +68,7 @@ let package = Package(
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Catalog", "Storage", "Media", "Profiles", "ReelTestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "ReelTestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage", "ReelTestSupport"]),
     ]
 )

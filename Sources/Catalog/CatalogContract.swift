@@ -12,6 +12,12 @@ public enum VideoState: String, Codable, Sendable, CaseIterable {
     case failed
 }
 
+/// Who may play a video: anyone, or only holders of a signed URL.
+public enum Visibility: String, Codable, Sendable, CaseIterable {
+    case `public`
+    case `private`
+}
+
 public struct VideoRecord: Codable, Sendable, Equatable, Identifiable {
     public var id: String
     public var title: String
@@ -32,6 +38,9 @@ public struct VideoRecord: Codable, Sendable, Equatable, Identifiable {
     public var updatedAt: Date
     public var playableAt: Date?
     public var readyAt: Date?
+    public var visibility: Visibility = .public
+    /// The uploader's file name, when known (shown instead of the stored path).
+    public var filename: String? = nil
 }
 
 public struct NewVideo: Sendable, Equatable {
@@ -40,8 +49,12 @@ public struct NewVideo: Sendable, Equatable {
     public var originalPath: String
     public var sizeBytes: Int64
     public var sha256: String?
-    public init(id: String = UUID().uuidString.lowercased(), title: String, originalPath: String, sizeBytes: Int64, sha256: String? = nil) {
+    public var visibility: Visibility
+    public var filename: String?
+    public init(id: String = UUID().uuidString.lowercased(), title: String, originalPath: String, sizeBytes: Int64,
+                sha256: String? = nil, visibility: Visibility = .public, filename: String? = nil) {
         self.id = id; self.title = title; self.originalPath = originalPath; self.sizeBytes = sizeBytes; self.sha256 = sha256
+        self.visibility = visibility; self.filename = filename
     }
 }
 
@@ -223,6 +236,30 @@ public protocol Catalog: Sendable {
     func cancel(jobId: Int64) async throws
     /// Jobs per state, for metrics and the autoscaler.
     func queueDepth() async throws -> [JobState: Int]
+
+    // API keys (only a hash of each secret is stored)
+    func createAPIKey(name: String, scope: APIKeyScope, secretHash: String) async throws -> APIKeyRecord
+    /// The unrevoked key with this hash, if any.
+    func apiKey(secretHash: String) async throws -> APIKeyRecord?
+    func apiKeys() async throws -> [APIKeyRecord]
+    /// Throws `notFound` for an unknown id.
+    func revokeAPIKey(id: String) async throws
+}
+
+public enum APIKeyScope: String, Codable, Sendable, CaseIterable {
+    /// Upload, list and read videos.
+    case upload
+    /// Everything, including delete and retry.
+    case admin
+}
+
+public struct APIKeyRecord: Codable, Sendable, Equatable, Identifiable {
+    public var id: String
+    public var name: String
+    public var scope: APIKeyScope
+    public var secretHash: String
+    public var createdAt: Date
+    public var revokedAt: Date?
 }
 
 /// What a completed job changes besides itself.

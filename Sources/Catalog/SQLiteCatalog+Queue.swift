@@ -20,7 +20,7 @@ extension SQLiteCatalog {
                 id: video.id, title: video.title, state: .queued, originalPath: video.originalPath,
                 sizeBytes: video.sizeBytes, sha256: video.sha256, probeJSON: nil, durationSeconds: nil,
                 progress: 0, publishedSegments: 0, error: nil, createdAt: now, updatedAt: now,
-                playableAt: nil, readyAt: nil)
+                playableAt: nil, readyAt: nil, visibility: video.visibility, filename: video.filename)
             try record.insert(db)
             for job in jobs {
                 _ = try Self.insertJob(db, job, videoId: video.id, state: .queued, parentId: nil, now: now)

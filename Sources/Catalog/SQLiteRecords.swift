@@ -9,6 +9,31 @@ import GRDB
 extension VideoState: DatabaseValueConvertible {}
 extension JobKind: DatabaseValueConvertible {}
 extension JobState: DatabaseValueConvertible {}
+extension Visibility: DatabaseValueConvertible {}
+extension APIKeyScope: DatabaseValueConvertible {}
+
+extension APIKeyRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "api_keys"
+
+    public init(row: Row) throws {
+        self.init(
+            id: try row.decode(forColumn: "id"),
+            name: try row.decode(forColumn: "name"),
+            scope: try row.decode(forColumn: "scope"),
+            secretHash: try row.decode(forColumn: "secret_hash"),
+            createdAt: try row.decode(forColumn: "created_at"),
+            revokedAt: try row.decode(forColumn: "revoked_at"))
+    }
+
+    public func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["name"] = name
+        container["scope"] = scope
+        container["secret_hash"] = secretHash
+        container["created_at"] = createdAt
+        container["revoked_at"] = revokedAt
+    }
+}
 
 extension VideoRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "videos"
@@ -29,7 +54,9 @@ extension VideoRecord: FetchableRecord, PersistableRecord {
             createdAt: try row.decode(forColumn: "created_at"),
             updatedAt: try row.decode(forColumn: "updated_at"),
             playableAt: try row.decode(forColumn: "playable_at"),
-            readyAt: try row.decode(forColumn: "ready_at"))
+            readyAt: try row.decode(forColumn: "ready_at"),
+            visibility: try row.decode(forColumn: "visibility"),
+            filename: try row.decode(forColumn: "filename"))
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -48,6 +75,8 @@ extension VideoRecord: FetchableRecord, PersistableRecord {
         container["updated_at"] = updatedAt
         container["playable_at"] = playableAt
         container["ready_at"] = readyAt
+        container["visibility"] = visibility
+        container["filename"] = filename
     }
 }
 

@@ -73,6 +73,22 @@ enum SQLiteSchema {
                 CREATE INDEX jobs_by_parent ON jobs(parent_id, state);
                 """)
         }
+        migrator.registerMigration("v2: visibility, file names, API keys") { db in
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public'
+                    CHECK (visibility IN ('public', 'private'));
+                ALTER TABLE videos ADD COLUMN filename TEXT;
+
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL,
+                    scope TEXT NOT NULL CHECK (scope IN ('upload', 'admin')),
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    created_at TEXT NOT NULL,
+                    revoked_at TEXT
+                );
+                """)
+        }
         return migrator
     }
 }

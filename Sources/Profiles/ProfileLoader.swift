@@ -55,10 +55,11 @@ public enum ProfileLoader {
         return try load(path: path)
     }
 
-    /// Names of the `.yaml` profiles in a directory, sorted ("default", "small").
+    /// Names of the `.yaml` profiles in a directory, sorted ("default", "small"); the device rules
+    /// (`devices.yaml`) live beside them but are not a profile.
     public static func availableProfiles(in directory: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return entries.filter { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") }
+        return entries.filter { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") && $0 != DeviceRules.fileName }
             .map { String($0.dropLast(".yaml".count)) }
             .sorted()
     }
@@ -92,7 +93,8 @@ public enum ProfileLoader {
         return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 
-    private static func syntaxIssue(_ error: YamlError, file: String) -> ProfileIssue {
+    /// A YAML syntax error as an issue with its line and column (profiles and device rules alike).
+    static func syntaxIssue(_ error: YamlError, file: String) -> ProfileIssue {
         switch error {
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),

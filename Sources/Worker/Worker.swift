@@ -108,6 +108,21 @@ public struct Worker: Sendable {
         }
     }
 
+    /// The reason stored in the catalog is shown to uploaders through the API: it names "the uploaded
+    /// file" rather than where the storage root keeps it (the log keeps the full path for operators).
+    static func forViewers(_ message: String, root: String) -> String {
+        let base = root.hasSuffix("/") ? root : root + "/"
+        var text = message
+        while let start = text.range(of: base + "originals/") {
+            var end = start.upperBound
+            while end < text.endIndex, !text[end].isWhitespace, text[end] != ":", text[end] != "," { end = text.index(after: end) }
+            // Keep a trailing sentence dot out of the replaced path.
+            if end > start.upperBound, text[text.index(before: end)] == "." { end = text.index(before: end) }
+            text.replaceSubrange(start.lowerBound..<end, with: "the uploaded file")
+        }
+        return text.replacingOccurrences(of: base, with: "")
+    }
+
     /// Records why a job did not complete: given back (drain), abandoned (lease lost), or failed.
     private func settle(_ error: any Error, lease: Lease, drained: Bool, log: Logger) async {
         do {
@@ -120,10 +135,12 @@ public struct Worker: Sendable {
             case CatalogError.leaseLost:
                 log.warning("job \(lease.jobId): lease lost; the newer attempt owns it")
             case let media as MediaError:
-                let state = try await catalog.fail(lease, error: media.description, permanent: media.isPermanent)
+                let state = try await catalog.fail(lease, error: Self.forViewers(media.description, root: settings.layout.root.path),
+                                                   permanent: media.isPermanent)
                 log.error("job \(lease.jobId) failed (\(state.rawValue)): \(media.description)")
             default:
-                let state = try await catalog.fail(lease, error: "\(error)", permanent: false)
+                let state = try await catalog.fail(lease, error: Self.forViewers("\(error)", root: settings.layout.root.path),
+                                                   permanent: false)
                 log.error("job \(lease.jobId) failed (\(state.rawValue)): \(error)")
             }
         } catch CatalogError.leaseLost {

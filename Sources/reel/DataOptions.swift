@@ -5,21 +5,30 @@ import Logging
 import Profiles
 import Storage
 
-/// Where Reel keeps its data: `--data`, else `$REEL_DATA_DIR`, else `./var`. The catalog is
-/// `<data>/reel.sqlite` unless `--database`/`$REEL_DATABASE_URL` says otherwise.
+/// Where Reel keeps its data: `--data`, else `$REEL_DATA_DIR`, else `data_dir` in the config file, else
+/// `./var`. The catalog is `<data>/reel.sqlite` unless `--database`/`$REEL_DATABASE_URL`/`database_url`
+/// says otherwise.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Storage root (default: $REEL_DATA_DIR or ./var).")
+    @Option(name: .long, help: "Storage root (default: $REEL_DATA_DIR, the config file's data_dir, or ./var).")
     var data: String?
 
-    @Option(name: .long, help: "Catalog database: a SQLite path (default: <data>/reel.sqlite or $REEL_DATABASE_URL).")
+    @Option(name: .long, help: "Catalog database: a SQLite path (default: <data>/reel.sqlite, or $REEL_DATABASE_URL / database_url).")
     var database: String?
 
+    @Option(name: .long, help: "Config file (default: $REEL_CONFIG, or ./reel.yaml when present).")
+    var config: String?
+
+    func settings() throws -> Settings {
+        do { return try Settings.load(configPath: config) } catch { throw ValidationError("\(error)") }
+    }
+
     var layout: StorageLayout {
-        StorageLayout(path: data ?? ProcessInfo.processInfo.environment["REEL_DATA_DIR"] ?? "var")
+        let file = (try? settings()) ?? Settings(file: [:], path: nil)
+        return StorageLayout(path: file.string(data, "data_dir") ?? "var")
     }
 
     func openCatalog(logger: Logger) throws -> SQLiteCatalog {
-        let url = database ?? ProcessInfo.processInfo.environment["REEL_DATABASE_URL"] ?? layout.catalogPath
+        let url = try settings().string(database, "database_url") ?? layout.catalogPath
         if url.hasPrefix("postgres") {
             throw ValidationError("PostgreSQL support is coming; use a SQLite path for --database")
         }

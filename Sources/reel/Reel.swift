@@ -6,6 +6,7 @@ struct Reel: AsyncParsableCommand {
         commandName: "reel",
         abstract: "Reel turns uploaded videos into adaptive HLS.",
         subcommands: [ProbeCommand.self, TranscodeCommand.self, ProfilesCommand.self, IngestCommand.self,
-                      WorkerCommand.self, JobsCommand.self, VideosCommand.self]
+                      WorkerCommand.self, JobsCommand.self, VideosCommand.self,
+                      ServeCommand.self, UpCommand.self, KeysCommand.self]
     )
 }

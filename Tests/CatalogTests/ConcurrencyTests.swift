@@ -99,9 +99,10 @@ struct ConcurrencyTests {
                                                   jobs: (0..<10).map { _ in NewJob(kind: .videoChunk, maxAttempts: 3) })
         }
         let log = ClaimLog()
-        // The crashed workers held short leases; the healthy ones take long leases so that a slow
+        // The crashed workers held short leases (long enough that the ten claims below finish before the
+        // first one expires, even on a loaded machine); the healthy ones take long leases so that a slow
         // machine cannot make them lose theirs.
-        let lease: TimeInterval = 0.3
+        let lease: TimeInterval = 2
 
         // Two workers "crash": each claims 5 jobs and walks away.
         for crashed in 0..<2 {

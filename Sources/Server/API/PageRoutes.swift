@@ -1,0 +1,65 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The upload, library and watch pages: static files from the `Pages` resource folder, held in memory.
+/// `GET /` is also the load balancer's health check, so it must stay cheap: no catalog, no disk.
+struct PageRoutes: Sendable {
+    private let files: [String: Representation.Stored]
+
+    init() throws {
+        guard let folder = Bundle.module.url(forResource: "Pages", withExtension: nil) else {
+            throw Problem(.internalServerError, "the Pages resources are missing from the build")
+        }
+        var files: [String: Representation.Stored] = [:]
+        let started = Int(Date().timeIntervalSince1970)
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where !name.hasPrefix(".") {
+            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+            files[name] = .init(bytes: ByteBuffer(bytes: data), etag: "\"\(Crypto.SHA256.hash(data: data).hex.prefix(16))\"",
+                                lastModified: started)
+        }
+        self.files = files
+    }
+
+    func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/") { request, _ in try page("index.html", request) }
+        router.head("/") { request, _ in try page("index.html", request) }
+        router.get("/upload") { request, _ in try page("upload.html", request) }
+        router.get("/watch/:id") { request, _ in try page("watch.html", request) }
+        router.get("/assets/:file") { request, context in try page(context.parameters.get("file") ?? "", request, asset: true) }
+    }
+
+    private func page(_ name: String, _ request: Request, asset: Bool = false) throws -> Response {
+        guard MediaPath.isPlainName(name), let file = files[name], asset == !name.hasSuffix(".html") else {
+            throw Problem.notFound()
+        }
+        let representation = Representation(bytes: file.bytes, etag: file.etag, lastModified: file.lastModified,
+                                            contentType: Self.contentType(name))
+        return representation.response(to: request, headers: [
+            .cacheControl: "no-cache",
+            // Ask Chromium for the device hints the streaming handler reads.
+            HTTPField.Name("Accept-CH")!: "Sec-CH-UA-Mobile, Sec-CH-UA-Platform, Save-Data",
+        ])
+    }
+
+    static func contentType(_ name: String) -> String {
+        switch (name as NSString).pathExtension {
+        case "html": "text/html; charset=utf-8"
+        case "css": "text/css; charset=utf-8"
+        case "js": "text/javascript; charset=utf-8"
+        case "svg": "image/svg+xml"
+        case "png": "image/png"
+        case "ico": "image/x-icon"
+        default: "application/octet-stream"
+        }
+    }
+}
+
+extension Representation {
+    struct Stored: Sendable {
+        var bytes: ByteBuffer
+        var etag: String
+        var lastModified: Int
+    }
+}

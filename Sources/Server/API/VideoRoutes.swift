@@ -1,0 +1,132 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Storage
+
+/// `/v1/videos`: list, read, delete, retry, and plain (non-tus) uploads for curl and scripts.
+struct VideoRoutes: Sendable {
+    let catalog: any Catalog
+    let auth: Authenticator
+    let store: UploadStore
+    let json: VideoJSON
+    let statuses: VideoStatusCache
+    let layout: StorageLayout
+    let logger: Logger
+
+    func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/v1/videos") { request, _ in try await list(request) }
+        router.put("/v1/videos") { request, context in try await upload(request, context) }
+        router.post("/v1/videos") { request, context in try await upload(request, context) }
+        router.get("/v1/videos/:id") { request, context in try await get(request, id: context.parameters.get("id") ?? "") }
+        router.delete("/v1/videos/:id") { request, context in try await delete(request, id: context.parameters.get("id") ?? "") }
+        router.post("/v1/videos/:id/retry") { request, context in try await retry(request, id: context.parameters.get("id") ?? "") }
+    }
+
+    private func render(_ video: VideoRecord) async throws -> [String: Any] {
+        json.object(video, renditions: try await catalog.renditions(videoId: video.id))
+    }
+
+    private func list(_ request: Request) async throws -> Response {
+        _ = try await auth.require(.upload, for: request)
+        let query = request.uri.queryParameters
+        let limit = try Self.integer(query.get("limit"), name: "limit", default: 20, range: 1...200)
+        let offset = try Self.integer(query.get("offset"), name: "offset", default: 0, range: 0...Int.max)
+        var state: VideoState?
+        if let text = query.get("state"), !text.isEmpty {
+            guard let parsed = VideoState(rawValue: text) else {
+                throw Problem(.badRequest, "state must be one of \(VideoState.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            state = parsed
+        }
+        // One more than asked tells whether there is a next page.
+        let videos = try await catalog.videos(state: state, limit: limit + 1, offset: offset)
+        var items: [[String: Any]] = []
+        for video in videos.prefix(limit) { items.append(try await render(video)) }
+        var next: Any = NSNull()
+        if videos.count > limit {
+            next = "/v1/videos?limit=\(limit)&offset=\(offset + limit)" + (state.map { "&state=\($0.rawValue)" } ?? "")
+        }
+        return try JSONResponse.make(["items": items, "limit": limit, "offset": offset, "next": next])
+    }
+
+    private func get(_ request: Request, id: String) async throws -> Response {
+        let key = try await auth.key(for: request)
+        guard let video = try await catalog.video(id: id), video.visibility == .public || key != nil else {
+            throw Problem(.notFound, "No video with id \(id).")
+        }
+        return try JSONResponse.make(try await render(video))
+    }
+
+    private func delete(_ request: Request, id: String) async throws -> Response {
+        _ = try await auth.require(.admin, for: request)
+        do {
+            try await catalog.deleteVideo(id: id)
+        } catch CatalogError.notFound {
+            throw Problem(.notFound, "No video with id \(id).")
+        }
+        statuses.forget(id)
+        // The catalog row is gone first, so nothing serves or works on these files any more.
+        for folder in [layout.hlsDirectory(video: id), layout.originalDirectory(video: id), store.directory(id)] {
+            try? FileManager.default.removeItem(at: folder)
+        }
+        logger.info("video deleted", metadata: ["video": "\(id)"])
+        return Response(status: .noContent)
+    }
+
+    private func retry(_ request: Request, id: String) async throws -> Response {
+        _ = try await auth.require(.admin, for: request)
+        guard try await catalog.video(id: id) != nil else { throw Problem(.notFound, "No video with id \(id).") }
+        let stuck = try await catalog.jobs(videoId: id, states: [.failed, .dead, .cancelled], limit: 1000)
+        guard !stuck.isEmpty else {
+            throw Problem(.conflict, "Nothing to retry: none of this video's jobs failed.")
+        }
+        for job in stuck { try await catalog.retry(jobId: job.id) }
+        statuses.forget(id)
+        let video = try await catalog.video(id: id)!
+        return try JSONResponse.make(try await render(video), status: .accepted)
+    }
+
+    /// The whole file as the body of a PUT/POST (not multipart), streamed to disk.
+    private func upload(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        let key = try await auth.require(.upload, for: request)
+        let query = request.uri.queryParameters
+        var length: Int64?
+        if let text = request.headers[.contentLength] {
+            guard let value = Int64(text) else { throw Problem(.badRequest, "Content-Length is not a number.") }
+            length = value
+        } else if request.headers[.transferEncoding] == nil {
+            // HTTP/1.1 has no close-delimited request bodies: without either header the body is empty.
+            throw Problem(.lengthRequired, "Send the file with Content-Length or chunked transfer encoding.")
+        }
+        if let sha = query.get("sha256"), sha.count != 64 || !sha.allSatisfy(\.isHexDigit) {
+            throw Problem(.badRequest, "sha256 must be 64 hexadecimal digits.")
+        }
+        let info = try store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
+                                    title: query.get("title"), visibility: try UploadInfo.visibility(query.get("visibility")),
+                                    owner: key.id)
+        let appended: UploadStore.Appended
+        do {
+            appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: nil,
+                                              wholeFileSHA256: query.get("sha256"), deferredLength: length == nil)
+        } catch {
+            // A plain upload cannot be resumed: leave nothing behind.
+            try? FileManager.default.removeItem(at: store.directory(info.id))
+            throw error
+        }
+        guard let video = appended.video else {
+            try? FileManager.default.removeItem(at: store.directory(info.id))
+            throw Problem(.badRequest, "The body ended after \(appended.offset) of \(length ?? 0) bytes; nothing was stored.")
+        }
+        return try JSONResponse.make(try await render(video), status: .created, headers: [.location: "/v1/videos/\(video.id)"])
+    }
+
+    private static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw Problem(.badRequest, "\(name) must be an integer in \(range.lowerBound)…\(range.upperBound == Int.max ? "" : String(range.upperBound)).")
+        }
+        return number
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The outermost layer: turns every error into problem details, answers CORS preflights, adds CORS
+/// headers to every response (errors included, so a browser can read why a request failed), and counts
+/// requests for `/metrics`.
+struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    static var allowedHeaders: String {
+        "Authorization, Content-Type, Range, If-None-Match, If-Modified-Since, If-Range, Tus-Resumable, "
+            + "Upload-Length, Upload-Offset, Upload-Metadata, Upload-Checksum, Upload-Defer-Length, X-HTTP-Method-Override"
+    }
+
+    static var exposedHeaders: String {
+        "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Location, Tus-Resumable, Tus-Version, "
+            + "Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, Upload-Offset, Upload-Length, Upload-Expires, "
+            + "Reel-Video-Id, Reel-Video, Reel-Device-Class"
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        var response: Response
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            response = Response(status: .noContent, headers: [
+                .accessControlAllowMethods: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+                .accessControlAllowHeaders: Self.allowedHeaders,
+                .accessControlMaxAge: "86400",
+            ])
+        } else {
+            do {
+                response = try await next(request, context)
+            } catch let problem as Problem {
+                response = problem.response()
+            } catch let error as HTTPError {
+                response = Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers).response()
+            } catch {
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                response = Problem(.internalServerError, "The server could not complete the request; it has been logged.").response()
+            }
+        }
+        response.headers[.accessControlAllowOrigin] = "*"
+        response.headers[.accessControlExposeHeaders] = Self.exposedHeaders
+        metrics.recordRequest(method: request.method, path: request.uri.path, status: response.status.code,
+                              seconds: started.duration(to: .now).seconds)
+        return response
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An error the client can act on, sent as RFC 9457 problem details (`application/problem+json`).
+public struct Problem: Error, Sendable {
+    public var status: HTTPResponse.Status
+    public var title: String
+    public var detail: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ detail: String, title: String? = nil, headers: HTTPFields = [:]) {
+        self.status = status
+        self.detail = detail
+        self.title = title ?? status.reasonPhrase
+        self.headers = headers
+    }
+
+    static func notFound(_ detail: String = "Nothing here.") -> Problem { Problem(.notFound, detail) }
+
+    /// `type` points at the HTTP status' definition: the client needs nothing more specific today.
+    func response() -> Response {
+        let body: [String: Any] = [
+            "type": "about:blank",
+            "title": title,
+            "status": status.code,
+            "detail": detail,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension HTTPResponse.Status {
+    static let locked = HTTPResponse.Status(code: 423, reasonPhrase: "Locked")
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+    /// tus checksum extension: the body does not match `Upload-Checksum`.
+    static let checksumMismatch = HTTPResponse.Status(code: 460, reasonPhrase: "Checksum Mismatch")
+}

@@ -1,0 +1,89 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Prometheus
+import Synchronization
+
+/// What `/metrics` exports. Request counters are updated as requests finish; queue depth, busy workers
+/// and job durations are read from the catalog when Prometheus scrapes, so every host behind the load
+/// balancer reports the same shared queue.
+public final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let uploadBytes: Counter
+    private let lastJobSeen = Mutex<Date?>(nil)
+
+    public init() {
+        uploadBytes = registry.makeCounter(descriptor: .init(
+            namespace: "reel", metricName: "upload_bytes", unitName: "total",
+            helpText: "Upload body bytes written to disk (tus and plain uploads)."))
+    }
+
+    /// Routes, not paths, as the label: video ids would make the series count unbounded.
+    static func route(of path: String) -> String {
+        let first = path.split(separator: "/", maxSplits: 2).prefix(2)
+        switch first.first.map(String.init) ?? "" {
+        case "": return "/"
+        case "hls", "s": return "/hls"
+        case "assets", "watch", "upload": return "/pages"
+        case "healthz", "readyz", "metrics": return path
+        case "v1": return first.count > 1 ? "/v1/\(first.last!)" : "/v1"
+        default: return "other"
+        }
+    }
+
+    func recordRequest(method: HTTPRequest.Method, path: String, status: Int, seconds: Double) {
+        let labels = [("method", method.rawValue), ("route", Self.route(of: path)), ("status", "\(status)")]
+        registry.makeCounter(descriptor: .init(namespace: "reel", metricName: "http_requests", unitName: "total",
+                                               helpText: "HTTP requests answered."), labels: labels).increment()
+        registry.makeDurationHistogram(
+            descriptor: .init(namespace: "reel", metricName: "http_request_duration", unitName: "seconds",
+                              helpText: "Time to produce the response head."),
+            labels: [("route", Self.route(of: path))],
+            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
+                      .seconds(2), .seconds(10)]
+        ).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func recordUpload(bytes: Int) {
+        uploadBytes.increment(by: Int64(bytes))
+    }
+
+    /// Refreshes the catalog-derived series, then renders everything in the text format.
+    func render(catalog: any Catalog) async throws -> [UInt8] {
+        let depth = try await catalog.queueDepth()
+        for state in JobState.allCases {
+            registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "jobs", unitName: "",
+                                                 helpText: "Jobs in the shared queue by state."),
+                               labels: [("state", state.rawValue)]).set(Double(depth[state] ?? 0))
+        }
+        let running = try await catalog.jobs(videoId: nil, states: [.running], limit: 10_000)
+        let now = Date()
+        let busy = Set(running.filter { ($0.leaseExpiresAt ?? .distantPast) > now }.compactMap(\.leaseOwner)).count
+        registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "workers", unitName: "",
+                                             helpText: "Workers holding a live lease (busy workers, all hosts)."),
+                           labels: [("state", "busy")]).set(Double(busy))
+        try await recordFinishedJobs(catalog: catalog)
+        return registry.emitToBuffer()
+    }
+
+    /// Job durations, for jobs that finished since the last scrape (the first scrape only sets the mark).
+    private func recordFinishedJobs(catalog: any Catalog) async throws {
+        let finished = try await catalog.jobs(videoId: nil, states: [.succeeded, .failed, .dead], limit: 500)
+        let newest = finished.compactMap(\.finishedAt).max()
+        let since: Date? = lastJobSeen.withLock { mark in
+            let previous = mark
+            if let newest, newest > (mark ?? .distantPast) { mark = newest }
+            return previous
+        }
+        guard let since else { return }
+        for job in finished {
+            guard let end = job.finishedAt, end > since, let start = job.startedAt else { continue }
+            registry.makeValueHistogram(
+                descriptor: .init(namespace: "reel", metricName: "job_duration", unitName: "seconds",
+                                  helpText: "Wall time of the last attempt of finished jobs."),
+                labels: [("kind", job.kind.rawValue), ("state", job.state.rawValue)],
+                buckets: [1, 5, 15, 30, 60, 120, 300, 900]
+            ).record(end.timeIntervalSince(start))
+        }
+    }
+}

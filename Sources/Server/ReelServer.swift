@@ -1,0 +1,84 @@
+import Catalog
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Storage
+
+/// The HTTP front end: pages, tus and plain uploads, the videos API, the streaming handler, health and
+/// metrics, on one port.
+public struct ReelServer: Sendable {
+    public let settings: ServerSettings
+    public let catalog: any Catalog
+    public let metrics: ServerMetrics
+    let logger: Logger
+
+    public init(settings: ServerSettings, catalog: any Catalog, logger: Logger) {
+        self.settings = settings
+        self.catalog = catalog
+        self.metrics = ServerMetrics()
+        self.logger = logger
+    }
+
+    /// Builds the application; `run()` serves it until SIGTERM/SIGINT.
+    public func application(extraServices: [any Service] = []) throws -> some ApplicationProtocol {
+        let layout = settings.layout
+        try FileManager.default.createDirectory(at: layout.hls, withIntermediateDirectories: true)
+        let auth = Authenticator(catalog: catalog)
+        let signer = URLSigner(key: settings.signingKey)
+        let statuses = VideoStatusCache(catalog: catalog)
+        let store = UploadStore(layout: layout, catalog: catalog, settings: settings, metrics: metrics, logger: logger)
+        let devices = DeviceRulesSource(file: settings.profilesDirectory.appendingPathComponent("devices.yaml"), logger: logger)
+        let streaming = StreamingHandler(layout: layout, statuses: statuses, signer: signer, devices: devices,
+                                         cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil)
+
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: EdgeMiddleware(metrics: metrics))
+        try PageRoutes().register(on: router)
+        HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics).register(on: router)
+        TusRoutes(store: store, auth: auth).register(on: router)
+        VideoRoutes(catalog: catalog, auth: auth, store: store,
+                    json: VideoJSON(layout: layout, signer: signer, playbackURLTTL: settings.playbackURLTTL),
+                    statuses: statuses, layout: layout, logger: logger).register(on: router)
+        for method in [HTTPRequest.Method.get, .head] {
+            router.on("/hls/**", method: method) { request, context in
+                try await streaming.serve(request, components: context.parameters.getCatchAll(), signed: false)
+            }
+            router.on("/s/**", method: method) { request, context in
+                try await streaming.serveSigned(request, components: context.parameters.getCatchAll())
+            }
+        }
+
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
+            logger: logger)
+        app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
+        app.addServices(extraServices)
+        return app
+    }
+
+    public func run(extraServices: [any Service] = []) async throws {
+        logger.info("reel serve listening", metadata: ["address": "\(settings.host):\(settings.port)",
+                                                       "data": "\(settings.layout.root.path)"])
+        try await application(extraServices: extraServices).runService()
+    }
+}
+
+/// Removes expired uploads now and then.
+struct UploadSweeper: Service {
+    let store: UploadStore
+    let interval: TimeInterval
+    let logger: Logger
+
+    func run() async throws {
+        // Sleeping is cut short by shutdown, so SIGTERM does not wait for the next sweep.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let removed = store.sweep()
+                if removed > 0 { logger.info("upload sweep", metadata: ["removed": "\(removed)"]) }
+                try await Task.sleep(for: .seconds(interval))
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Profiles
+import Synchronization
+
+/// The operator's device rules (`profiles/devices.yaml`), re-read when the file changes, so rules can
+/// be tuned on a running server. A broken edit keeps the last good rules and logs why.
+final class DeviceRulesSource: Sendable {
+    private struct Loaded {
+        var rules: DeviceRules
+        var modified: Int64?
+        var checked: Date
+    }
+
+    private let file: URL
+    private let logger: Logger
+    private let loaded: Mutex<Loaded>
+
+    init(file: URL, logger: Logger) {
+        self.file = file
+        self.logger = logger
+        let modified = Self.modification(of: file)
+        var rules = DeviceRules.fallback
+        do {
+            rules = try DeviceRules.loadIfPresent(from: file)
+        } catch {
+            logger.error("device rules not loaded; every client gets the full ladder", metadata: ["error": "\(error)"])
+        }
+        loaded = Mutex(Loaded(rules: rules, modified: modified, checked: Date()))
+    }
+
+    var rules: DeviceRules {
+        let now = Date()
+        let (current, stale) = loaded.withLock { state -> (DeviceRules, Bool) in
+            let stale = now.timeIntervalSince(state.checked) > 2
+            if stale { state.checked = now }
+            return (state.rules, stale)
+        }
+        guard stale else { return current }
+        let modified = Self.modification(of: file)
+        guard modified != loaded.withLock({ $0.modified }) else { return current }
+        do {
+            let fresh = try DeviceRules.loadIfPresent(from: file)
+            loaded.withLock { $0.rules = fresh; $0.modified = modified }
+            logger.info("device rules reloaded", metadata: ["file": "\(file.path)", "classes": "\(fresh.classNames)"])
+            return fresh
+        } catch {
+            loaded.withLock { $0.modified = modified }
+            logger.error("device rules changed but do not parse; keeping the previous ones", metadata: ["error": "\(error)"])
+            return current
+        }
+    }
+
+    func decide(for request: Request) throws -> DeviceChoice {
+        let headers = request.headers
+        let explicit = request.uri.queryParameters.get("device").flatMap { $0.isEmpty ? nil : $0 }
+        let asked = DeviceRequest(
+            userAgent: headers[.userAgent],
+            mobileHint: headers[HTTPField.Name("Sec-CH-UA-Mobile")!],
+            platformHint: headers[HTTPField.Name("Sec-CH-UA-Platform")!],
+            saveData: DeviceRequest.isSaveDataOn(headers[HTTPField.Name("Save-Data")!]),
+            explicitClass: explicit)
+        do {
+            return DeviceChoice(decision: try rules.classify(asked))
+        } catch {
+            throw Problem(.badRequest, error.description)
+        }
+    }
+
+    private static func modification(of file: URL) -> Int64? {
+        var info = stat()
+        guard stat(file.path, &info) == 0 else { return nil }
+        return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+}
+
+struct DeviceChoice {
+    var decision: DeviceDecision
+    var name: String { decision.className }
+    /// Distinguishes tailored masters in their ETag.
+    var tag: String { decision.className + (decision.saveData ? "-save-data" : "") }
+    func tailor(_ master: String) -> String { MasterPlaylistTailor.tailor(master, for: decision) }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// A request path under `/hls/{video}/…`, checked so that nothing outside the video's folder can be named.
+///
+/// Every component is percent-decoded once and must be a plain name: letters, digits, `-`, `_`, `.`, not
+/// starting with a dot (so no `..`, no hidden `.part` files), no encoded slashes, no empty components
+/// (doubled slashes). The `parts/` bookkeeping folder is not served. Symlinks are refused when the file
+/// is opened (`FileResponder` opens with `O_NOFOLLOW` and checks the real path).
+struct MediaPath: Equatable {
+    var videoId: String
+    /// Components below the video's folder, e.g. ["540p", "seg-00003.m4s"].
+    var components: [String]
+
+    var relative: String { components.joined(separator: "/") }
+    var fileName: String { components.last ?? "" }
+    var isMaster: Bool { components == ["master.m3u8"] }
+
+    enum Kind { case playlist, initSegment, segment, poster, other }
+
+    var kind: Kind {
+        let name = fileName
+        if name.hasSuffix(".m3u8") { return .playlist }
+        if name.hasSuffix(".m4s") { return .segment }
+        if name == "init.mp4" { return .initSegment }
+        if name.hasSuffix(".jpg") { return .poster }
+        return .other
+    }
+
+    var contentType: String {
+        switch kind {
+        case .playlist: "application/vnd.apple.mpegurl"
+        case .segment: "video/iso.segment"
+        case .initSegment: "video/mp4"
+        case .poster: "image/jpeg"
+        case .other: "application/octet-stream"
+        }
+    }
+
+    /// Parses the raw (still percent-encoded) components after `/hls/`; nil means 404.
+    static func parse<S: StringProtocol>(_ raw: [S]) -> MediaPath? {
+        guard raw.count >= 2, raw.count <= 4 else { return nil }
+        var decoded: [String] = []
+        for part in raw {
+            guard let name = String(part).removingPercentEncoding, isPlainName(name) else { return nil }
+            decoded.append(name)
+        }
+        guard decoded[1] != "parts" else { return nil }
+        return MediaPath(videoId: decoded[0], components: Array(decoded.dropFirst()))
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.count <= 128, !name.hasPrefix(".") else { return false }
+        return name.unicodeScalars.allSatisfy { scalar in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", "-", "_", ".": true
+            default: false
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A file under the media root, read whole into memory (HLS files are small: segments are a few MB),
+/// together with the validators conditional requests and caches need.
+struct StoredFile: Sendable {
+    var bytes: ByteBuffer
+    /// Changes whenever the file is replaced (atomic publishes rename a new inode into place).
+    var identity: FileIdentity
+    var etag: String { "\"\(String(identity.inode, radix: 16))-\(String(identity.size, radix: 16))-\(String(identity.modifiedNanos, radix: 16))\"" }
+    var lastModified: Int { Int(identity.modifiedNanos / 1_000_000_000) }
+}
+
+struct FileIdentity: Sendable, Equatable {
+    var inode: UInt64
+    var size: Int
+    var modifiedNanos: Int64
+
+    init(_ info: stat) {
+        inode = UInt64(info.st_ino)
+        size = Int(info.st_size)
+        modifiedNanos = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+}
+
+enum StoredFileError: Error { case notFound, tooLarge }
+
+extension StoredFile {
+    /// Largest file served by this handler; HLS segments are far smaller.
+    static let maximumSize = 256 << 20
+
+    /// Looks the file up below `root` without following symlinks anywhere below the root, serving it
+    /// from `cache` when the file on disk is still the one cached. Blocking reads run on NIO's thread
+    /// pool, off Swift's cooperative pool.
+    static func load(root: String, components: [String], cache: FileCache?) async throws -> StoredFile {
+        var path = root
+        var info = stat()
+        for component in components {
+            path += "/" + component
+            // lstat: a symlink (to /etc/passwd, or to a folder outside the root) is simply not there.
+            guard lstat(path, &info) == 0 else { throw StoredFileError.notFound }
+            let type = info.st_mode & S_IFMT
+            if component == components.last {
+                guard type == S_IFREG else { throw StoredFileError.notFound }
+            } else {
+                guard type == S_IFDIR else { throw StoredFileError.notFound }
+            }
+        }
+        let identity = FileIdentity(info)
+        if let cached = cache?.lookup(path: path, identity: identity) { return cached }
+        guard identity.size <= maximumSize else { throw StoredFileError.tooLarge }
+        let filePath = path
+        let file = try await NIOThreadPool.singleton.runIfActive { () throws -> StoredFile in
+            try read(path: filePath)
+        }
+        cache?.store(path: path, file: file)
+        return file
+    }
+
+    private static func read(path: String) throws -> StoredFile {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw StoredFileError.notFound }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw StoredFileError.notFound }
+        let size = Int(info.st_size)
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        var offset = 0
+        while offset < size {
+            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { raw in
+                pread(fd, raw.baseAddress, min(raw.count, size - offset), off_t(offset))
+            }
+            guard count > 0 else { break }  // shrank under us: serve what is there, the identity tells caches
+            offset += count
+        }
+        return StoredFile(bytes: buffer, identity: FileIdentity(info))
+    }
+}
+
+/// Recently served files, bounded in bytes, least recently used out first. Entries are checked against
+/// a fresh `lstat` on every hit, so a replaced or deleted file is never served from here.
+final class FileCache: Sendable {
+    private struct State {
+        var entries: [String: (file: StoredFile, lastUse: UInt64)] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+
+    private let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacityBytes: Int) { capacity = capacityBytes }
+
+    func lookup(path: String, identity: FileIdentity) -> StoredFile? {
+        state.withLock { state in
+            guard let entry = state.entries[path] else { return nil }
+            guard entry.file.identity == identity else {
+                state.bytes -= entry.file.bytes.readableBytes
+                state.entries[path] = nil
+                return nil
+            }
+            state.clock += 1
+            state.entries[path]?.lastUse = state.clock
+            return entry.file
+        }
+    }
+
+    func store(path: String, file: StoredFile) {
+        let size = file.bytes.readableBytes
+        guard size <= capacity / 8 else { return }
+        state.withLock { state in
+            if let old = state.entries[path] { state.bytes -= old.file.bytes.readableBytes }
+            state.clock += 1
+            state.entries[path] = (file, state.clock)
+            state.bytes += size
+            while state.bytes > capacity, let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                state.bytes -= oldest.value.file.bytes.readableBytes
+                state.entries[oldest.key] = nil
+            }
+        }
+    }
+}
+
+import Synchronization

@@ -1,0 +1,81 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Storage
+
+/// Serves the HLS tree of each video: `/hls/{video}/…` for public videos, `/s/{expires}/{signature}/hls/{video}/…`
+/// for anyone holding a signed URL. The master playlist is tailored to the device asking for it.
+struct StreamingHandler: Sendable {
+    let layout: StorageLayout
+    let statuses: VideoStatusCache
+    let signer: URLSigner
+    let devices: DeviceRulesSource
+    let cache: FileCache?
+
+    static let immutable = "max-age=31536000, immutable"
+    static let finalPlaylist = "max-age=86400"
+
+    /// `components` are the raw path components after `/hls/`.
+    func serve(_ request: Request, components: [Substring], signed: Bool) async throws -> Response {
+        guard let path = MediaPath.parse(components) else { throw Problem.notFound() }
+        guard let status = try await statuses.status(of: path.videoId) else { throw Problem.notFound() }
+        if status.visibility == .private && !signed {
+            throw Problem.notFound("This video is private: it plays only through a signed URL (see playbackUrl in the API).")
+        }
+        let file: StoredFile
+        do {
+            file = try await StoredFile.load(root: layout.hls.path, components: [path.videoId] + path.components,
+                                             cache: cache)
+        } catch StoredFileError.notFound {
+            throw Problem.notFound()
+        }
+        let scope = signed ? "private" : "public"
+        var headers: HTTPFields = [:]
+        var representation = Representation(bytes: file.bytes, etag: file.etag, lastModified: file.lastModified,
+                                            contentType: path.contentType)
+        switch path.kind {
+        case .segment, .initSegment:
+            headers[.cacheControl] = "\(scope), \(Self.immutable)"
+        case .poster, .other:
+            headers[.cacheControl] = "\(scope), max-age=3600"
+        case .playlist:
+            let text = String(buffer: file.bytes)
+            let final = path.isMaster ? status.state == .ready : text.contains("#EXT-X-ENDLIST")
+            headers[.cacheControl] = final ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
+            var vary = ["Accept-Encoding"]
+            var variantTag = ""
+            if path.isMaster {
+                let device = try devices.decide(for: request)
+                headers[HTTPField.Name("Reel-Device-Class")!] = device.name
+                vary += ["User-Agent", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform", "Save-Data"]
+                let tailored = device.tailor(text)
+                if tailored != text {
+                    representation.bytes = ByteBuffer(string: tailored)
+                    variantTag += "-" + device.tag
+                }
+            }
+            if Gzip.accepted(request.headers[.acceptEncoding]), request.headers[.range] == nil,
+               let zipped = Gzip.compress(Array(buffer: representation.bytes)) {
+                representation.bytes = ByteBuffer(bytes: zipped)
+                headers[.contentEncoding] = "gzip"
+                variantTag += "-gz"
+            }
+            if !variantTag.isEmpty { representation.etag = String(file.etag.dropLast()) + variantTag + "\"" }
+            headers[.vary] = vary.joined(separator: ", ")
+        }
+        return representation.response(to: request, headers: headers)
+    }
+
+    /// `/s/{expires}/{signature}/hls/{video}/…`
+    func serveSigned(_ request: Request, components: [Substring]) async throws -> Response {
+        guard components.count >= 5, components[2] == "hls" else { throw Problem.notFound() }
+        let videoId = String(components[3])
+        switch signer.verify(videoId: videoId, expires: String(components[0]), signature: String(components[1])) {
+        case .valid: break
+        case .expired: throw Problem(.forbidden, "This playback URL has expired; ask the API for a new one.")
+        case .invalid: throw Problem(.forbidden, "This playback URL's signature is not valid.")
+        }
+        return try await serve(request, components: Array(components.dropFirst(3)), signed: true)
+    }
+}

@@ -1,0 +1,37 @@
+import Catalog
+import Foundation
+import Synchronization
+
+/// Visibility and state of videos, as the streaming handler needs them on every request, kept for a
+/// couple of seconds so that serving a segment does not cost a catalog query.
+final class VideoStatusCache: Sendable {
+    struct Status: Sendable {
+        var visibility: Visibility
+        var state: VideoState
+    }
+
+    private let catalog: any Catalog
+    private let lifetime: TimeInterval
+    private let entries = Mutex<[String: (status: Status?, fetched: Date)]>([:])
+
+    init(catalog: any Catalog, lifetime: TimeInterval = 2) {
+        self.catalog = catalog
+        self.lifetime = lifetime
+    }
+
+    /// Nil when there is no such video.
+    func status(of id: String) async throws -> Status? {
+        let now = Date()
+        if let hit = entries.withLock({ $0[id] }), now.timeIntervalSince(hit.fetched) < lifetime { return hit.status }
+        let status = try await catalog.video(id: id).map { Status(visibility: $0.visibility, state: $0.state) }
+        entries.withLock { entries in
+            if entries.count > 10_000 { entries.removeAll() }
+            entries[id] = (status, now)
+        }
+        return status
+    }
+
+    func forget(_ id: String) {
+        _ = entries.withLock { $0.removeValue(forKey: id) }
+    }
+}

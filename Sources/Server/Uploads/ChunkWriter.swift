@@ -1,0 +1,85 @@
+import Crypto
+import Foundation
+import NIOCore
+
+/// Writes one request body to an upload's file in 1 MiB writes, hashing what it writes: the running
+/// whole-file SHA-256, and the chunk's own checksum when the client sent `Upload-Checksum`.
+struct ChunkWriter {
+    let fd: Int32
+    /// Bytes in the file that were written completely (the upload's offset after this request).
+    private(set) var durable: Int64
+    let limit: Int64
+    let overLimit: Problem
+    private(set) var hash: Crypto.SHA256?
+    private var chunkSHA1: Insecure.SHA1?
+    private var chunkSHA256: Crypto.SHA256?
+    private let expected: Data?
+    private var staging = ByteBufferAllocator().buffer(capacity: Self.writeSize)
+    private let spaceCheck: () throws -> Void
+    private var sinceSpaceCheck: Int64 = 0
+
+    static let writeSize = 1 << 20
+    /// How often free space is checked while a body streams in.
+    static let spaceCheckInterval: Int64 = 64 << 20
+
+    init(fd: Int32, offset: Int64, limit: Int64, hash: Crypto.SHA256?, checksum: UploadStore.Checksum?,
+         overLimit: Problem = Problem(.badRequest, "The body goes past Upload-Length."), spaceCheck: @escaping () throws -> Void) {
+        self.fd = fd
+        self.durable = offset
+        self.limit = limit
+        self.overLimit = overLimit
+        self.hash = hash
+        self.spaceCheck = spaceCheck
+        switch checksum {
+        case .sha1(let digest): chunkSHA1 = Insecure.SHA1(); expected = digest
+        case .sha256(let digest): chunkSHA256 = Crypto.SHA256(); expected = digest
+        case nil: expected = nil
+        }
+    }
+
+    mutating func add(_ buffer: ByteBuffer) throws {
+        guard durable + Int64(staging.readableBytes + buffer.readableBytes) <= limit else { throw overLimit }
+        buffer.withUnsafeReadableBytes { bytes in
+            chunkSHA1?.update(bufferPointer: bytes)
+            chunkSHA256?.update(bufferPointer: bytes)
+        }
+        var buffer = buffer
+        staging.writeBuffer(&buffer)
+        if staging.readableBytes >= Self.writeSize { try flush() }
+    }
+
+    mutating func flush() throws {
+        guard staging.readableBytes > 0 else { return }
+        let count = staging.readableBytes
+        try staging.withUnsafeReadableBytes { bytes in
+            var done = 0
+            while done < bytes.count {
+                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == ENOSPC || errno == EDQUOT {
+                        throw Problem(.insufficientStorage, "The storage root is full; the bytes received so far are kept.")
+                    }
+                    throw Problem(.internalServerError, "Writing the upload failed: \(String(cString: strerror(errno))).")
+                }
+                done += n
+            }
+            hash?.update(bufferPointer: bytes)
+        }
+        durable += Int64(count)
+        staging.clear()
+        sinceSpaceCheck += Int64(count)
+        if sinceSpaceCheck >= Self.spaceCheckInterval {
+            sinceSpaceCheck = 0
+            try spaceCheck()
+        }
+    }
+
+    /// After the whole body: nil when there was no checksum or it matched.
+    func checksumProblem() -> Problem? {
+        guard let expected else { return nil }
+        let actual: Data? = chunkSHA1.map { Data($0.finalize()) } ?? chunkSHA256.map { Data($0.finalize()) }
+        guard actual != expected else { return nil }
+        return Problem(.checksumMismatch, "The body does not match Upload-Checksum; it was discarded, resend it.")
+    }
+}

@@ -1,0 +1,302 @@
+import Catalog
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import Storage
+import Synchronization
+
+/// Uploads on the storage root: `uploads/<id>/info.json` and `uploads/<id>/data`. Bodies stream to disk
+/// in 1 MiB writes, so memory stays flat whatever the file size; the whole-file SHA-256 is computed on
+/// the way in. A video is registered only when the last byte is on disk (and fsynced).
+final class UploadStore: Sendable {
+    let layout: StorageLayout
+    let catalog: any Catalog
+    let maxUploadBytes: Int64
+    let expiry: TimeInterval
+    let minFreeBytes: Int64
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    /// Uploads with a request writing to them (in this process; `flock` covers other processes and hosts).
+    private let busy = Mutex<Set<String>>([])
+    /// Running whole-file hashes, valid for the stated offset (lost on restart: then the file is re-read).
+    private let hashes = Mutex<[String: (offset: Int64, hash: Crypto.SHA256)]>([:])
+
+    init(layout: StorageLayout, catalog: any Catalog, settings: ServerSettings, metrics: ServerMetrics, logger: Logger) {
+        self.layout = layout
+        self.catalog = catalog
+        self.maxUploadBytes = settings.maxUploadBytes
+        self.expiry = settings.uploadExpiry
+        self.minFreeBytes = settings.minFreeBytes
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    var root: URL { layout.root.appendingPathComponent("uploads", isDirectory: true) }
+    func directory(_ id: String) -> URL { root.appendingPathComponent(id, isDirectory: true) }
+    private func infoURL(_ id: String) -> URL { directory(id).appendingPathComponent("info.json") }
+    private func dataPath(_ id: String) -> String { directory(id).appendingPathComponent("data").path }
+
+    // MARK: - Creating and reading
+
+    func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?) throws -> UploadInfo {
+        guard length >= 0 else { throw Problem(.badRequest, "Upload-Length must be a non-negative integer.") }
+        guard length <= maxUploadBytes else {
+            throw Problem(.contentTooLarge, "The upload is \(length) bytes; this server accepts at most \(maxUploadBytes).")
+        }
+        try checkSpace(for: length)
+        let now = Date()
+        let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
+                              title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(expiry),
+                              ownerKeyId: owner, videoId: nil)
+        try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
+            throw Problem(.internalServerError, "Cannot create the upload's file on the storage root.")
+        }
+        try save(info)
+        return info
+    }
+
+    /// 404 for an unknown id, 410 once expired (until the sweeper removes it).
+    func info(_ id: String) throws -> UploadInfo {
+        guard MediaPath.isPlainName(id), let data = FileManager.default.contents(atPath: infoURL(id).path),
+              let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data)
+        else { throw Problem(.notFound, "No upload with id \(id).") }
+        if info.videoId == nil && info.expiresAt < Date() {
+            throw Problem(.gone, "This upload expired before it was finished; start a new one.")
+        }
+        return info
+    }
+
+    func offset(_ info: UploadInfo) -> Int64 {
+        if info.videoId != nil { return info.length }
+        var st = stat()
+        return stat(dataPath(info.id), &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    private func save(_ info: UploadInfo) throws {
+        try AtomicFile.write(try JSONEncoder.upload.encode(info), to: infoURL(info.id))
+    }
+
+    private func checkSpace(for bytes: Int64) throws {
+        guard let free = DiskSpace.available(at: layout.root.path) else { return }
+        if free - bytes < minFreeBytes {
+            throw Problem(.insufficientStorage,
+                          "The storage root has \(free) bytes free; this upload needs \(bytes) plus a reserve of \(minFreeBytes).")
+        }
+    }
+
+    // MARK: - Writing
+
+    enum Checksum {
+        case sha1(Data)
+        case sha256(Data)
+    }
+
+    struct Appended {
+        var offset: Int64
+        var video: VideoRecord?
+    }
+
+    /// Appends a request body at `offset` (tus PATCH, or the whole body of a plain upload). With a
+    /// checksum the chunk is all or nothing; without one, whatever arrived before a dropped connection
+    /// stays, so the client can resume from there.
+    func append(id: String, at expected: Int64, body: RequestBody, checksum: Checksum?, wholeFileSHA256: String? = nil,
+                deferredLength: Bool = false) async throws -> Appended {
+        guard busy.withLock({ $0.insert(id).inserted }) else {
+            throw Problem(.locked, "Another request is writing to this upload; retry when it has finished.")
+        }
+        defer { _ = busy.withLock { $0.remove(id) } }
+
+        var info = try info(id)
+        if info.videoId != nil {
+            guard expected == info.length else {
+                throw Problem(.conflict, "Upload-Offset is \(expected) but the upload is complete at \(info.length).")
+            }
+            return Appended(offset: info.length, video: try await catalog.video(id: info.videoId!))
+        }
+        let fd = open(dataPath(id), O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Problem(.notFound, "No upload with id \(id).") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            throw Problem(.locked, "Another request is writing to this upload; retry when it has finished.")
+        }
+        var st = stat()
+        fstat(fd, &st)
+        let start = Int64(st.st_size)
+        guard start == expected else {
+            throw Problem(.conflict, "Upload-Offset is \(expected) but the server has \(start) bytes.")
+        }
+        lseek(fd, off_t(start), SEEK_SET)
+
+        var writer = ChunkWriter(fd: fd, offset: start, limit: info.length,
+                                 hash: hashes.withLock { $0[id] }.flatMap { $0.offset == start ? $0.hash : nil }
+                                    ?? (start == 0 ? Crypto.SHA256() : nil),
+                                 checksum: checksum,
+                                 overLimit: deferredLength
+                                    ? Problem(.contentTooLarge, "The body is larger than this server accepts (\(maxUploadBytes) bytes).")
+                                    : Problem(.badRequest, "The body goes past Upload-Length (\(info.length) bytes)."),
+                                 spaceCheck: { [self] in try checkSpace(for: 0) })
+        do {
+            for try await buffer in body {
+                try writer.add(buffer)
+            }
+            try writer.flush()
+        } catch {
+            // Keep what arrived (a dropped connection is resumable) unless the chunk must be all or nothing.
+            if checksum != nil || error is Problem {
+                ftruncate(fd, off_t(start))
+            } else if (try? writer.flush()) != nil {
+                remember(id: id, writer: writer)
+                await fsyncOffPool(fd)
+            } else {
+                ftruncate(fd, off_t(writer.durable))
+            }
+            metrics.recordUpload(bytes: Int(max(0, writer.durable - start)))
+            throw error
+        }
+        if let problem = writer.checksumProblem() {
+            ftruncate(fd, off_t(start))
+            throw problem
+        }
+        await fsyncOffPool(fd)
+        metrics.recordUpload(bytes: Int(writer.durable - start))
+        if deferredLength { info.length = writer.durable }
+        info.expiresAt = Date().addingTimeInterval(expiry)
+        guard writer.durable == info.length else {
+            remember(id: id, writer: writer)
+            try save(info)
+            return Appended(offset: writer.durable, video: nil)
+        }
+        let video = try await finish(info: &info, hash: writer.hash, expectedSHA256: wholeFileSHA256)
+        return Appended(offset: info.length, video: video)
+    }
+
+    private func remember(id: String, writer: ChunkWriter) {
+        hashes.withLock { $0[id] = writer.hash.map { (writer.durable, $0) } }
+    }
+
+    private func fsyncOffPool(_ fd: Int32) async {
+        _ = try? await NIOThreadPool.singleton.runIfActive { fsync(fd) }
+    }
+
+    // MARK: - Finishing
+
+    /// The last byte is on disk: hash (if the running hash was lost), move the data into `originals/`
+    /// and register the video with its plan job in one catalog transaction.
+    private func finish(info: inout UploadInfo, hash: Crypto.SHA256?, expectedSHA256: String?) async throws -> VideoRecord {
+        let id = info.id
+        hashes.withLock { $0[id] = nil }
+        let sha256: String
+        if let hash {
+            sha256 = hash.finalize().hex
+        } else {
+            let path = dataPath(id)
+            sha256 = try await NIOThreadPool.singleton.runIfActive { try Self.hashFile(path) }
+        }
+        if let expectedSHA256, expectedSHA256.lowercased() != sha256 {
+            try? FileManager.default.removeItem(at: directory(id))
+            throw Problem(.unprocessableContent, "The body's SHA-256 is \(sha256), not \(expectedSHA256.lowercased()) as given; nothing was stored.")
+        }
+        let ext = Self.fileExtension(info.filename)
+        let destination = layout.originalDirectory(video: id).appendingPathComponent("source.\(ext)")
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard rename(dataPath(id), destination.path) == 0 else {
+            throw Problem(.internalServerError, "Cannot move the upload into originals/: \(String(cString: strerror(errno))).")
+        }
+        let title = info.title.flatMap { $0.isEmpty ? nil : $0 }
+            ?? info.filename.map { ($0 as NSString).deletingPathExtension } ?? "Untitled"
+        let video: VideoRecord
+        do {
+            video = try await catalog.createVideo(
+                NewVideo(id: id, title: title, originalPath: layout.relative(destination), sizeBytes: info.length,
+                         sha256: sha256, visibility: info.visibility, filename: info.filename),
+                jobs: [NewJob(kind: .plan, priority: Ingest.planPriority, maxAttempts: 3)])
+        } catch {
+            rename(destination.path, dataPath(id))  // give the bytes back to the upload, so a retry can finish it
+            throw error
+        }
+        info.videoId = id
+        try? save(info)
+        logger.info("upload complete", metadata: ["video": "\(id)", "bytes": "\(info.length)", "sha256": "\(sha256)"])
+        return video
+    }
+
+    static func fileExtension(_ filename: String?) -> String {
+        let ext = (filename.map { ($0 as NSString).pathExtension } ?? "").lowercased()
+        let plain = !ext.isEmpty && ext.count <= 8 && ext.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) }
+        return plain ? ext : "bin"
+    }
+
+    private static func hashFile(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Problem(.internalServerError, "Cannot read the upload back to hash it.") }
+        defer { close(fd) }
+        var hash = Crypto.SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            buffer.withUnsafeBytes { hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
+        }
+        return hash.finalize().hex
+    }
+
+    // MARK: - Removing
+
+    func delete(_ id: String) throws {
+        guard busy.withLock({ !$0.contains(id) }) else {
+            throw Problem(.locked, "A request is writing to this upload; retry when it has finished.")
+        }
+        _ = try info(id)
+        hashes.withLock { $0[id] = nil }
+        try FileManager.default.removeItem(at: directory(id))
+    }
+
+    /// Removes unfinished uploads past their expiry, and the bookkeeping of finished ones a day later.
+    func sweep(now: Date = Date()) -> Int {
+        guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return 0 }
+        var removed = 0
+        for id in ids where busy.withLock({ !$0.contains(id) }) {
+            let info = FileManager.default.contents(atPath: infoURL(id).path)
+                .flatMap { try? JSONDecoder.upload.decode(UploadInfo.self, from: $0) }
+            let deadline = info.map { $0.videoId == nil ? $0.expiresAt : $0.expiresAt.addingTimeInterval(expiry) }
+                ?? modification(of: directory(id)).addingTimeInterval(expiry)  // no readable info: judge by age
+            guard deadline < now else { continue }
+            hashes.withLock { $0[id] = nil }
+            if (try? FileManager.default.removeItem(at: directory(id))) != nil {
+                removed += 1
+                logger.info("expired upload removed", metadata: ["upload": "\(id)", "finished": "\(info?.videoId != nil)"])
+            }
+        }
+        return removed
+    }
+
+    private func modification(of url: URL) -> Date {
+        (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
+    }
+}
+
+extension JSONEncoder {
+    static var upload: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    static var upload: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
+extension Digest {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}

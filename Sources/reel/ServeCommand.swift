@@ -1,0 +1,62 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Logging
+import Profiles
+import Server
+
+/// Options of the HTTP front end, shared by `reel serve` and `reel up`.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on (default: 0.0.0.0, or host / $REEL_HOST).") var host: String?
+    @Option(help: "Port (default: 5000, or port / $REEL_PORT).") var port: Int?
+    @Option(help: "Largest accepted upload, e.g. 20GiB (default 20GiB).") var maxUploadSize: String?
+    @Option(help: "Unfinished uploads expire after this, e.g. 24h (default 24h).") var uploadExpiry: String?
+    @Option(help: "Refuse uploads that would leave less free space than this (default 1GiB).") var minFreeSpace: String?
+    @Option(help: "Validity of signed playback URLs handed out by the API (default 6h).") var playbackUrlTtl: String?
+    @Option(help: "Memory for recently served segments (default 256MiB; 0 disables).") var segmentCacheSize: String?
+
+    func serverSettings(data: DataOptions) throws -> ServerSettings {
+        let settings = try data.settings()
+        let layout = data.layout
+        try FileManager.default.createDirectory(at: layout.root, withIntermediateDirectories: true)
+        let signingKey: [UInt8]
+        if let configured = settings.string(nil, "signing_key"), !configured.isEmpty {
+            guard configured.count >= 16 else { throw ValidationError("signing_key must be at least 16 characters") }
+            signingKey = Array(configured.utf8)
+        } else {
+            signingKey = try ServerSettings.signingKey(in: layout)
+        }
+        let profiles = settings.string(nil, "profiles_dir") ?? ProfileLoader.defaultProfilesDirectory() ?? "profiles"
+        do {
+            return ServerSettings(
+                host: settings.string(host, "host") ?? "0.0.0.0",
+                port: try settings.int(port, "port", default: 5000),
+                layout: layout,
+                profilesDirectory: URL(fileURLWithPath: profiles),
+                maxUploadBytes: try settings.bytes(maxUploadSize, "max_upload_size", default: 20 << 30),
+                uploadExpiry: try settings.seconds(uploadExpiry, "upload_expiry", default: 24 * 3600),
+                minFreeBytes: try settings.bytes(minFreeSpace, "min_free_space", default: 1 << 30),
+                signingKey: signingKey,
+                playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),
+                segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)))
+        } catch let error as SettingsError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve pages, uploads, the videos API and HLS over HTTP (no workers; see 'reel up').")
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        let logger = makeLogger("reel.serve")
+        let settings = try server.serverSettings(data: data)
+        let catalog = try data.openCatalog(logger: logger)
+        try await ReelServer(settings: settings, catalog: catalog, logger: logger).run()
+    }
+}

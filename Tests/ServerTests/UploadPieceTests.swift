@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+@testable import Server
+
+@Suite("Upload pieces")
+struct UploadPieceTests {
+    @Test func tusMetadata() throws {
+        let header = "filename \(Data("my film.mp4".utf8).base64EncodedString()),visibility \(Data("private".utf8).base64EncodedString()),flag"
+        let metadata = try UploadInfo.parseMetadata(header)
+        #expect(metadata == ["filename": "my film.mp4", "visibility": "private", "flag": ""])
+        #expect(try UploadInfo.parseMetadata(nil) == [:])
+        #expect(throws: Problem.self) { try UploadInfo.parseMetadata("filename not*base64") }
+    }
+
+    @Test func fileNamesAreLabelsNotPaths() {
+        #expect(UploadInfo.cleanFilename("../../etc/passwd") == "passwd")
+        #expect(UploadInfo.cleanFilename("C:\\Users\\me\\clip.mov") == "clip.mov")
+        #expect(UploadInfo.cleanFilename("a\u{0}b\nc.mp4") == "abc.mp4")
+        #expect(UploadInfo.cleanFilename("") == nil)
+        #expect(UploadStore.fileExtension("clip.MOV") == "mov")
+        #expect(UploadStore.fileExtension("noext") == "bin")
+        #expect(UploadStore.fileExtension("weird.m p4") == "bin")
+        #expect(UploadStore.fileExtension(nil) == "bin")
+    }
+
+    @Test func visibility() throws {
+        #expect(try UploadInfo.visibility(nil) == .public)
+        #expect(try UploadInfo.visibility("Private") == .private)
+        #expect(throws: Problem.self) { try UploadInfo.visibility("secret") }
+    }
+
+    @Test func apiKeysAreRandomAndOnlyTheirHashIsKept() {
+        let a = Authenticator.newKey(), b = Authenticator.newKey()
+        #expect(a.secret != b.secret)
+        #expect(a.secret.hasPrefix("reel_") && a.secret.count >= 40)
+        #expect(a.hash == Authenticator.hash(a.secret))
+        #expect(!a.hash.contains(String(a.secret.dropFirst(5).prefix(10))))
+        #expect(a.hash.count == 64)
+    }
+
+    @Test func metricRoutesHaveBoundedLabels() {
+        #expect(ServerMetrics.route(of: "/") == "/")
+        #expect(ServerMetrics.route(of: "/hls/abc/540p/seg-00001.m4s") == "/hls")
+        #expect(ServerMetrics.route(of: "/s/1/sig/hls/abc/master.m3u8") == "/hls")
+        #expect(ServerMetrics.route(of: "/v1/videos/abc") == "/v1/videos")
+        #expect(ServerMetrics.route(of: "/v1/uploads/abc") == "/v1/uploads")
+        #expect(ServerMetrics.route(of: "/watch/abc") == "/pages")
+        #expect(ServerMetrics.route(of: "/wp-admin/x.php") == "other")
+    }
+}

@@ -1,0 +1,53 @@
+"""Pages, health and metrics (docs/HTTP.md, "Pages and health")."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import requests
+
+
+def test_root_page_is_fast_html(reel):
+    requests.get(reel.url("/"), timeout=10)                 # warm the connection path once
+    started = time.monotonic()
+    r = requests.get(reel.url("/"), timeout=10)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 200
+    assert r.headers.get("Content-Type", "").split(";")[0].strip() == "text/html"
+    assert "<html" in r.text.lower()
+    assert elapsed < 0.5, f"GET / took {elapsed:.3f} s; it is the load balancer's health check"
+
+
+def test_healthz(reel):
+    r = requests.get(reel.url("/healthz"), timeout=10)
+    assert r.status_code == 200 and r.json() == {"status": "alive"}
+
+
+def test_readyz(reel):
+    r = requests.get(reel.url("/readyz"), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
+    assert r.json() == {"status": "ready", "checks": {"catalog": "ok", "storage": "ok", "disk": "ok"}}
+
+
+def test_metrics(reel, landscape_upload):
+    for _ in range(3):                                       # some traffic to count
+        requests.get(reel.url("/healthz"), timeout=10)
+    r = requests.get(reel.url("/metrics"), timeout=10)
+    assert r.status_code == 200
+    assert r.headers.get("Content-Type", "").startswith(("text/plain", "application/openmetrics-text"))
+    text = r.text
+
+    def series(name: str) -> list[tuple[str, float]]:
+        return [(m.group(1) or "", float(m.group(2)))
+                for m in re.finditer(rf"^{name}(\{{[^}}]*\}})?\s+([-+0-9.eEnaIf]+)(?:\s+\d+)?$", text, re.M)]
+
+    assert series("reel_http_requests_total") or series("hb_requests_total") or series("hb_requests"), \
+        "no HTTP request counter (reel_http_requests_total or Hummingbird's hb_requests)"
+    uploaded = series("reel_upload_bytes_total")
+    assert uploaded, "no reel_upload_bytes_total"
+    assert sum(v for _, v in uploaded) >= landscape_upload["size"], uploaded
+    jobs = series("reel_jobs")
+    assert jobs and all('state="' in labels for labels, _ in jobs), jobs
+    assert series("reel_workers"), "no reel_workers"
