@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import Hummingbird
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Storage
 
@@ -21,7 +22,7 @@ public struct ReelServer: Sendable {
     }
 
     /// Builds the application; `run()` serves it until SIGTERM/SIGINT.
-    public func application(extraServices: [any Service] = []) throws -> some ApplicationProtocol {
+    public func application() throws -> some ApplicationProtocol {
         let layout = settings.layout
         try FileManager.default.createDirectory(at: layout.hls, withIntermediateDirectories: true)
         let auth = Authenticator(catalog: catalog)
@@ -32,7 +33,7 @@ public struct ReelServer: Sendable {
         let streaming = StreamingHandler(layout: layout, statuses: statuses, signer: signer, devices: devices,
                                          cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil)
 
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: metrics))
         try PageRoutes().register(on: router)
         HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics).register(on: router)
@@ -51,17 +52,25 @@ public struct ReelServer: Sendable {
 
         var app = Application(
             router: router,
+            // A client that stops sending mid-upload (a phone losing its network) is disconnected after
+            // two quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
+            server: .http1(configuration: .init(idleTimeout: .seconds(120))),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
-        app.addServices(extraServices)
         return app
     }
 
-    public func run(extraServices: [any Service] = []) async throws {
+    /// Serves until SIGTERM/SIGINT. `workers` (the worker processes of `reel up`) are shut down first —
+    /// services stop in reverse order — so they drain while the server still answers, then the server stops.
+    public func run(workers: (any Service)? = nil) async throws {
         logger.info("reel serve listening", metadata: ["address": "\(settings.host):\(settings.port)",
                                                        "data": "\(settings.layout.root.path)"])
-        try await application(extraServices: extraServices).runService()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: try application())]
+        if let workers { services.append(.init(service: workers)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
     }
 }
 
@@ -75,7 +84,7 @@ struct UploadSweeper: Service {
         // Sleeping is cut short by shutdown, so SIGTERM does not wait for the next sweep.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let removed = store.sweep()
+                let removed = try await NIOThreadPool.singleton.runIfActive { store.sweep() }
                 if removed > 0 { logger.info("upload sweep", metadata: ["removed": "\(removed)"]) }
                 try await Task.sleep(for: .seconds(interval))
             }

@@ -30,26 +30,47 @@ public struct ServerSettings: Sendable {
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared
-    /// NFS root every host reads the same file, so signed URLs work behind a load balancer.
+    /// NFS root every host reads the same file, so signed URLs work behind a load balancer. The file is
+    /// written under a temporary name and linked into place, so no host ever reads a half-written key;
+    /// a key shorter than 16 bytes is refused rather than used (an empty key would let anyone sign).
     public static func signingKey(in layout: StorageLayout) throws -> [UInt8] {
         let url = layout.root.appendingPathComponent("signing.key")
-        if let text = try? String(contentsOf: url, encoding: .utf8) {
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.count >= 16 { return Array(trimmed.utf8) }
-        }
-        var random = [UInt8](repeating: 0, count: 32)
-        for i in random.indices { random[i] = UInt8.random(in: 0...255) }
-        let hex = random.map { String(format: "%02x", $0) }.joined()
+        if let existing = try readKey(url) { return existing }
+        var generator = SystemRandomNumberGenerator()
+        let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         try FileManager.default.createDirectory(at: layout.root, withIntermediateDirectories: true)
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-            _ = hex.withCString { write(fd, $0, strlen($0)) }
-            fsync(fd)
-            close(fd)
-            return Array(hex.utf8)
+        let temporary = layout.root.appendingPathComponent(".signing.key.\(getpid()).\(UUID().uuidString.prefix(8))")
+        defer { unlink(temporary.path) }
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SigningKeyError(path: temporary.path, reason: String(cString: strerror(errno))) }
+        let written = hex.withCString { write(fd, $0, strlen($0)) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == hex.utf8.count, synced == 0 else {
+            throw SigningKeyError(path: temporary.path, reason: "could not write the key (disk full?)")
         }
-        // Another process created it first: use theirs.
+        // link() fails if another host won the race: then its key is the one everyone uses.
+        if link(temporary.path, url.path) != 0 && errno != EEXIST {
+            throw SigningKeyError(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        guard let key = try readKey(url) else {
+            throw SigningKeyError(path: url.path, reason: "the key file is shorter than 16 characters; delete it to make a new one")
+        }
+        return key
+    }
+
+    private static func readKey(_ url: URL) throws -> [UInt8]? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let text = try String(contentsOf: url, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.count >= 16 else {
+            throw SigningKeyError(path: url.path, reason: "the key is shorter than 16 characters; delete the file to make a new one")
+        }
         return Array(text.utf8)
     }
+}
+
+public struct SigningKeyError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String { "signing key \(path): \(reason)" }
 }

@@ -14,18 +14,25 @@ struct Settings {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw SettingsError("cannot read config file \(path)")
         }
-        let node: Any?
-        do { node = try Yams.load(yaml: text) } catch { throw SettingsError("\(path): \(error)") }
-        guard let map = node as? [String: Any] else {
-            if node == nil { return Settings(file: [:], path: path) }
-            throw SettingsError("\(path): expected a mapping of setting: value")
-        }
+        // Scalars are kept as written (a signing key "0042…" stays a string, `~` is not YAML's null).
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch { throw SettingsError("\(path): \(error)") }
+        guard let root else { return Settings(file: [:], path: path) }
+        guard let map = root.mapping else { throw SettingsError("\(path): expected a mapping of setting: value") }
         var values: [String: String] = [:]
-        for (key, value) in map {
-            guard Self.known.contains(key) else {
-                throw SettingsError("\(path): unknown setting '\(key)' (known: \(Self.known.sorted().joined(separator: ", ")))")
+        for (keyNode, valueNode) in map {
+            guard let key = keyNode.string, Self.known.contains(key) else {
+                throw SettingsError("\(path): unknown setting '\(keyNode.string ?? "?")' (known: \(Self.known.sorted().joined(separator: ", ")))")
             }
-            values[key] = "\(value)"
+            guard let value = valueNode.scalar?.string else {
+                throw SettingsError("\(path): \(key) must be a single value")
+            }
+            values[key] = value
+        }
+        // The profiles directory is read by several parts (and by worker child processes) through
+        // REEL_PROFILES_DIR; the environment still wins over the file.
+        if let profiles = values["profiles_dir"], ProcessInfo.processInfo.environment["REEL_PROFILES_DIR"].map({ $0.isEmpty }) ?? true {
+            setenv("REEL_PROFILES_DIR", expandTilde(profiles), 1)
         }
         return Settings(file: values, path: path)
     }
@@ -36,9 +43,11 @@ struct Settings {
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size",
     ]
 
-    /// flag ?? REEL_<KEY> ?? file[key]
+    /// flag ?? REEL_<KEY> ?? file[key]; an empty value counts as unset. Paths get `~` expanded.
     func string(_ flag: String?, _ key: String) -> String? {
-        flag ?? ProcessInfo.processInfo.environment["REEL_" + key.uppercased()] ?? file[key]
+        let environment = ProcessInfo.processInfo.environment["REEL_" + key.uppercased()]
+        let value = [flag, environment, file[key]].compactMap { $0 }.first { !$0.isEmpty }
+        return key.hasSuffix("_dir") ? value.map(expandTilde) : value
     }
 
     func int(_ flag: Int?, _ key: String, default value: Int) throws -> Int {
@@ -50,7 +59,7 @@ struct Settings {
 
     func bytes(_ flag: String?, _ key: String, default value: Int64) throws -> Int64 {
         guard let text = string(flag, key) else { return value }
-        guard let bytes = Self.parseBytes(text) else {
+        guard let bytes = Self.parseBytes(text), bytes >= 0 else {
             throw SettingsError("\(key) must be a size like 1048576, 500MB or 20GiB, not '\(text)'")
         }
         return bytes
@@ -58,7 +67,7 @@ struct Settings {
 
     func seconds(_ flag: String?, _ key: String, default value: TimeInterval) throws -> TimeInterval {
         guard let text = string(flag, key) else { return value }
-        guard let seconds = Self.parseDuration(text) else {
+        guard let seconds = Self.parseDuration(text), seconds > 0, seconds < 100 * 365 * 86400 else {
             throw SettingsError("\(key) must be a duration like 90, 90s, 30m or 24h, not '\(text)'")
         }
         return seconds
@@ -69,7 +78,8 @@ struct Settings {
                                          ("tb", 1e12), ("gb", 1e9), ("mb", 1e6), ("kb", 1e3), ("b", 1)]
         let lower = text.lowercased().replacingOccurrences(of: " ", with: "")
         for (suffix, factor) in units where lower.hasSuffix(suffix) {
-            return Double(lower.dropLast(suffix.count)).map { Int64($0 * factor) }
+            guard let number = Double(lower.dropLast(suffix.count)), number * factor < 9e18 else { return nil }
+            return Int64(number * factor)
         }
         return Int64(lower)
     }
@@ -83,6 +93,11 @@ struct Settings {
         }
         return Double(lower)
     }
+}
+
+func expandTilde(_ path: String) -> String {
+    guard path == "~" || path.hasPrefix("~/") else { return path }
+    return FileManager.default.homeDirectoryForCurrentUser.path + path.dropFirst()
 }
 
 struct SettingsError: Error, CustomStringConvertible {

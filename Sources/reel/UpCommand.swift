@@ -21,6 +21,7 @@ struct UpCommand: AsyncParsableCommand {
         let config = try data.settings()
         let catalog = try data.openCatalog(logger: logger)
         let count = try config.int(workers, "workers", default: 2)
+        guard count >= 0 else { throw ValidationError("workers must be 0 or more") }
         let profileName = config.string(profile, "profile") ?? "default"
         _ = try loadProfile(profileName)  // a typo here should stop `up`, not make every worker crash-loop
 
@@ -37,9 +38,8 @@ struct UpCommand: AsyncParsableCommand {
         // Straight to the file descriptor: print() would buffer the link until the process exits.
         FileHandle.standardOutput.write(Data(banner.utf8))
 
-        try await ReelServer(settings: settings, catalog: catalog, logger: logger).run(extraServices: [
-            WorkerProcesses(count: count, arguments: workerArguments, drainTimeout: 20, logger: logger),
-        ])
+        try await ReelServer(settings: settings, catalog: catalog, logger: logger).run(
+            workers: WorkerProcesses(count: count, arguments: workerArguments, drainTimeout: 20, logger: logger))
     }
 
     /// On a fresh storage root, an admin key for the person who just ran `reel up`, kept in
@@ -53,8 +53,13 @@ struct UpCommand: AsyncParsableCommand {
         guard try await catalog.apiKeys().isEmpty else { return nil }
         let key = Authenticator.newKey()
         _ = try await catalog.createAPIKey(name: "first admin (reel up)", scope: .admin, secretHash: key.hash)
-        FileManager.default.createFile(atPath: file.path, contents: Data((key.secret + "\n").utf8),
-                                       attributes: [.posixPermissions: 0o600])
+        // Created with mode 0600 from the start (no window in which others could read it).
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            let line = key.secret + "\n"
+            _ = line.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
         return key.secret
     }
 }

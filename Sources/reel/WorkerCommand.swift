@@ -16,6 +16,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds of source per video chunk job.") var chunkSeconds: Double = 30
     @Option(help: "Seconds to finish the running piece after SIGTERM before giving it back.") var drainTimeout: Double = 20
     @Flag(help: "Exit when nothing is left to do.") var exitWhenIdle = false
+    @Flag(help: .hidden) var supervised = false
 
     func run() async throws {
         let logger = makeLogger("reel.worker")
@@ -27,12 +28,25 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.drainTimeout = drainTimeout
         settings.exitWhenIdle = exitWhenIdle
         let stop = StopSignal()
-        let sources = [SIGTERM, SIGINT].map { signo -> DispatchSourceSignal in
+        // Under `reel up`, Ctrl-C reaches the whole process group: the supervisor decides, with SIGTERM.
+        let signals = supervised ? [SIGTERM] : [SIGTERM, SIGINT]
+        if supervised { signal(SIGINT, SIG_IGN) }
+        let sources = signals.map { signo -> DispatchSourceSignal in
             signal(signo, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
             source.setEventHandler { stop.request() }
             source.resume()
             return source
+        }
+        if supervised {
+            // If the supervisor dies (SIGKILL), this process is re-parented: drain and exit rather than
+            // keep working unsupervised next to the workers of the next `reel up`.
+            let parent = getppid()
+            Task.detached {
+                while getppid() == parent { try? await Task.sleep(for: .seconds(1)) }
+                logger.warning("supervisor gone; draining")
+                stop.request()
+            }
         }
         await Worker(settings: settings, catalog: catalog, logger: logger).run(stop: stop)
         sources.forEach { $0.cancel() }

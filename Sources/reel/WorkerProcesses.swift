@@ -4,8 +4,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// A fixed number of `reel worker` child processes (the autoscaler will vary the number). A child that
-/// exits is started again, with a growing pause if it keeps dying; on shutdown every child gets SIGTERM
-/// and time to drain (finish or give back its piece), then SIGKILL.
+/// exits is started again, with a growing pause if it keeps dying; on shutdown (or cancellation of the
+/// service group) every child gets SIGTERM and time to drain — finish or give back its piece — then
+/// SIGKILL. Children run with `--supervised`: they ignore SIGINT (Ctrl-C reaches the whole process group;
+/// only this supervisor decides when they stop) and exit by themselves if this process dies.
 struct WorkerProcesses: Service {
     let count: Int
     let arguments: [String]
@@ -15,29 +17,45 @@ struct WorkerProcesses: Service {
     private final class Children: Sendable {
         let pids = Mutex<Set<Int32>>([])
         let stopping = Atomic<Bool>(false)
+
+        /// SIGTERM to every child now and to any started later; SIGKILL to those still alive after `grace`.
+        func stop(grace: TimeInterval, logger: Logger) {
+            guard !stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
+            let pids = pids.withLock { $0 }
+            logger.info("stopping workers", metadata: ["count": "\(pids.count)"])
+            for pid in pids { kill(pid, SIGTERM) }
+            Task.detached { [self] in
+                try? await Task.sleep(for: .seconds(grace))
+                for pid in self.pids.withLock({ $0 }) {
+                    logger.warning("worker did not drain in time; killing it", metadata: ["pid": "\(pid)"])
+                    kill(pid, SIGKILL)
+                }
+            }
+        }
     }
 
     func run() async throws {
+        guard count > 0 else {
+            // No workers on this host (another host runs them): just wait for shutdown.
+            try? await gracefulShutdown()
+            return
+        }
         let children = Children()
         let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                              ?? CommandLine.arguments[0])
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for slot in 0..<count {
-                    group.addTask { await supervise(slot: slot, executable: executable, children: children) }
+        let grace = drainTimeout + 10
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for slot in 0..<count {
+                        group.addTask { await supervise(slot: slot, executable: executable, children: children) }
+                    }
                 }
+            } onGracefulShutdown: {
+                children.stop(grace: grace, logger: logger)
             }
-        } onGracefulShutdown: {
-            children.stopping.store(true, ordering: .sequentiallyConsistent)
-            let pids = children.pids.withLock { $0 }
-            logger.info("stopping workers", metadata: ["count": "\(pids.count)"])
-            for pid in pids { kill(pid, SIGTERM) }
-            // Children that do not drain in time are killed; their leases expire and others redo the piece.
-            let deadline = drainTimeout + 10
-            Task.detached {
-                try? await Task.sleep(for: .seconds(deadline))
-                for pid in children.pids.withLock({ $0 }) { kill(pid, SIGKILL) }
-            }
+        } onCancel: {
+            children.stop(grace: grace, logger: logger)
         }
     }
 
@@ -46,13 +64,15 @@ struct WorkerProcesses: Service {
         while !children.stopping.load(ordering: .sequentiallyConsistent) {
             let process = Process()
             process.executableURL = executable
-            process.arguments = ["worker"] + arguments
+            process.arguments = ["worker", "--supervised", "--drain-timeout", "\(Int(drainTimeout))"] + arguments
             let started = Date()
             let status: Int32 = await withCheckedContinuation { continuation in
                 process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
                 do {
                     try process.run()
                     children.pids.withLock { _ = $0.insert(process.processIdentifier) }
+                    // Shutdown may have begun between the loop's check and the insert above.
+                    if children.stopping.load(ordering: .sequentiallyConsistent) { kill(process.processIdentifier, SIGTERM) }
                     logger.info("worker started", metadata: ["slot": "\(slot)", "pid": "\(process.processIdentifier)"])
                 } catch {
                     process.terminationHandler = nil
@@ -65,7 +85,11 @@ struct WorkerProcesses: Service {
             // Dying straight after start means something is wrong (bad profile, database): back off.
             pause = Date().timeIntervalSince(started) > 60 ? 1 : min(pause * 2, 30)
             logger.warning("worker exited; starting another", metadata: ["slot": "\(slot)", "status": "\(status)", "pause": "\(pause)s"])
-            try? await Task.sleep(for: .seconds(pause))
+            // Sleep in short steps so that shutdown does not wait out a long pause.
+            let until = Date().addingTimeInterval(pause)
+            while Date() < until, !children.stopping.load(ordering: .sequentiallyConsistent) {
+                try? await Task.sleep(for: .milliseconds(200))
+            }
         }
     }
 }

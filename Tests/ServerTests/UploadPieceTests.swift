@@ -46,5 +46,9 @@ struct UploadPieceTests {
         #expect(ServerMetrics.route(of: "/v1/uploads/abc") == "/v1/uploads")
         #expect(ServerMetrics.route(of: "/watch/abc") == "/pages")
         #expect(ServerMetrics.route(of: "/wp-admin/x.php") == "other")
+        #expect(ServerMetrics.route(of: "/v1/anything-random") == "other")
+        #expect(ServerMetrics.route(of: "/metrics/x") == "other")
+        #expect(ServerMetrics.route(of: "/metrics") == "/metrics")
+        #expect(ServerMetrics.method(.init("FOO123")!) == "OTHER")
     }
 }

@@ -24,7 +24,6 @@ struct PageRoutes: Sendable {
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/") { request, _ in try page("index.html", request) }
-        router.head("/") { request, _ in try page("index.html", request) }
         router.get("/upload") { request, _ in try page("upload.html", request) }
         router.get("/watch/:id") { request, _ in try page("watch.html", request) }
         router.get("/assets/:file") { request, context in try page(context.parameters.get("file") ?? "", request, asset: true) }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOPosix
 import Storage
 
 /// `/v1/videos`: list, read, delete, retry, and plain (non-tus) uploads for curl and scripts.
@@ -68,8 +69,9 @@ struct VideoRoutes: Sendable {
         }
         statuses.forget(id)
         // The catalog row is gone first, so nothing serves or works on these files any more.
-        for folder in [layout.hlsDirectory(video: id), layout.originalDirectory(video: id), store.directory(id)] {
-            try? FileManager.default.removeItem(at: folder)
+        let folders = [layout.hlsDirectory(video: id), layout.originalDirectory(video: id), store.directory(id)]
+        try await NIOThreadPool.singleton.runIfActive {
+            for folder in folders { try? FileManager.default.removeItem(at: folder) }
         }
         logger.info("video deleted", metadata: ["video": "\(id)"])
         return Response(status: .noContent)
@@ -84,7 +86,7 @@ struct VideoRoutes: Sendable {
         }
         for job in stuck { try await catalog.retry(jobId: job.id) }
         statuses.forget(id)
-        let video = try await catalog.video(id: id)!
+        guard let video = try await catalog.video(id: id) else { throw Problem(.notFound, "No video with id \(id).") }
         return try JSONResponse.make(try await render(video), status: .accepted)
     }
 
@@ -105,7 +107,7 @@ struct VideoRoutes: Sendable {
         }
         let info = try store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
                                     title: query.get("title"), visibility: try UploadInfo.visibility(query.get("visibility")),
-                                    owner: key.id)
+                                    owner: key.id, lengthKnown: length != nil)
         let appended: UploadStore.Appended
         do {
             appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: nil,

@@ -18,21 +18,29 @@ public final class ServerMetrics: Sendable {
             helpText: "Upload body bytes written to disk (tus and plain uploads)."))
     }
 
-    /// Routes, not paths, as the label: video ids would make the series count unbounded.
+    /// Routes, not paths, as the label: video ids (or a scanner's random paths) would make the number of
+    /// series unbounded.
     static func route(of path: String) -> String {
-        let first = path.split(separator: "/", maxSplits: 2).prefix(2)
-        switch first.first.map(String.init) ?? "" {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        switch parts.first.map(String.init) ?? "" {
         case "": return "/"
         case "hls", "s": return "/hls"
         case "assets", "watch", "upload": return "/pages"
-        case "healthz", "readyz", "metrics": return path
-        case "v1": return first.count > 1 ? "/v1/\(first.last!)" : "/v1"
+        case "healthz", "readyz", "metrics": return parts.count == 1 ? "/\(parts[0])" : "other"
+        case "v1":
+            guard parts.count > 1, ["videos", "uploads"].contains(parts[1]) else { return "other" }
+            return "/v1/\(parts[1])"
         default: return "other"
         }
     }
 
+    static func method(_ method: HTTPRequest.Method) -> String {
+        let known: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return known.contains(method.rawValue) ? method.rawValue : "OTHER"
+    }
+
     func recordRequest(method: HTTPRequest.Method, path: String, status: Int, seconds: Double) {
-        let labels = [("method", method.rawValue), ("route", Self.route(of: path)), ("status", "\(status)")]
+        let labels = [("method", Self.method(method)), ("route", Self.route(of: path)), ("status", "\(status)")]
         registry.makeCounter(descriptor: .init(namespace: "reel", metricName: "http_requests", unitName: "total",
                                                helpText: "HTTP requests answered."), labels: labels).increment()
         registry.makeDurationHistogram(

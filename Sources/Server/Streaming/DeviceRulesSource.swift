@@ -31,6 +31,9 @@ final class DeviceRulesSource: Sendable {
         loaded = Mutex(Loaded(rules: rules, modified: modified, checked: Date()))
     }
 
+    /// Changes when the rules file does (its modification time), for validators of tailored playlists.
+    var version: Int64 { loaded.withLock { $0.modified ?? 0 } }
+
     var rules: DeviceRules {
         let now = Date()
         let (current, stale) = loaded.withLock { state -> (DeviceRules, Bool) in

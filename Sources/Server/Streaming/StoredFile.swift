@@ -24,7 +24,7 @@ struct FileIdentity: Sendable, Equatable {
     }
 }
 
-enum StoredFileError: Error { case notFound, tooLarge }
+enum StoredFileError: Error { case notFound, tooLarge, unreadable(String) }
 
 extension StoredFile {
     /// Largest file served by this handler; HLS segments are far smaller.
@@ -68,10 +68,16 @@ extension StoredFile {
         var buffer = ByteBufferAllocator().buffer(capacity: size)
         var offset = 0
         while offset < size {
+            var failure: Int32 = 0
             let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { raw in
-                pread(fd, raw.baseAddress, min(raw.count, size - offset), off_t(offset))
+                let n = pread(fd, raw.baseAddress, min(raw.count, size - offset), off_t(offset))
+                if n < 0 { failure = errno; return 0 }
+                return n
             }
-            guard count > 0 else { break }  // shrank under us: serve what is there, the identity tells caches
+            if failure == EINTR { continue }
+            guard failure == 0 else { throw StoredFileError.unreadable(String(cString: strerror(failure))) }
+            // A file that shrank under us was replaced or truncated: not served half.
+            guard count > 0 else { throw StoredFileError.unreadable("the file changed while it was read") }
             offset += count
         }
         return StoredFile(bytes: buffer, identity: FileIdentity(info))

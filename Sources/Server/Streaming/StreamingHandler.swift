@@ -29,6 +29,10 @@ struct StreamingHandler: Sendable {
                                              cache: cache)
         } catch StoredFileError.notFound {
             throw Problem.notFound()
+        } catch StoredFileError.tooLarge {
+            throw Problem(.contentTooLarge, "This file is larger than the streaming handler serves.")
+        } catch StoredFileError.unreadable(let reason) {
+            throw Problem(.serviceUnavailable, "The file could not be read (\(reason)); try again.")
         }
         let scope = signed ? "private" : "public"
         var headers: HTTPFields = [:]
@@ -52,7 +56,8 @@ struct StreamingHandler: Sendable {
                 let tailored = device.tailor(text)
                 if tailored != text {
                     representation.bytes = ByteBuffer(string: tailored)
-                    variantTag += "-" + device.tag
+                    // The rules' version too: after an edit of devices.yaml a cached master is not "not modified".
+                    variantTag += "-" + device.tag + "-" + String(devices.version, radix: 16)
                 }
             }
             if Gzip.accepted(request.headers[.acceptEncoding]), request.headers[.range] == nil,

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOCore
+import NIOPosix
 
 /// Writes one request body to an upload's file in 1 MiB writes, hashing what it writes: the running
 /// whole-file SHA-256, and the chunk's own checksum when the client sent `Upload-Checksum`.
@@ -37,7 +38,7 @@ struct ChunkWriter {
         }
     }
 
-    mutating func add(_ buffer: ByteBuffer) throws {
+    mutating func add(_ buffer: ByteBuffer) async throws {
         guard durable + Int64(staging.readableBytes + buffer.readableBytes) <= limit else { throw overLimit }
         buffer.withUnsafeReadableBytes { bytes in
             chunkSHA1?.update(bufferPointer: bytes)
@@ -45,13 +46,28 @@ struct ChunkWriter {
         }
         var buffer = buffer
         staging.writeBuffer(&buffer)
-        if staging.readableBytes >= Self.writeSize { try flush() }
+        if staging.readableBytes >= Self.writeSize { try await flush() }
     }
 
-    mutating func flush() throws {
+    /// Writes what is staged. The write runs on NIO's thread pool: it can block (dirty-page throttling,
+    /// NFS), and the cooperative pool must stay free for other requests.
+    mutating func flush() async throws {
         guard staging.readableBytes > 0 else { return }
         let count = staging.readableBytes
-        try staging.withUnsafeReadableBytes { bytes in
+        let chunk = staging, fd = fd
+        try await NIOThreadPool.singleton.runIfActive { try Self.writeAll(fd, chunk) }
+        chunk.withUnsafeReadableBytes { hash?.update(bufferPointer: $0) }
+        durable += Int64(count)
+        staging = ByteBufferAllocator().buffer(capacity: Self.writeSize)
+        sinceSpaceCheck += Int64(count)
+        if sinceSpaceCheck >= Self.spaceCheckInterval {
+            sinceSpaceCheck = 0
+            try spaceCheck()
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
             var done = 0
             while done < bytes.count {
                 let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
@@ -64,14 +80,6 @@ struct ChunkWriter {
                 }
                 done += n
             }
-            hash?.update(bufferPointer: bytes)
-        }
-        durable += Int64(count)
-        staging.clear()
-        sinceSpaceCheck += Int64(count)
-        if sinceSpaceCheck >= Self.spaceCheckInterval {
-            sinceSpaceCheck = 0
-            try spaceCheck()
         }
     }
 

@@ -58,12 +58,13 @@ struct TusRoutes: Sendable {
             throw Problem(.badRequest, "Upload-Length is required (the file's size in bytes).")
         }
         let metadata = try UploadInfo.parseMetadata(request.headers[.uploadMetadata])
+        if hasBody(request) { try checkContentType(request) }  // before anything is created
         var info = try store.create(length: length, filename: metadata["filename"] ?? metadata["name"],
                                     title: metadata["title"], visibility: try UploadInfo.visibility(metadata["visibility"]),
                                     owner: key.id)
         var headers: HTTPFields = [.location: "/v1/uploads/\(info.id)"]
-        if hasBody(request) {
-            try checkContentType(request)
+        if hasBody(request) || length == 0 {
+            // creation-with-upload (or an empty file, complete as soon as it exists).
             do {
                 let appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: try checksum(request))
                 if let video = appended.video { addVideo(video.id, to: &headers) }
@@ -80,7 +81,7 @@ struct TusRoutes: Sendable {
 
     private func head(_ request: Request, _ context: some RequestContext) async throws -> Response {
         try checkVersion(request)
-        let info = try await owned(request, context)
+        let info = try await store.settle(try await owned(request, context).id)
         var headers: HTTPFields = [
             .uploadOffset: String(store.offset(info)), .uploadLength: String(info.length), .cacheControl: "no-store",
         ]
@@ -115,7 +116,7 @@ struct TusRoutes: Sendable {
 
     /// Not part of tus: the upload's state as JSON, for pages and scripts.
     private func status(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let info = try await owned(request, context)
+        let info = try await store.settle(try await owned(request, context).id)
         let body: [String: Any] = [
             "id": info.id, "offset": store.offset(info), "length": info.length,
             "expiresAt": ISO8601DateFormatter().string(from: info.expiresAt),

@@ -42,12 +42,15 @@ final class UploadStore: Sendable {
 
     // MARK: - Creating and reading
 
-    func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?) throws -> UploadInfo {
+    /// `lengthKnown: false` (a chunked plain upload) skips the up-front space check: free space is then
+    /// checked while the body streams in.
+    func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?,
+                lengthKnown: Bool = true) throws -> UploadInfo {
         guard length >= 0 else { throw Problem(.badRequest, "Upload-Length must be a non-negative integer.") }
         guard length <= maxUploadBytes else {
             throw Problem(.contentTooLarge, "The upload is \(length) bytes; this server accepts at most \(maxUploadBytes).")
         }
-        try checkSpace(for: length)
+        if lengthKnown { try checkSpace(for: length) }
         let now = Date()
         let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
                               title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(expiry),
@@ -75,6 +78,36 @@ final class UploadStore: Sendable {
         if info.videoId != nil { return info.length }
         var st = stat()
         return stat(dataPath(info.id), &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    /// An upload whose process stopped between the steps of `finish` (data moved into `originals/`, video
+    /// maybe registered) is brought back to a consistent state: registered → remember the video; not
+    /// registered → move the bytes back, so the upload is complete-but-unregistered and `settle` finishes it.
+    func reconcile(_ info: UploadInfo) async throws -> UploadInfo {
+        guard info.videoId == nil, !FileManager.default.fileExists(atPath: dataPath(info.id)) else { return info }
+        var info = info
+        if try await catalog.video(id: info.id) != nil {
+            info.videoId = info.id
+            try save(info)
+        } else {
+            let original = originalURL(info).path
+            if FileManager.default.fileExists(atPath: original) { _ = rename(original, dataPath(info.id)) }
+        }
+        return info
+    }
+
+    /// HEAD and GET call this: an upload whose bytes all arrived but whose registration failed (or was
+    /// interrupted) is registered now, so the client that already sent everything still gets its video.
+    func settle(_ id: String) async throws -> UploadInfo {
+        var info = try await reconcile(try self.info(id))
+        guard info.videoId == nil, offset(info) == info.length, busy.withLock({ $0.insert(id).inserted }) else { return info }
+        defer { _ = busy.withLock { $0.remove(id) } }
+        _ = try await finish(info: &info, hash: nil, expectedSHA256: nil)
+        return info
+    }
+
+    private func originalURL(_ info: UploadInfo) -> URL {
+        layout.originalDirectory(video: info.id).appendingPathComponent("source.\(Self.fileExtension(info.filename))")
     }
 
     private func save(_ info: UploadInfo) throws {
@@ -111,7 +144,7 @@ final class UploadStore: Sendable {
         }
         defer { _ = busy.withLock { $0.remove(id) } }
 
-        var info = try info(id)
+        var info = try await reconcile(try info(id))
         if info.videoId != nil {
             guard expected == info.length else {
                 throw Problem(.conflict, "Upload-Offset is \(expected) but the upload is complete at \(info.length).")
@@ -142,21 +175,28 @@ final class UploadStore: Sendable {
                                  spaceCheck: { [self] in try checkSpace(for: 0) })
         do {
             for try await buffer in body {
-                try writer.add(buffer)
+                try await writer.add(buffer)
             }
-            try writer.flush()
+            try await writer.flush()
         } catch {
-            // Keep what arrived (a dropped connection is resumable) unless the chunk must be all or nothing.
-            if checksum != nil || error is Problem {
-                ftruncate(fd, off_t(start))
-            } else if (try? writer.flush()) != nil {
+            let problem = error as? Problem
+            // What arrived stays (the client resumes from there) when the connection dropped or the disk
+            // filled up; a checksummed chunk, or a body that broke the rules, is all or nothing.
+            let keep = checksum == nil && (problem == nil || problem?.status == .insufficientStorage)
+            if keep {
+                if problem == nil { try? await writer.flush() }
+                ftruncate(fd, off_t(writer.durable))  // drops a half-done write, if any
                 remember(id: id, writer: writer)
                 await fsyncOffPool(fd)
+                info.expiresAt = Date().addingTimeInterval(expiry)
+                try? save(info)
             } else {
-                ftruncate(fd, off_t(writer.durable))
+                ftruncate(fd, off_t(start))
             }
-            metrics.recordUpload(bytes: Int(max(0, writer.durable - start)))
-            throw error
+            metrics.recordUpload(bytes: keep ? Int(max(0, writer.durable - start)) : 0)
+            if let problem { throw problem }
+            // Not a server failure: logged quietly, and the client (if still there) learns where to resume.
+            throw Problem(.badRequest, "The body ended early (\(error)); \(writer.durable) bytes are stored: resume from there.")
         }
         if let problem = writer.checksumProblem() {
             ftruncate(fd, off_t(start))
@@ -190,6 +230,12 @@ final class UploadStore: Sendable {
     private func finish(info: inout UploadInfo, hash: Crypto.SHA256?, expectedSHA256: String?) async throws -> VideoRecord {
         let id = info.id
         hashes.withLock { $0[id] = nil }
+        if let registered = try await catalog.video(id: id) {
+            // Registered by an earlier attempt that stopped before it could note it here.
+            info.videoId = id
+            try? save(info)
+            return registered
+        }
         let sha256: String
         if let hash {
             sha256 = hash.finalize().hex
@@ -201,8 +247,7 @@ final class UploadStore: Sendable {
             try? FileManager.default.removeItem(at: directory(id))
             throw Problem(.unprocessableContent, "The body's SHA-256 is \(sha256), not \(expectedSHA256.lowercased()) as given; nothing was stored.")
         }
-        let ext = Self.fileExtension(info.filename)
-        let destination = layout.originalDirectory(video: id).appendingPathComponent("source.\(ext)")
+        let destination = originalURL(info)
         try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         guard rename(dataPath(id), destination.path) == 0 else {
             throw Problem(.internalServerError, "Cannot move the upload into originals/: \(String(cString: strerror(errno))).")
@@ -239,7 +284,11 @@ final class UploadStore: Sendable {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 {
+                throw Problem(.internalServerError, "Reading the upload back to hash it failed: \(String(cString: strerror(errno))).")
+            }
+            if count == 0 { break }
             buffer.withUnsafeBytes { hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
         }
         return hash.finalize().hex
@@ -252,8 +301,22 @@ final class UploadStore: Sendable {
             throw Problem(.locked, "A request is writing to this upload; retry when it has finished.")
         }
         _ = try info(id)
+        // Another process or host may be writing to it.
+        guard !lockedElsewhere(id) else {
+            throw Problem(.locked, "A request is writing to this upload; retry when it has finished.")
+        }
         hashes.withLock { $0[id] = nil }
         try FileManager.default.removeItem(at: directory(id))
+    }
+
+    /// Whether another open file description holds the upload's write lock (`flock`).
+    private func lockedElsewhere(_ id: String) -> Bool {
+        let fd = open(dataPath(id), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return true }
+        flock(fd, LOCK_UN)
+        return false
     }
 
     /// Removes unfinished uploads past their expiry, and the bookkeeping of finished ones a day later.
@@ -265,7 +328,7 @@ final class UploadStore: Sendable {
                 .flatMap { try? JSONDecoder.upload.decode(UploadInfo.self, from: $0) }
             let deadline = info.map { $0.videoId == nil ? $0.expiresAt : $0.expiresAt.addingTimeInterval(expiry) }
                 ?? modification(of: directory(id)).addingTimeInterval(expiry)  // no readable info: judge by age
-            guard deadline < now else { continue }
+            guard deadline < now, !lockedElsewhere(id) else { continue }
             hashes.withLock { $0[id] = nil }
             if (try? FileManager.default.removeItem(at: directory(id))) != nil {
                 removed += 1
