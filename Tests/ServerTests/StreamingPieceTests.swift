@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 @testable import Server
 
@@ -63,6 +64,13 @@ struct StreamingPieceTests {
         #expect(signer.path(videoId: "v1", expires: expires).hasPrefix("/s/\(expires)/\(signature)/hls/v1/master.m3u8"))
         // The test suite in Tests/http computes signatures independently with Python's hmac; this pins the format.
         #expect(!signature.contains("=") && !signature.contains("+") && !signature.contains("/"))
+    }
+
+    @Test func finishedPlaylistsAreRecognisedByTheirTail() {
+        let event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n" + String(repeating: "#EXTINF:6.0,\nseg.m4s\n", count: 50)
+        #expect(!StreamingHandler.hasEndList(ByteBuffer(string: event)))
+        #expect(StreamingHandler.hasEndList(ByteBuffer(string: event + "#EXT-X-ENDLIST\n")))
+        #expect(StreamingHandler.hasEndList(ByteBuffer(string: "#EXT-X-ENDLIST")))
     }
 
     @Test func httpDates() {

@@ -19,16 +19,22 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Routes, not paths, as the label: video ids (or a scanner's random paths) would make the number of
-    /// series unbounded.
+    /// series unbounded. Looks at the first two components only, without splitting the whole path.
     static func route(of path: String) -> String {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        switch parts.first.map(String.init) ?? "" {
+        var parts: [Substring] = []
+        var rest = path[...].drop(while: { $0 == "/" })
+        while parts.count < 3, !rest.isEmpty {
+            let end = rest.firstIndex(of: "/") ?? rest.endIndex
+            parts.append(rest[..<end])
+            rest = rest[end...].drop(while: { $0 == "/" })
+        }
+        switch parts.first ?? "" {
         case "": return "/"
         case "hls", "s": return "/hls"
         case "assets", "watch", "upload": return "/pages"
         case "healthz", "readyz", "metrics": return parts.count == 1 ? "/\(parts[0])" : "other"
         case "v1":
-            guard parts.count > 1, ["videos", "uploads"].contains(parts[1]) else { return "other" }
+            guard parts.count > 1, parts[1] == "videos" || parts[1] == "uploads" else { return "other" }
             return "/v1/\(parts[1])"
         default: return "other"
         }
@@ -39,17 +45,36 @@ public final class ServerMetrics: Sendable {
         return known.contains(method.rawValue) ? method.rawValue : "OTHER"
     }
 
+    private struct SeriesKey: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    /// The series of each (method, route, status), made once: asking the registry on every request
+    /// costs more than answering a playlist.
+    private let series = Mutex<[SeriesKey: (count: Counter, time: DurationHistogram)]>([:])
+
     func recordRequest(method: HTTPRequest.Method, path: String, status: Int, seconds: Double) {
-        let labels = [("method", Self.method(method)), ("route", Self.route(of: path)), ("status", "\(status)")]
-        registry.makeCounter(descriptor: .init(namespace: "reel", metricName: "http_requests", unitName: "total",
-                                               helpText: "HTTP requests answered."), labels: labels).increment()
-        registry.makeDurationHistogram(
-            descriptor: .init(namespace: "reel", metricName: "http_request_duration", unitName: "seconds",
-                              helpText: "Time to produce the response head."),
-            labels: [("route", Self.route(of: path))],
-            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
-                      .seconds(2), .seconds(10)]
-        ).recordNanoseconds(Int64(seconds * 1e9))
+        let key = SeriesKey(method: Self.method(method), route: Self.route(of: path), status: status)
+        let metrics = series.withLock { series in
+            if let known = series[key] { return known }
+            let made = (
+                count: registry.makeCounter(
+                    descriptor: .init(namespace: "reel", metricName: "http_requests", unitName: "total",
+                                      helpText: "HTTP requests answered."),
+                    labels: [("method", key.method), ("route", key.route), ("status", "\(key.status)")]),
+                time: registry.makeDurationHistogram(
+                    descriptor: .init(namespace: "reel", metricName: "http_request_duration", unitName: "seconds",
+                                      helpText: "Time to produce the response head."),
+                    labels: [("route", key.route)],
+                    buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+                              .milliseconds(500), .seconds(2), .seconds(10)]))
+            series[key] = made
+            return made
+        }
+        metrics.count.increment()
+        metrics.time.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     func recordUpload(bytes: Int) {

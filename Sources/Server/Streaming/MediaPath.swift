@@ -41,7 +41,10 @@ struct MediaPath: Equatable {
         guard raw.count >= 2, raw.count <= 4 else { return nil }
         var decoded: [String] = []
         for part in raw {
-            guard let name = String(part).removingPercentEncoding, isPlainName(name) else { return nil }
+            let text = String(part)
+            // Decoding only when there is something to decode (it is the costly part of a segment request).
+            guard let name = text.utf8.contains(UInt8(ascii: "%")) ? text.removingPercentEncoding : text,
+                  isPlainName(name) else { return nil }
             decoded.append(name)
         }
         guard decoded[1] != "parts" else { return nil }
@@ -49,10 +52,12 @@ struct MediaPath: Equatable {
     }
 
     static func isPlainName(_ name: String) -> Bool {
-        guard !name.isEmpty, name.count <= 128, !name.hasPrefix(".") else { return false }
-        return name.unicodeScalars.allSatisfy { scalar in
-            switch scalar {
-            case "a"..."z", "A"..."Z", "0"..."9", "-", "_", ".": true
+        let bytes = name.utf8
+        guard !bytes.isEmpty, bytes.count <= 128, bytes.first != UInt8(ascii: ".") else { return false }
+        return bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."): true
             default: false
             }
         }

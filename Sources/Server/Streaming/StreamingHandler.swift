@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Storage
+import Synchronization
 
 /// Serves the HLS tree of each video: `/hls/{video}/…` for public videos, `/s/{expires}/{signature}/hls/{video}/…`
 /// for anyone holding a signed URL. The master playlist is tailored to the device asking for it.
@@ -12,6 +13,8 @@ struct StreamingHandler: Sendable {
     let signer: URLSigner
     let devices: DeviceRulesSource
     let cache: FileCache?
+    /// Tailored masters by file version and device class (a master is tailored once, served many times).
+    let tailoredMasters = TailoredMasters()
 
     static let immutable = "max-age=31536000, immutable"
     static let finalPlaylist = "max-age=86400"
@@ -44,8 +47,7 @@ struct StreamingHandler: Sendable {
         case .poster, .other:
             headers[.cacheControl] = "\(scope), max-age=3600"
         case .playlist:
-            let text = String(buffer: file.bytes)
-            let final = path.isMaster ? status.state == .ready : text.contains("#EXT-X-ENDLIST")
+            let final = path.isMaster ? status.state == .ready : Self.hasEndList(file.bytes)
             headers[.cacheControl] = final ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
             var vary = ["Accept-Encoding"]
             var variantTag = ""
@@ -53,11 +55,18 @@ struct StreamingHandler: Sendable {
                 let device = try devices.decide(for: request)
                 headers[HTTPField.Name("Reel-Device-Class")!] = device.name
                 vary += ["User-Agent", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform", "Save-Data"]
-                let tailored = device.tailor(text)
-                if tailored != text {
-                    representation.bytes = ByteBuffer(string: tailored)
-                    // The rules' version too: after an edit of devices.yaml a cached master is not "not modified".
-                    variantTag += "-" + device.tag + "-" + String(devices.version, radix: 16)
+                // The rules' version too: after an edit of devices.yaml a cached master is not "not modified".
+                let tag = "-" + device.tag + "-" + String(devices.version, radix: 16)
+                let tailored = tailoredMasters.get(file.etag + tag) ?? {
+                    let text = String(buffer: file.bytes)
+                    let tailored = device.tailor(text)
+                    let result: ByteBuffer? = tailored == text ? nil : ByteBuffer(string: tailored)
+                    tailoredMasters.put(file.etag + tag, result)
+                    return result
+                }()
+                if let tailored {
+                    representation.bytes = tailored
+                    variantTag += tag
                 }
             }
             if Gzip.accepted(request.headers[.acceptEncoding]), request.headers[.range] == nil,
@@ -72,6 +81,12 @@ struct StreamingHandler: Sendable {
         return representation.response(to: request, headers: headers)
     }
 
+    /// A finished media playlist ends with `#EXT-X-ENDLIST` (and a newline): only its tail is looked at.
+    static func hasEndList(_ bytes: ByteBuffer) -> Bool {
+        let tail = bytes.readableBytesView.suffix(32)
+        return String(decoding: tail, as: UTF8.self).contains("#EXT-X-ENDLIST")
+    }
+
     /// `/s/{expires}/{signature}/hls/{video}/…`
     func serveSigned(_ request: Request, components: [Substring]) async throws -> Response {
         guard components.count >= 5, components[2] == "hls" else { throw Problem.notFound() }
@@ -82,5 +97,19 @@ struct StreamingHandler: Sendable {
         case .invalid: throw Problem(.forbidden, "This playback URL's signature is not valid.")
         }
         return try await serve(request, components: Array(components.dropFirst(3)), signed: true)
+    }
+}
+
+/// A small memo of tailored master playlists; `nil` entries mean "the same as the file".
+final class TailoredMasters: Sendable {
+    private let entries = Mutex<[String: ByteBuffer?]>([:])
+
+    func get(_ key: String) -> ByteBuffer?? { entries.withLock { $0[key] } }
+
+    func put(_ key: String, _ value: ByteBuffer?) {
+        entries.withLock { entries in
+            if entries.count >= 2048 { entries.removeAll() }  // masters change rarely; a reset is cheap
+            entries[key] = value
+        }
     }
 }
