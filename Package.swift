@@ -39,11 +39,13 @@ let package = Package(
         // The job loop: claim → transcode a piece → publish → complete; heartbeats, drain on SIGTERM.
         .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles",
                                                .product(name: "Logging", package: "swift-log")]),
+        // Keeps between min and max worker processes on CPU and backlog, like an ASG's target tracking.
+        .target(name: "Autoscaler", dependencies: ["Catalog", "Storage", .product(name: "Logging", package: "swift-log")]),
         // The HTTP front end: tus uploads, the videos API, the streaming handler, pages, health and metrics.
         .target(
             name: "Server",
             dependencies: [
-                "Catalog", "Storage", "Profiles", "CZlib",
+                "Catalog", "Storage", "Profiles", "CZlib", "Autoscaler",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -56,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "reel",
             dependencies: [
-                "Media", "Profiles", "Storage", "Catalog", "Worker", "Server",
+                "Media", "Profiles", "Storage", "Catalog", "Worker", "Server", "Autoscaler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Catalog", "Storage", "Media", "Profiles", "ReelTestSupport"]),
+        .testTarget(name: "AutoscalerTests", dependencies: ["Autoscaler", "Catalog", "Storage", "ReelTestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "ReelTestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage", "ReelTestSupport"]),
     ]

@@ -41,6 +41,8 @@ struct Settings {
     static let known: Set<String> = [
         "data_dir", "database_url", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size",
+        "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
+        "warmup", "cpu_window", "autoscale_interval", "drain_timeout",
     ]
 
     /// flag ?? REEL_<KEY> ?? file[key]; an empty value counts as unset. Paths get `~` expanded.
@@ -54,6 +56,13 @@ struct Settings {
         if let flag { return flag }
         guard let text = string(nil, key) else { return value }
         guard let number = Int(text) else { throw SettingsError("\(key) must be an integer, not '\(text)'") }
+        return number
+    }
+
+    func double(_ flag: Double?, _ key: String, default value: Double) throws -> Double {
+        if let flag { return flag }
+        guard let text = string(nil, key) else { return value }
+        guard let number = Double(text), number.isFinite else { throw SettingsError("\(key) must be a number, not '\(text)'") }
         return number
     }
 

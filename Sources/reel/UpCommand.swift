@@ -1,4 +1,5 @@
 import ArgumentParser
+import Autoscaler
 import Catalog
 import Foundation
 import Logging
@@ -12,7 +13,9 @@ struct UpCommand: AsyncParsableCommand {
 
     @OptionGroup var data: DataOptions
     @OptionGroup var server: ServerOptions
-    @Option(help: "Worker processes (default 2, or workers / $REEL_WORKERS).") var workers: Int?
+    @OptionGroup var scaling: AutoscaleOptions
+    @Option(help: "A fixed number of workers instead of autoscaling between --min-workers and --max-workers (or workers / $REEL_WORKERS).")
+    var workers: Int?
     @Option(help: "Rendition profile for the workers (default: default, or profile / $REEL_PROFILE).") var profile: String?
 
     func run() async throws {
@@ -20,26 +23,38 @@ struct UpCommand: AsyncParsableCommand {
         let settings = try server.serverSettings(data: data)
         let config = try data.settings()
         let catalog = try data.openCatalog(logger: logger)
-        let count = try config.int(workers, "workers", default: 2)
-        guard count >= 0 else { throw ValidationError("workers must be 0 or more") }
+        var fixed: Int? = workers
+        if fixed == nil, let text = config.string(nil, "workers") {
+            guard let number = Int(text) else { throw ValidationError("workers must be an integer, not '\(text)'") }
+            fixed = number
+        }
+        if let fixed, fixed < 0 { throw ValidationError("workers must be 0 or more") }
+        let (scalingConfig, interval) = try scaling.scalingConfig(config, fixedWorkers: fixed)
         let profileName = config.string(profile, "profile") ?? "default"
         _ = try loadProfile(profileName)  // a typo here should stop `up`, not make every worker crash-loop
 
-        var workerArguments = ["--data", settings.layout.root.path, "--profile", profileName]
-        if let database = config.string(data.database, "database_url") { workerArguments += ["--database", database] }
-        if let path = config.path { workerArguments += ["--config", path] }
+        let driver = ChildProcessDriver(executable: ChildProcessDriver.currentExecutable(),
+                                        arguments: workerArguments(data: data, settings: config, profile: profileName),
+                                        drainTimeout: try config.seconds(nil, "drain_timeout", default: 20), logger: logger)
+        var autoscaler = Autoscaler(config: scalingConfig, driverName: "child", catalog: catalog, driver: driver,
+                                    layout: settings.layout, logger: logger)
+        autoscaler.interval = interval
+        let workersText = fixed == 0 ? "no workers" : scalingConfig.minWorkers == scalingConfig.maxWorkers
+            ? "\(scalingConfig.minWorkers) worker(s)"
+            : "\(scalingConfig.minWorkers)–\(scalingConfig.maxWorkers) workers (autoscaled at \(Int(scalingConfig.targetCPU))% CPU)"
 
         let key = try await firstAdminKey(catalog: catalog, layout: settings.layout)
         let shownHost = settings.host == "0.0.0.0" ? "localhost" : settings.host
         let url = "http://\(shownHost):\(settings.port)/"
         var banner = "Reel is up: open \(url)\(key.map { "#key=\($0)" } ?? "")\n"
         if key == nil { banner += "(create an API key for uploading with: reel keys create --name me --scope admin)\n" }
-        banner += "Storage root \(settings.layout.root.path), \(count) worker(s), profile '\(profileName)'. Ctrl-C stops everything.\n"
+        banner += "Storage root \(settings.layout.root.path), \(workersText), profile '\(profileName)'. Ctrl-C stops everything.\n"
         // Straight to the file descriptor: print() would buffer the link until the process exits.
         FileHandle.standardOutput.write(Data(banner.utf8))
 
+        // --workers 0: this host only serves (workers run elsewhere).
         try await ReelServer(settings: settings, catalog: catalog, logger: logger).run(
-            workers: WorkerProcesses(count: count, arguments: workerArguments, drainTimeout: 20, logger: logger))
+            workers: fixed == 0 ? nil : AutoscalerService(autoscaler: autoscaler))
     }
 
     /// On a fresh storage root, an admin key for the person who just ran `reel up`, kept in

@@ -10,22 +10,26 @@ struct WorkerCommand: AsyncParsableCommand {
         abstract: "Run queued jobs until stopped (SIGTERM drains: the running piece finishes or is given back).")
 
     @OptionGroup var options: DataOptions
-    @Option(help: "Rendition profile name or .yaml path.") var profile = "default"
+    @Option(help: "Rendition profile name or .yaml path (default: default, or profile / $REEL_PROFILE).") var profile: String?
     @Option(help: "Lease length in seconds.") var lease: Double = 60
     @Option(help: "Seconds between heartbeats (default: a third of the lease).") var heartbeat: Double?
     @Option(help: "Seconds of source per video chunk job.") var chunkSeconds: Double = 30
-    @Option(help: "Seconds to finish the running piece after SIGTERM before giving it back.") var drainTimeout: Double = 20
+    @Option(help: "Seconds to finish the running piece after SIGTERM before giving it back (default 20, or drain_timeout).")
+    var drainTimeout: Double?
     @Flag(help: "Exit when nothing is left to do.") var exitWhenIdle = false
     @Flag(help: .hidden) var supervised = false
 
     func run() async throws {
         let logger = makeLogger("reel.worker")
         let catalog = try options.openCatalog(logger: logger)
-        var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(profile))
+        let config = try options.settings()
+        var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(config.string(profile, "profile") ?? "default"))
         settings.leaseDuration = lease
         settings.heartbeatInterval = heartbeat ?? max(lease / 3, 0.2)
         settings.chunkSeconds = chunkSeconds
-        settings.drainTimeout = drainTimeout
+        do {
+            settings.drainTimeout = try drainTimeout ?? config.seconds(nil, "drain_timeout", default: 20)
+        } catch { throw ValidationError("\(error)") }
         settings.exitWhenIdle = exitWhenIdle
         let stop = StopSignal()
         // Under `reel up`, Ctrl-C reaches the whole process group: the supervisor decides, with SIGTERM.

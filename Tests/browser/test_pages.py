@@ -265,3 +265,18 @@ def test_upload_resumes_after_network_drop(desktop, reel_server, tmp_path, repor
     video = wait_until(sha, SHA_TIMEOUT_S, "the video's sha256", poll=0.5, diagnose=reel_server.log_tail)
     assert video["sizeBytes"] == size
     assert video["sha256"] == expected, "the uploaded bytes differ from the file"
+
+
+def test_metrics_show_the_autoscaler(reel_server, landscape_upload):
+    """`reel up` runs its workers under the autoscaler, whose status reaches /metrics."""
+    import urllib.request
+
+    def autoscaler_lines():
+        with urllib.request.urlopen(f"{reel_server.base_url}/metrics", timeout=10) as response:
+            return [line for line in response.read().decode().splitlines() if line.startswith("reel_autoscaler_")]
+
+    lines = wait_until(lambda: autoscaler_lines() or None, 30, "autoscaler series in /metrics")
+    names = {line.split("{", 1)[0] for line in lines}
+    assert {"reel_autoscaler_desired_workers", "reel_autoscaler_running_workers", "reel_autoscaler_actions"} <= names
+    desired = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("reel_autoscaler_desired_workers")]
+    assert desired == [1.0], f"reel up --workers 1 keeps one worker: {lines}"

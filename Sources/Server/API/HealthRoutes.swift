@@ -15,7 +15,7 @@ struct HealthRoutes: Sendable {
         router.get("/healthz") { _, _ in try JSONResponse.make(["status": "alive"]) }
         router.get("/readyz") { _, _ in try await ready() }
         router.get("/metrics") { _, _ in
-            let bytes = try await metrics.render(catalog: catalog)
+            let bytes = try await metrics.render(catalog: catalog, root: layout.root)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -1,3 +1,4 @@
+import Autoscaler
 import Catalog
 import Foundation
 import HTTPTypes
@@ -82,7 +83,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Refreshes the catalog-derived series, then renders everything in the text format.
-    func render(catalog: any Catalog) async throws -> [UInt8] {
+    func render(catalog: any Catalog, root: URL) async throws -> [UInt8] {
         let depth = try await catalog.queueDepth()
         for state in JobState.allCases {
             registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "jobs", unitName: "",
@@ -96,7 +97,28 @@ public final class ServerMetrics: Sendable {
                                              helpText: "Workers holding a live lease (busy workers, all hosts)."),
                            labels: [("state", "busy")]).set(Double(busy))
         try await recordFinishedJobs(catalog: catalog)
+        recordAutoscalers(root: root)
         return registry.emitToBuffer()
+    }
+
+    /// What each host's autoscaler last published (`<root>/autoscaler/<host>.json`).
+    private func recordAutoscalers(root: URL) {
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
+            registry.makeGauge(descriptor: .init(namespace: "reel", subsystem: "autoscaler", metricName: name, unitName: "",
+                                                 helpText: help), labels: labels)
+        }
+        for status in AutoscalerStatus.readAll(root: root) {
+            let host = [("host", status.host)]
+            gauge("desired_workers", "Workers the autoscaler wants.", host).set(Double(status.desired))
+            gauge("running_workers", "Workers running under the autoscaler.", host).set(Double(status.running))
+            gauge("cpu_percent", "Host CPU averaged over the autoscaler's window.", host).set(status.cpu ?? -1)
+            gauge("backlog", "Jobs waiting, as the autoscaler last saw them.", host).set(Double(status.backlog))
+            for (action, count) in [("scale-out", status.scaleOuts), ("scale-in", status.scaleIns), ("replace", status.replacements)] {
+                gauge("actions", "Scaling actions since the autoscaler started.", host + [("action", action)]).set(Double(count))
+            }
+            gauge("last_decision_timestamp_seconds", "When the last scaling action was decided.", host)
+                .set(status.lastDecisionAt.timeIntervalSince1970)
+        }
     }
 
     /// Job durations, for jobs that finished since the last scrape (the first scrape only sets the mark).

@@ -1,0 +1,36 @@
+import Foundation
+
+/// What the autoscaler last saw and decided, written to `<data>/autoscaler/<host>.json` after every
+/// tick so that `/metrics` (served by any host) and operators can read it.
+public struct AutoscalerStatus: Codable, Sendable, Equatable {
+    public var host: String
+    public var driver: String
+    public var dryRun: Bool
+    public var minWorkers: Int
+    public var maxWorkers: Int
+    public var desired: Int
+    public var running: Int
+    public var cpu: Double?
+    public var backlog: Int
+    public var lastAction: String
+    public var lastReason: String
+    public var lastDecisionAt: Date
+    /// Scale-outs, scale-ins and replacements since the autoscaler started.
+    public var scaleOuts: Int
+    public var scaleIns: Int
+    public var replacements: Int
+    public var updatedAt: Date
+
+    public static func directory(root: URL) -> URL { root.appendingPathComponent("autoscaler", isDirectory: true) }
+
+    public static func readAll(root: URL) -> [AutoscalerStatus] {
+        let folder = directory(root: root)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.compactMap { name in
+            FileManager.default.contents(atPath: folder.appendingPathComponent(name).path)
+                .flatMap { try? decoder.decode(AutoscalerStatus.self, from: $0) }
+        }.sorted { $0.host < $1.host }
+    }
+}

@@ -1,0 +1,102 @@
+import Autoscaler
+import Catalog
+import Foundation
+import ReelTestSupport
+import Testing
+
+/// `reel autoscale --driver child` on this machine, with cooldowns shortened by configuration: a deep
+/// queue grows the workers towards max, a killed worker is replaced and its job completed, the drained
+/// queue shrinks them to min, and SIGTERM drains every worker without losing a job.
+@Suite("Autoscaler on this machine", .serialized)
+struct AutoscalerProcessTests {
+    let root: URL
+    let catalog: SQLiteCatalog
+
+    init() throws {
+        root = try Paths.temporaryDirectory("autoscale")
+        catalog = try SQLiteCatalog(path: root.appendingPathComponent("reel.sqlite").path)
+    }
+
+    func ingest(_ files: [String]) throws -> [String] {
+        let r = try Tool.run(Paths.reel, ["ingest", "--json", "--data", root.path] + files)
+        #expect(r.status == 0, "\(r.stderr)")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode([VideoRecord].self, from: Data(r.stdout.utf8)).map(\.id)
+    }
+
+    /// A 720p clip that takes a worker a few seconds per 4-second chunk.
+    func source(_ name: String, seconds: Int) throws -> String {
+        let path = root.appendingPathComponent(name).path
+        let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=\(seconds)", "-f", "lavfi",
+                                           "-i", "sine=f=440:d=\(seconds)", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                                           "-shortest", path])
+        #expect(made.status == 0, "\(made.stderr)")
+        return path
+    }
+
+    func autoscaler() throws -> ReelProcess {
+        try ReelProcess(["autoscale", "--data", root.path, "--profile", "small",
+                         "--min-workers", "1", "--max-workers", "3", "--target-cpu", "60",
+                         "--scale-out-cooldown", "1s", "--scale-in-cooldown", "3s", "--warmup", "1s",
+                         "--cpu-window", "2s", "--autoscale-interval", "0.5s",
+                         "--worker-option=--chunk-seconds=4", "--worker-option=--lease=4", "--worker-option=--heartbeat=1"],
+                        label: "autoscale")
+    }
+
+    func status() -> AutoscalerStatus? { AutoscalerStatus.readAll(root: root).first }
+
+    /// Pids of the autoscaler's worker children.
+    func children(of parent: Int32) -> [Int32] {
+        let r = try? Tool.run("pgrep", ["-P", "\(parent)"])
+        return (r?.stdout ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    @Test("scale out on a deep queue, replace a killed worker, scale in when drained, drain on SIGTERM")
+    func scalesOutReplacesScalesInAndDrains() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let clip = try source("clip.mp4", seconds: 12)
+        let ids = try ingest(Array(repeating: clip, count: 4))
+        let scaler = try autoscaler()
+
+        // Out: the backlog asks for more than one worker.
+        #expect(await eventually(timeout: 60) { (status()?.running ?? 0) >= 2 }, "\(scaler.output.suffix(2000))")
+        #expect(scaler.output.contains("scale-out to"))
+
+        // A worker dies with kill -9 while holding work: its slot gets a new worker.
+        let victims = children(of: scaler.pid)
+        #expect(victims.count >= 2)
+        if let victim = victims.first { kill(victim, SIGKILL) }
+        #expect(await eventually(timeout: 30) { scaler.output.contains("worker exited; starting another in its slot") })
+
+        // Everything finishes (the killed worker's job is claimed again once its 4 s lease expires).
+        let finished = try await eventually(timeout: 300) {
+            let videos = try await catalog.videos(state: nil, limit: 100, offset: 0)
+            return videos.count == ids.count && videos.allSatisfy { $0.state == .ready }
+        }
+        let states = try await catalog.videos(state: nil, limit: 100, offset: 0).map { "\($0.state) \($0.error ?? "")" }
+        #expect(finished, "\(states) \(scaler.output.suffix(3000))")
+
+        // In: the queue is empty and the CPU idle, so the workers shrink to the minimum, one per cooldown.
+        #expect(await eventually(timeout: 60) { status()?.desired == 1 && children(of: scaler.pid).count == 1 },
+                "\(String(describing: status())) \(scaler.output.suffix(2000))")
+        #expect(scaler.output.contains("scale-in to 1 worker: CPU and backlog below target"))
+
+        // SIGTERM during work: every worker drains (finishes or gives back its piece) and nothing is lost.
+        let more = try ingest([clip])
+        let busy = try await eventually(timeout: 60) {
+            try await catalog.jobs(videoId: more[0], states: [.running], limit: 10).contains { $0.kind == .videoChunk }
+        }
+        #expect(busy)
+        scaler.signal(SIGTERM)
+        #expect(await scaler.wait(timeout: 60) == 0, "\(scaler.output.suffix(2000))")
+        #expect(children(of: scaler.pid).isEmpty)
+        let running = try await catalog.jobs(videoId: nil, states: [.running], limit: 100)
+        #expect(running.isEmpty, "a drained worker finished or released its job: \(running.map { "\($0.id) \($0.kind)" })")
+        // A fresh worker finishes what was given back.
+        let closer = try ReelProcess(["worker", "--data", root.path, "--profile", "small", "--exit-when-idle"], label: "closer")
+        #expect(await closer.wait(timeout: 240) == 0)
+        let jobs = try await catalog.jobs(videoId: nil, states: nil, limit: 1000)
+        #expect(jobs.allSatisfy { $0.state == .succeeded }, "\(jobs.filter { $0.state != .succeeded }.map { "\($0.id) \($0.kind) \($0.state)" })")
+    }
+}
