@@ -9,8 +9,8 @@ public struct Autoscaler: Sendable {
     public var config: ScalingConfig
     /// Seconds between samples (and decisions).
     public var interval: TimeInterval = 5
-    /// A worker still running whose lease expired this long ago is hung.
-    public var hangGrace: TimeInterval = 30
+    /// A worker that showed no sign of life (claim attempt or heartbeat) for this long is hung.
+    public var hangAfter: TimeInterval = 120
     public var dryRun = false
     public var driverName: String
     let catalog: any Catalog
@@ -38,10 +38,13 @@ public struct Autoscaler: Sendable {
         var status = AutoscalerStatus(host: host, driver: driverName, dryRun: dryRun, minWorkers: config.minWorkers,
                                       maxWorkers: config.maxWorkers, desired: state.desired, running: 0, cpu: nil, backlog: 0,
                                       lastAction: "start", lastReason: "starting with the minimum of \(config.minWorkers)",
-                                      lastDecisionAt: Date(), scaleOuts: 0, scaleIns: 0, replacements: 0, updatedAt: Date())
+                                      lastReasonKind: "start", lastDecisionAt: Date(), scaleOuts: 0, scaleIns: 0, replacements: 0, updatedAt: Date())
         logger.info("autoscaler started", metadata: [
             "driver": "\(driverName)", "min": "\(config.minWorkers)", "max": "\(config.maxWorkers)",
             "targetCPU": "\(config.targetCPU)", "dryRun": "\(dryRun)"])
+        // Workers already running (systemd units that outlived a restart of the autoscaler) are kept.
+        let existing = await driver.workers().count
+        if existing > 0 { state.desired = min(max(existing, config.minWorkers), config.maxWorkers) }
         if !dryRun { try? await driver.scale(to: state.desired, busy: []) }
         var lastHold = ""
 
@@ -54,14 +57,20 @@ public struct Autoscaler: Sendable {
                 previous = reading
             }
             let running = (try? await catalog.jobs(videoId: nil, states: [.running], limit: 10_000)) ?? []
-            let backlog = (try? await catalog.queueDepth())?[.queued] ?? 0
-            let workers = await driver.workers()
+            let backlog = (try? await catalog.claimableJobs()) ?? 0
             let ours = Self.pidsOnThisHost(running, host: host)
             if !dryRun {
-                status.replacements += await replaceHung(workers: workers, running: running, host: host)
+                for worker in await driver.hung(after: hangAfter) {
+                    logger.warning("worker \(worker.id) (pid \(worker.pid.map(String.init) ?? "?")) showed no sign of life for \(Int(hangAfter)) s; replacing it")
+                    await driver.replace(worker)
+                    status.replacements += 1
+                }
             }
+            let workers = await driver.workers()
             let warming = workers.filter { Date().timeIntervalSince($0.started) < config.warmup }.count
-            let seen = ScalingObservation(time: t, cpu: window.average(at: t), backlog: backlog, warmingUp: warming)
+            let busy = workers.filter { $0.pid.map(ours.contains) ?? false }.count
+            let seen = ScalingObservation(time: t, cpu: window.average(at: t), backlog: backlog, warmingUp: warming,
+                                          busyWorkers: busy)
             let decision = ScalingPolicy.decide(state, seen, config)
             state = ScalingPolicy.apply(decision, to: state, at: t)
 
@@ -71,6 +80,7 @@ public struct Autoscaler: Sendable {
                 if decision.action == .scaleOut { status.scaleOuts += 1 } else { status.scaleIns += 1 }
                 status.lastAction = decision.action.rawValue
                 status.lastReason = decision.reason
+                status.lastReasonKind = String(decision.reason.prefix { $0 != ":" })
                 status.lastDecisionAt = Date()
                 lastHold = ""
             } else {
@@ -81,7 +91,7 @@ public struct Autoscaler: Sendable {
                     lastHold = kind
                 }
             }
-            if !dryRun {
+            if !dryRun, !Task.isCancelled {
                 do { try await driver.scale(to: state.desired, busy: ours) } catch {
                     logger.error("could not apply the decision", metadata: ["error": "\(error)"])
                 }
@@ -110,28 +120,14 @@ public struct Autoscaler: Sendable {
         })
     }
 
-    /// A worker of ours that holds a job whose lease expired `hangGrace` ago has stopped heartbeating
-    /// while its process lives on: it is hung. Kill it; the driver starts a replacement and the job is
-    /// claimed again by whoever is free.
-    private func replaceHung(workers: [ManagedWorker], running: [JobRecord], host: String) async -> Int {
-        let now = Date()
-        let stale = running.filter { ($0.leaseExpiresAt ?? .distantFuture) < now.addingTimeInterval(-hangGrace) }
-        let hungPids = Self.pidsOnThisHost(stale, host: host)
-        var replaced = 0
-        for worker in workers where worker.pid.map(hungPids.contains) ?? false {
-            logger.warning("worker \(worker.id) (pid \(worker.pid!)) stopped heartbeating; replacing it")
-            await driver.replace(worker)
-            replaced += 1
-        }
-        return replaced
-    }
-
     private func publish(_ status: AutoscalerStatus) {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         guard let data = try? encoder.encode(status) else { return }
-        let file = AutoscalerStatus.directory(root: layout.root).appendingPathComponent("\(status.host).json")
+        // A dry run must not overwrite what a live autoscaler on this host publishes.
+        let name = status.dryRun ? "\(status.host).dry-run" : status.host
+        let file = AutoscalerStatus.directory(root: layout.root).appendingPathComponent("\(name).json")
         try? AtomicFile.write(data, to: file)
     }
 }

@@ -14,6 +14,8 @@ public struct AutoscalerStatus: Codable, Sendable, Equatable {
     public var backlog: Int
     public var lastAction: String
     public var lastReason: String
+    /// The reason without its figures ("backlog above target"), fit for a metric label.
+    public var lastReasonKind: String?
     public var lastDecisionAt: Date
     /// Scale-outs, scale-ins and replacements since the autoscaler started.
     public var scaleOuts: Int
@@ -28,7 +30,7 @@ public struct AutoscalerStatus: Codable, Sendable, Equatable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.compactMap { name in
+        return names.filter { $0.hasSuffix(".json") && !$0.hasSuffix(".dry-run.json") }.compactMap { name in
             FileManager.default.contents(atPath: folder.appendingPathComponent(name).path)
                 .flatMap { try? decoder.decode(AutoscalerStatus.self, from: $0) }
         }.sorted { $0.host < $1.host }

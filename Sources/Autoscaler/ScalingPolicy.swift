@@ -45,13 +45,15 @@ public struct ScalingObservation: Sendable, Equatable {
     public var time: TimeInterval
     /// Host CPU utilisation averaged over the window (0…100); nil until a window of samples exists.
     public var cpu: Double?
-    /// Jobs waiting to be claimed.
+    /// Jobs a worker could claim now (due, not waiting out a retry backoff).
     public var backlog: Int
-    /// Workers started less than `warmup` ago.
+    /// Workers added less than `warmup` ago (restarts of an existing worker do not count).
     public var warmingUp: Int
+    /// Workers holding a piece of work; nil when unknown (then all are taken to be busy).
+    public var busyWorkers: Int?
 
-    public init(time: TimeInterval, cpu: Double?, backlog: Int, warmingUp: Int = 0) {
-        self.time = time; self.cpu = cpu; self.backlog = backlog; self.warmingUp = warmingUp
+    public init(time: TimeInterval, cpu: Double?, backlog: Int, warmingUp: Int = 0, busyWorkers: Int? = nil) {
+        self.time = time; self.cpu = cpu; self.backlog = backlog; self.warmingUp = warmingUp; self.busyWorkers = busyWorkers
     }
 }
 
@@ -79,8 +81,10 @@ public struct ScalingDecision: Sendable, Equatable {
 /// - Two signals, as AWS recommends for queue workers: host CPU (target tracking: capacity × cpu ÷ target)
 ///   and backlog per worker (waiting jobs ÷ target per worker). Scale out when either asks for more, as far
 ///   as the larger ask, at once; scale in only when both agree, one worker at a time.
-/// - CPU alone never scales out an empty queue: a host busy with something else gains nothing from more
-///   workers. A deep queue scales out an idle host.
+/// - CPU alone never scales out an empty queue, nor beyond one worker per job that could run: a host
+///   busy with something else gains nothing from more workers. A deep queue scales out an idle host.
+/// - With nothing to claim and idle workers, the queue alone scales in (CPU used by other programs must
+///   not keep idle workers forever).
 /// - Cooldowns: scale-out waits `scaleOutCooldown` after a scale-out; scale-in waits `scaleInCooldown`
 ///   after any scaling. While a new worker warms up, CPU is not trusted (it has not loaded the host yet).
 public enum ScalingPolicy {
@@ -102,11 +106,12 @@ public enum ScalingPolicy {
         let cpuWant: Int? = cpu.map { cpu in
             let ratio = cpu / config.targetCPU
             if abs(ratio - 1) <= config.tolerance { return current }
-            return Int((Double(current) * ratio).rounded(.up))
+            return min(Int((Double(current) * ratio).rounded(.up)), current + seen.backlog)
         }
+        let idle = max(0, current - (seen.busyWorkers ?? current))
         let backlogWant = Int((Double(seen.backlog) / config.backlogPerWorker).rounded(.up))
         let facts = "\(cpuText) (target \(Int(config.targetCPU))%), backlog \(seen.backlog) (target \(String(format: "%g", config.backlogPerWorker)) per worker), \(current) worker\(current == 1 ? "" : "s")"
-            + (warming ? ", \(seen.warmingUp) warming up" : "")
+            + (seen.busyWorkers.map { ", \($0) busy" } ?? "") + (warming ? ", \(seen.warmingUp) warming up" : "")
 
         // Scale out: either signal wants more, and there is work waiting.
         let outWant = max(cpuWant ?? 0, backlogWant)
@@ -123,16 +128,20 @@ public enum ScalingPolicy {
             return ScalingDecision(action: .scaleOut, desired: target, reason: "\(why): \(facts)")
         }
 
-        // Scale in: both signals agree there is too much capacity (CPU must be known and settled).
-        if let cpuWant, cpuWant < current, backlogWant < current, current > config.minWorkers {
+        // Scale in: both signals agree there is too much capacity (CPU known and settled), or nothing can
+        // be claimed while some workers sit idle.
+        let signalsAgree = (cpuWant.map { $0 < current } ?? false) && backlogWant < current
+        let idleWithNothingToDo = seen.backlog == 0 && idle > 0 && !warming
+        if signalsAgree || idleWithNothingToDo, current > config.minWorkers {
             let lastActivity = max(state.lastScaleOut ?? -.infinity, state.lastScaleIn ?? -.infinity)
             if seen.time - lastActivity < config.scaleInCooldown {
                 return ScalingDecision(action: .hold, desired: current,
                                        reason: "scale-in cooldown (\(Int(config.scaleInCooldown - (seen.time - lastActivity))) s left): \(facts)")
             }
-            return ScalingDecision(action: .scaleIn, desired: current - 1, reason: "CPU and backlog below target: \(facts)")
+            let why = signalsAgree ? "CPU and backlog below target" : "nothing to claim and \(idle) idle"
+            return ScalingDecision(action: .scaleIn, desired: current - 1, reason: "\(why): \(facts)")
         }
-        if seen.backlog == 0, let cpuWant, cpuWant > current {
+        if seen.backlog == 0, let cpu, cpu > config.targetCPU * (1 + config.tolerance) {
             return ScalingDecision(action: .hold, desired: current, reason: "CPU above target but nothing is waiting: \(facts)")
         }
         if warming {

@@ -20,10 +20,26 @@ public struct SystemdDriver: WorkerDriver {
 
     func unit(_ n: Int) -> String { "\(unitPrefix)\(n).service" }
 
-    public func workers() async -> [ManagedWorker] {
-        let units = (1...max(1, maxWorkers)).map(unit)
-        guard let output = run(["show", "--property=Id,ActiveState,MainPID,ActiveEnterTimestampMonotonic"] + units) else { return [] }
-        return Self.parseShow(output, now: Date(), uptime: Self.uptime())
+    public func workers() async -> [ManagedWorker] { show().running }
+
+    /// Running instances, and the names of failed ones (start limit hit: not to be started again blindly).
+    private func show() -> (running: [ManagedWorker], failed: Set<String>) {
+        // Every instance that exists, not only 1…max: lowering max must not orphan @5 and @6.
+        let listed = run(["list-units", "--all", "--plain", "--no-legend", "--type=service", "\(unitPrefix)*"]) ?? ""
+        var units = Set(listed.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        units.formUnion((1...max(1, maxWorkers)).map(unit))
+        guard let output = run(["show", "--property=Id,ActiveState,MainPID,ActiveEnterTimestampMonotonic"] + units.sorted()) else {
+            return ([], [])
+        }
+        return (Self.parseShow(output, now: Date(), uptime: Self.uptime()), Self.failedUnits(output))
+    }
+
+    static func failedUnits(_ output: String) -> Set<String> {
+        Set(output.components(separatedBy: "\n\n").compactMap { block -> String? in
+            let lines = block.split(separator: "\n")
+            guard lines.contains("ActiveState=failed") else { return nil }
+            return lines.first { $0.hasPrefix("Id=") }.map { String($0.dropFirst(3)) }
+        })
     }
 
     /// `systemctl show` prints one block of `Key=Value` lines per unit, blocks separated by blank lines.
@@ -36,25 +52,40 @@ public struct SystemdDriver: WorkerDriver {
             }
             guard let id = fields["Id"], fields["ActiveState"] == "active" || fields["ActiveState"] == "activating" else { return nil }
             let pid = fields["MainPID"].flatMap(Int32.init).flatMap { $0 > 0 ? $0 : nil }
-            // Monotonic microseconds since boot → wall time.
-            let enteredAt = fields["ActiveEnterTimestampMonotonic"].flatMap(Double.init).map { $0 / 1e6 } ?? uptime
+            // Monotonic microseconds since boot → wall time; 0 (not entered yet) means "just now".
+            let monotonic = fields["ActiveEnterTimestampMonotonic"].flatMap(Double.init) ?? 0
+            let enteredAt = monotonic > 0 ? monotonic / 1e6 : uptime
             return ManagedWorker(id: id, pid: pid, started: now.addingTimeInterval(enteredAt - uptime))
         }.sorted { $0.id < $1.id }
     }
 
     public func scale(to count: Int, busy: Set<Int32>) async throws {
-        let running = Set(await workers().map(\.id))
-        for n in 1...max(1, maxWorkers) {
-            let name = unit(n)
-            if n <= count, !running.contains(name) {
+        let (running, failed) = show()
+        if running.count < count {
+            // The lowest free numbers, skipping failed ones (an operator looks at those); `start` waits
+            // until the unit runs or fails, so a failure is seen and logged.
+            let taken = Set(running.map(\.id)).union(failed)
+            let free = (1...).lazy.map(unit).filter { !taken.contains($0) }.prefix(count - running.count)
+            for name in free {
                 logger.info("starting \(name)")
-                guard run(["start", "--no-block", name]) != nil else { throw SystemdDriverError("systemctl start \(name) failed") }
-            } else if n > count, running.contains(name) {
-                logger.info("stopping \(name) (it drains before it exits)")
-                guard run(["stop", "--no-block", name]) != nil else { throw SystemdDriverError("systemctl stop \(name) failed") }
+                guard run(["start", name]) != nil else { throw SystemdDriverError("systemctl start \(name) failed (see systemctl status \(name))") }
+            }
+        } else if running.count > count {
+            // Idle workers first (systemd cannot tell, the leases can), then the highest numbers.
+            let victims = running.sorted { a, b in
+                let aBusy = a.pid.map(busy.contains) ?? false, bBusy = b.pid.map(busy.contains) ?? false
+                return aBusy != bBusy ? !aBusy : a.id > b.id
+            }.prefix(running.count - count)
+            for worker in victims {
+                logger.info("stopping \(worker.id) (it drains before it exits)")
+                // --no-block: the drain takes up to TimeoutStopSec; systemd carries it out.
+                guard run(["stop", "--no-block", worker.id]) != nil else { throw SystemdDriverError("systemctl stop \(worker.id) failed") }
             }
         }
     }
+
+    /// systemd's own watchdog (`WatchdogSec=`) is the tool for hung units; not wired up yet.
+    public func hung(after: TimeInterval) async -> [ManagedWorker] { [] }
 
     public func replace(_ worker: ManagedWorker) async {
         logger.warning("killing hung worker; systemd restarts it", metadata: ["unit": "\(worker.id)"])

@@ -16,6 +16,8 @@ public protocol WorkerDriver: Sendable {
     func workers() async -> [ManagedWorker]
     /// Starts or drains workers until `count` run; drains idle workers (pid not in `busy`) first.
     func scale(to count: Int, busy: Set<Int32>) async throws
+    /// Workers that stopped showing signs of life for `after` seconds while their process runs.
+    func hung(after: TimeInterval) async -> [ManagedWorker]
     /// Kills a hung worker; the driver starts a replacement.
     func replace(_ worker: ManagedWorker) async
     /// Drains every worker this driver runs and waits for them (child processes) or leaves them to

@@ -236,6 +236,9 @@ public protocol Catalog: Sendable {
     func cancel(jobId: Int64) async throws
     /// Jobs per state, for metrics and the autoscaler.
     func queueDepth() async throws -> [JobState: Int]
+    /// Jobs a worker could claim right now: queued and due (not waiting out a retry backoff), or running
+    /// with an expired lease. The autoscaler's backlog.
+    func claimableJobs() async throws -> Int
 
     // API keys (only a hash of each secret is stored)
     func createAPIKey(name: String, scope: APIKeyScope, secretHash: String) async throws -> APIKeyRecord

@@ -364,6 +364,16 @@ extension SQLiteCatalog {
         }
     }
 
+    public func claimableJobs() async throws -> Int {
+        let now = options.now()
+        return try await read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM jobs
+                WHERE (state = 'queued' AND run_after <= ?) OR (state = 'running' AND lease_expires_at < ?)
+                """, arguments: [now, now]) ?? 0
+        }
+    }
+
     // MARK: - Helpers (inside a transaction)
 
     static func validate(_ job: NewJob) throws {

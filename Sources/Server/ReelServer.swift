@@ -63,13 +63,16 @@ public struct ReelServer: Sendable {
 
     /// Serves until SIGTERM/SIGINT. `workers` (the worker processes of `reel up`) are shut down first —
     /// services stop in reverse order — so they drain while the server still answers, then the server stops.
-    public func run(workers: (any Service)? = nil) async throws {
+    public func run(workers: (any Service)? = nil, shutdownBound: TimeInterval = 60) async throws {
         logger.info("reel serve listening", metadata: ["address": "\(settings.host):\(settings.port)",
                                                        "data": "\(settings.layout.root.path)"])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: try application())]
         if let workers { services.append(.init(service: workers)) }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: logger))
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger)
+        // A stuck upload or worker cannot hold the process past this: it is cancelled instead.
+        configuration.maximumGracefulShutdownDuration = .seconds(shutdownBound)
+        let group = ServiceGroup(configuration: configuration)
         try await group.run()
     }
 }

@@ -26,6 +26,7 @@ public struct Worker: Sendable {
         var completed = 0
         logger.info("worker \(settings.owner) started")
         while !stop.isRequested {
+            settings.alive?()
             let claimed: ClaimedJob?
             do {
                 claimed = try await catalog.claim(owner: settings.owner, leaseDuration: settings.leaseDuration, kinds: nil)
@@ -74,6 +75,7 @@ public struct Worker: Sendable {
                 lastBeat = Date()
                 do {
                     _ = try await catalog.heartbeat(lease, leaseDuration: settings.leaseDuration, progress: control.progress)
+                    settings.alive?()
                 } catch CatalogError.leaseLost {
                     log.warning("lost the lease of job \(job.id); abandoning it")
                     control.cancel()

@@ -20,6 +20,9 @@ public struct WorkerSettings: Sendable {
     public var drainTimeout: TimeInterval = 20
     /// Stop when the queue is empty instead of waiting (for scripts and tests).
     public var exitWhenIdle = false
+    /// Called whenever the worker shows it is alive: at every claim attempt and every heartbeat. A
+    /// supervisor that stops hearing from it (the process runs but its loops are stuck) replaces it.
+    public var alive: (@Sendable () -> Void)?
 
     public init(layout: StorageLayout, profile: Profile, owner: String = WorkerSettings.defaultOwner()) {
         self.layout = layout

@@ -28,25 +28,27 @@ struct AutoscaleCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("reel.autoscale")
         let settings = try data.settings()
-        let (config, interval) = try scaling.scalingConfig(settings)
+        let (config, _) = try scaling.scalingConfig(settings)
         let catalog = try data.openCatalog(logger: logger)
         let workerDriver: any WorkerDriver
         switch driver {
         case .child:
             let profileName = settings.string(profile, "profile") ?? "default"
             _ = try loadProfile(profileName)
-            workerDriver = ChildProcessDriver(executable: ChildProcessDriver.currentExecutable(),
-                                              arguments: workerArguments(data: data, settings: settings, profile: profileName) + workerOptions,
+            workerDriver = ChildProcessDriver(arguments: workerArguments(data: data, settings: settings, profile: profileName) + workerOptions,
                                               drainTimeout: try settings.seconds(nil, "drain_timeout", default: 20), logger: logger)
         case .systemd:
             workerDriver = SystemdDriver(maxWorkers: config.maxWorkers, logger: logger)
         }
-        var autoscaler = Autoscaler(config: config, driverName: driver.rawValue, catalog: catalog, driver: workerDriver,
-                                    layout: data.layout, logger: logger)
-        autoscaler.interval = interval
+        var autoscaler = try scaling.autoscaler(settings, driverName: driver.rawValue, catalog: catalog, driver: workerDriver,
+                                                layout: data.layout, logger: logger)
         autoscaler.dryRun = dryRun
-        let group = ServiceGroup(configuration: .init(services: [AutoscalerService(autoscaler: autoscaler)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let drain = try settings.seconds(nil, "drain_timeout", default: 20)
+        var configuration = ServiceGroupConfiguration(services: [AutoscalerService(autoscaler: autoscaler)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Workers get their drain bound and then SIGKILL; the whole shutdown cannot take longer than that.
+        configuration.maximumGracefulShutdownDuration = .seconds(drain + 30)
+        let group = ServiceGroup(configuration: configuration)
         try await group.run()
     }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Autoscaler
+import Catalog
 import Foundation
+import Logging
+import Storage
 
 /// The autoscaler's settings, shared by `reel up` and `reel autoscale` (flag > environment > config file).
 struct AutoscaleOptions: ParsableArguments {
@@ -13,6 +16,20 @@ struct AutoscaleOptions: ParsableArguments {
     @Option(help: "Time a new worker's CPU is not judged, e.g. 60s (default 60s).") var warmup: String?
     @Option(help: "CPU averaging window, e.g. 60s (default 60s).") var cpuWindow: String?
     @Option(help: "Seconds between samples and decisions (default 5s).") var autoscaleInterval: String?
+    @Option(help: "A worker with no sign of life (claim attempt or heartbeat) for this long is replaced (default 120s).")
+    var hangAfter: String?
+
+    /// The autoscaler with these settings (flag > environment > config file > default).
+    func autoscaler(_ settings: Settings, fixedWorkers: Int? = nil, driverName: String, catalog: any Catalog,
+                    driver: any WorkerDriver, layout: StorageLayout, logger: Logger) throws -> Autoscaler {
+        let (config, interval) = try scalingConfig(settings, fixedWorkers: fixedWorkers)
+        var autoscaler = Autoscaler(config: config, driverName: driverName, catalog: catalog, driver: driver, layout: layout, logger: logger)
+        autoscaler.interval = interval
+        do {
+            autoscaler.hangAfter = try settings.seconds(hangAfter, "hang_after", default: autoscaler.hangAfter)
+        } catch { throw ValidationError("\(error)") }
+        return autoscaler
+    }
 
     func scalingConfig(_ settings: Settings, fixedWorkers: Int? = nil) throws -> (config: ScalingConfig, interval: TimeInterval) {
         var config = ScalingConfig()

@@ -42,7 +42,7 @@ struct Settings {
         "data_dir", "database_url", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
-        "warmup", "cpu_window", "autoscale_interval", "drain_timeout",
+        "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after",
     ]
 
     /// flag ?? REEL_<KEY> ?? file[key]; an empty value counts as unset. Paths get `~` expanded.

@@ -29,16 +29,14 @@ struct UpCommand: AsyncParsableCommand {
             fixed = number
         }
         if let fixed, fixed < 0 { throw ValidationError("workers must be 0 or more") }
-        let (scalingConfig, interval) = try scaling.scalingConfig(config, fixedWorkers: fixed)
         let profileName = config.string(profile, "profile") ?? "default"
         _ = try loadProfile(profileName)  // a typo here should stop `up`, not make every worker crash-loop
-
-        let driver = ChildProcessDriver(executable: ChildProcessDriver.currentExecutable(),
-                                        arguments: workerArguments(data: data, settings: config, profile: profileName),
-                                        drainTimeout: try config.seconds(nil, "drain_timeout", default: 20), logger: logger)
-        var autoscaler = Autoscaler(config: scalingConfig, driverName: "child", catalog: catalog, driver: driver,
-                                    layout: settings.layout, logger: logger)
-        autoscaler.interval = interval
+        let drain = try config.seconds(nil, "drain_timeout", default: 20)
+        let driver = ChildProcessDriver(arguments: workerArguments(data: data, settings: config, profile: profileName),
+                                        drainTimeout: drain, logger: logger)
+        let autoscaler = try scaling.autoscaler(config, fixedWorkers: fixed, driverName: "child", catalog: catalog,
+                                                driver: driver, layout: settings.layout, logger: logger)
+        let scalingConfig = autoscaler.config
         let workersText = fixed == 0 ? "no workers" : scalingConfig.minWorkers == scalingConfig.maxWorkers
             ? "\(scalingConfig.minWorkers) worker(s)"
             : "\(scalingConfig.minWorkers)–\(scalingConfig.maxWorkers) workers (autoscaled at \(Int(scalingConfig.targetCPU))% CPU)"
@@ -54,7 +52,7 @@ struct UpCommand: AsyncParsableCommand {
 
         // --workers 0: this host only serves (workers run elsewhere).
         try await ReelServer(settings: settings, catalog: catalog, logger: logger).run(
-            workers: fixed == 0 ? nil : AutoscalerService(autoscaler: autoscaler))
+            workers: fixed == 0 ? nil : AutoscalerService(autoscaler: autoscaler), shutdownBound: drain + 30)
     }
 
     /// On a fresh storage root, an admin key for the person who just ran `reel up`, kept in

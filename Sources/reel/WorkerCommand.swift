@@ -18,6 +18,8 @@ struct WorkerCommand: AsyncParsableCommand {
     var drainTimeout: Double?
     @Flag(help: "Exit when nothing is left to do.") var exitWhenIdle = false
     @Flag(help: .hidden) var supervised = false
+    /// Touched at every claim attempt and heartbeat, so the autoscaler can tell a hung worker from a busy one.
+    @Option(help: .hidden) var livenessFile: String?
 
     func run() async throws {
         let logger = makeLogger("reel.worker")
@@ -31,6 +33,9 @@ struct WorkerCommand: AsyncParsableCommand {
             settings.drainTimeout = try drainTimeout ?? config.seconds(nil, "drain_timeout", default: 20)
         } catch { throw ValidationError("\(error)") }
         settings.exitWhenIdle = exitWhenIdle
+        if let livenessFile {
+            settings.alive = { FileManager.default.createFile(atPath: livenessFile, contents: nil) }
+        }
         let stop = StopSignal()
         // Under `reel up`, Ctrl-C reaches the whole process group: the supervisor decides, with SIGTERM.
         let signals = supervised ? [SIGTERM] : [SIGTERM, SIGINT]

@@ -53,6 +53,7 @@ struct AutoscalerPieceTests {
         #expect(workers.map(\.id) == ["reel-worker@1.service", "reel-worker@3.service"])
         #expect(workers[0].pid == 4242 && workers[1].pid == nil)
         #expect(workers[0].started == now.addingTimeInterval(-10))
+        #expect(SystemdDriver.failedUnits(output + "\n\nId=reel-worker@4.service\nActiveState=failed\nMainPID=0") == ["reel-worker@4.service"])
     }
 
     @Test func leaseOwnersOnThisHost() {

@@ -39,7 +39,7 @@ struct AutoscalerProcessTests {
         try ReelProcess(["autoscale", "--data", root.path, "--profile", "small",
                          "--min-workers", "1", "--max-workers", "3", "--target-cpu", "60",
                          "--scale-out-cooldown", "1s", "--scale-in-cooldown", "3s", "--warmup", "1s",
-                         "--cpu-window", "2s", "--autoscale-interval", "0.5s",
+                         "--cpu-window", "2s", "--autoscale-interval", "0.5s", "--hang-after", "4s",
                          "--worker-option=--chunk-seconds=4", "--worker-option=--lease=4", "--worker-option=--heartbeat=1"],
                         label: "autoscale")
     }
@@ -63,11 +63,27 @@ struct AutoscalerProcessTests {
         #expect(await eventually(timeout: 60) { (status()?.running ?? 0) >= 2 }, "\(scaler.output.suffix(2000))")
         #expect(scaler.output.contains("scale-out to"))
 
-        // A worker dies with kill -9 while holding work: its slot gets a new worker.
-        let victims = children(of: scaler.pid)
-        #expect(victims.count >= 2)
-        if let victim = victims.first { kill(victim, SIGKILL) }
+        // A worker dies with kill -9 while holding a piece of work: its slot gets a new worker, and the
+        // piece is claimed again once its 4 s lease expires.
+        var busyPid: Int32?
+        _ = try await eventually(timeout: 30) {
+            let owners = try await catalog.jobs(videoId: nil, states: [.running], limit: 100).compactMap(\.leaseOwner)
+            let pids = Set(owners.compactMap { $0.split(separator: ":").dropFirst().first.flatMap { Int32($0) } })
+            busyPid = children(of: scaler.pid).first { pids.contains($0) }
+            return busyPid != nil
+        }
+        let victim = try #require(busyPid, "no worker held a job")
+        let victimJob = try await catalog.jobs(videoId: nil, states: [.running], limit: 100)
+            .first { $0.leaseOwner?.contains(":\(victim):") == true }
+        kill(victim, SIGKILL)
         #expect(await eventually(timeout: 30) { scaler.output.contains("worker exited; starting another in its slot") })
+
+        // A worker that hangs (SIGSTOP: alive, but no claim attempts and no heartbeats) is killed and replaced.
+        let frozen = try #require(children(of: scaler.pid).first { $0 != victim })
+        kill(frozen, SIGSTOP)
+        #expect(await eventually(timeout: 30) { scaler.output.contains("(pid \(frozen)) showed no sign of life") },
+                "\(scaler.output.suffix(2000))")
+        #expect(await eventually(timeout: 10) { !children(of: scaler.pid).contains(frozen) })
 
         // Everything finishes (the killed worker's job is claimed again once its 4 s lease expires).
         let finished = try await eventually(timeout: 300) {
@@ -76,11 +92,15 @@ struct AutoscalerProcessTests {
         }
         let states = try await catalog.videos(state: nil, limit: 100, offset: 0).map { "\($0.state) \($0.error ?? "")" }
         #expect(finished, "\(states) \(scaler.output.suffix(3000))")
+        if let victimJob {
+            let redone = try #require(try await catalog.job(id: victimJob.id))
+            #expect(redone.state == .succeeded && redone.attempt >= 2, "the killed worker's job was completed by another")
+        }
 
         // In: the queue is empty and the CPU idle, so the workers shrink to the minimum, one per cooldown.
         #expect(await eventually(timeout: 60) { status()?.desired == 1 && children(of: scaler.pid).count == 1 },
                 "\(String(describing: status())) \(scaler.output.suffix(2000))")
-        #expect(scaler.output.contains("scale-in to 1 worker: CPU and backlog below target"))
+        #expect(scaler.output.contains("scale-in to 1 worker: "))
 
         // SIGTERM during work: every worker drains (finishes or gives back its piece) and nothing is lost.
         let more = try ingest([clip])

@@ -114,6 +114,39 @@ struct ScalingPolicyTests {
         #expect(Self.run([Self.at(0, 55, 0, 0)], start: 2).desired == [2])
     }
 
+    @Test("idle workers with nothing to claim scale in even when other programs keep the CPU busy")
+    func idleWorkersScaleInDespiteForeignCPU() {
+        func step(_ t: TimeInterval, busy: Int) -> ScalingObservation {
+            ScalingObservation(time: t, cpu: 45, backlog: 0, warmingUp: 0, busyWorkers: busy)
+        }
+        var state = ScalingState(desired: 4)
+        var desired: [Int] = []
+        for (t, busy) in [(0.0, 0), (100, 0), (301, 0), (602, 1), (903, 1)] {
+            let decision = ScalingPolicy.decide(state, step(t, busy: busy), Self.config)
+            state = ScalingPolicy.apply(decision, to: state, at: t)
+            desired.append(state.desired)
+        }
+        // 45 % on 4 workers alone would ask for 3 and then hold; idleness keeps going, down to min.
+        #expect(desired == [3, 3, 2, 1, 1])
+        // With every worker busy and nothing waiting, no scale-in on idleness.
+        let allBusy = ScalingPolicy.decide(ScalingState(desired: 2), ScalingObservation(time: 0, cpu: 59, backlog: 0, busyWorkers: 2), Self.config)
+        #expect(allBusy.action == .hold)
+    }
+
+    @Test("min 0 is reachable, and the CPU ask never exceeds the work there is")
+    func minimumZeroAndCappedCPUAsk() {
+        var config = Self.config
+        config.minWorkers = 0
+        let down = ScalingPolicy.decide(ScalingState(desired: 1), ScalingObservation(time: 0, cpu: 3, backlog: 0, busyWorkers: 0), config)
+        #expect(down.action == .scaleIn && down.desired == 0)
+        // 100 % CPU but one job waiting: one more worker, not four.
+        let capped = ScalingPolicy.decide(ScalingState(desired: 1), ScalingObservation(time: 0, cpu: 100, backlog: 1, busyWorkers: 1), Self.config)
+        #expect(capped.action == .scaleOut && capped.desired == 2)
+        // Zero workers and work waiting: the backlog brings one up.
+        let up = ScalingPolicy.decide(ScalingState(desired: 0), ScalingObservation(time: 0, cpu: 1, backlog: 1, busyWorkers: 0), config)
+        #expect(up.action == .scaleOut && up.desired == 1)
+    }
+
     @Test func invalidConfigurationsAreRefused() {
         var config = Self.config
         config.minWorkers = 5

@@ -12,6 +12,7 @@ public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let uploadBytes: Counter
     private let lastJobSeen = Mutex<Date?>(nil)
+    private let lastDecisionLabels = Mutex<[String: [String]]>([:])
 
     public init() {
         uploadBytes = registry.makeCounter(descriptor: .init(
@@ -118,6 +119,24 @@ public final class ServerMetrics: Sendable {
             }
             gauge("last_decision_timestamp_seconds", "When the last scaling action was decided.", host)
                 .set(status.lastDecisionAt.timeIntervalSince1970)
+            // A status that stops being refreshed belongs to an autoscaler that stopped: alert on its age.
+            gauge("updated_timestamp_seconds", "When the autoscaler last published its status.", host)
+                .set(status.updatedAt.timeIntervalSince1970)
+            // The last decision as labels (value 1); the previous decision's series drops to 0.
+            let labels = [("action", status.lastAction), ("reason", status.lastReasonKind ?? "")]
+            let previous = lastDecisionLabels.withLock { seen in
+                defer { seen[status.host] = labels.map { "\($0.0)=\($0.1)" } }
+                return seen[status.host]
+            }
+            let help = "The last scaling action and why (1 for the current one, 0 for earlier ones)."
+            if let previous, previous != labels.map({ "\($0.0)=\($0.1)" }) {
+                let old = previous.map { pair -> (String, String) in
+                    let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    return (parts[0], parts.count > 1 ? parts[1] : "")
+                }
+                gauge("last_decision", help, host + old).set(Double(0))
+            }
+            gauge("last_decision", help, host + labels).set(Double(1))
         }
     }
 
