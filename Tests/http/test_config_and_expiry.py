@@ -15,6 +15,26 @@ from conftest import REPO_ROOT, _env, _free_port, _stop
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
+def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Starts a server of this module's own and waits (≤ 60 s) for /healthz; returns it and its base URL."""
+    port = cmd[cmd.index("--port") + 1]
+    log = open(log_path, "w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
+    log.close()  # the child keeps its own descriptor
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                return server, base
+        except requests.ConnectionError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            _stop(server, "reel serve")
+            pytest.fail(f"server did not start:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def configured(reel_bin: Path, tmp_path_factory):
     """A server whose config file sets data_dir, port, max_upload_size and upload_expiry; the environment
@@ -29,23 +49,10 @@ def configured(reel_bin: Path, tmp_path_factory):
     env["REEL_MAX_UPLOAD_SIZE"] = "2kB"
     key = subprocess.run([str(reel_bin), "keys", "create", "--name", "cfg", "--scope", "upload", "--config", str(config)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
-    log = open(root / "serve.log", "w")
-    server = subprocess.Popen([str(reel_bin), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(flag_port)],
-                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
-    base = f"http://127.0.0.1:{flag_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"configured server did not start:\n{(root / 'serve.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    server, base = _start([str(reel_bin), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(flag_port)],
+                          env, root / "serve.log")
     yield {"base": base, "file_port": file_port, "data": data, "auth": {"Authorization": f"Bearer {key}"}}
     _stop(server, "reel serve (configured)")
-    log.close()
 
 
 def test_flag_beats_environment_beats_file(configured):
@@ -99,22 +106,9 @@ def test_full_disk_is_507_and_not_ready(reel_bin: Path, tmp_path):
     env = _env()
     key = subprocess.run([str(reel_bin), "keys", "create", "--name", "full", "--scope", "upload", "--data", str(data)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
-    port = _free_port()
-    log = open(tmp_path / "serve.log", "w")
-    server = subprocess.Popen([str(reel_bin), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port),
-                               "--min-free-space", "1000TiB"],
-                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
+    server, base = _start([str(reel_bin), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(_free_port()),
+                           "--min-free-space", "1000TiB"], env, tmp_path / "serve.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
         auth = {"Authorization": f"Bearer {key}"}
         r = requests.post(base + "/v1/uploads", headers={**TUS, **auth, "Upload-Length": "1000"}, timeout=10)
         assert r.status_code == 507 and r.headers["Content-Type"] == "application/problem+json"
@@ -127,4 +121,3 @@ def test_full_disk_is_507_and_not_ready(reel_bin: Path, tmp_path):
         assert r.json()["checks"]["disk"] != "ok" and r.json()["checks"]["catalog"] == "ok"
     finally:
         _stop(server, "reel serve (full disk)")
-        log.close()
