@@ -27,7 +27,14 @@ struct PlaylistPublisher {
     @discardableResult
     func publishProgress(video: String) async throws -> Int {
         let parts = try manifests(video: video)
-        let count = HLSAssembler.contiguousSegments(HLSAssembler.merge(parts))
+        let merged = HLSAssembler.merge(parts)
+        // A master that lacks the audio group (or the video) a moment later gains would change what a
+        // player already started on: publish only once every kind of rendition the plan makes has begun.
+        let kinds = Set(try await catalog.jobs(videoId: video, states: nil, limit: 10_000).map(\.kind))
+        let present = Set(merged.map(\.kind))
+        if kinds.contains(.audio) && !present.contains("audio") { return 0 }
+        if kinds.contains(.videoChunk) && !present.contains("video") { return 0 }
+        let count = HLSAssembler.contiguousSegments(merged)
         guard count > 0 else { return 0 }
         let dir = layout.hlsDirectory(video: video)
         _ = try await catalog.publishSegments(videoId: video, count: count, final: false, lease: nil) {
