@@ -13,8 +13,7 @@ struct VideoJSON {
         // Private videos get signed URLs; the signature covers the whole folder, poster included.
         let base: String
         if video.visibility == .private {
-            let expires = Int64(now.timeIntervalSince1970 + playbackURLTTL)
-            base = "/s/\(expires)/\(signer.signature(videoId: video.id, expires: expires))/hls/\(video.id)"
+            base = signer.prefix(videoId: video.id, expires: Int64(now.timeIntervalSince1970 + playbackURLTTL))
         } else {
             base = "/hls/\(video.id)"
         }
@@ -46,9 +45,8 @@ struct VideoJSON {
         ]
     }
 
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    /// Made once: three timestamps per video per response.
+    private static let timestampFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func timestamp(_ date: Date) -> String { timestampFormat.format(date) }
 }

@@ -16,8 +16,13 @@ struct URLSigner: Sendable {
         return Base64URL.encode(Data(mac))
     }
 
+    /// The signed folder of a video: `/s/{expires}/{signature}/hls/{video}`.
+    func prefix(videoId: String, expires: Int64) -> String {
+        "/s/\(expires)/\(signature(videoId: videoId, expires: expires))/hls/\(videoId)"
+    }
+
     func path(videoId: String, expires: Int64, file: String = "master.m3u8") -> String {
-        "/s/\(expires)/\(signature(videoId: videoId, expires: expires))/hls/\(videoId)/\(file)"
+        "\(prefix(videoId: videoId, expires: expires))/\(file)"
     }
 
     enum Verdict: Equatable { case valid, expired, invalid }

@@ -119,7 +119,7 @@ struct TusRoutes: Sendable {
         let info = try await store.settle(try await owned(request, context).id)
         let body: [String: Any] = [
             "id": info.id, "offset": store.offset(info), "length": info.length,
-            "expiresAt": ISO8601DateFormatter().string(from: info.expiresAt),
+            "expiresAt": VideoJSON.timestamp(info.expiresAt),
             "videoId": info.videoId.map { $0 as Any } ?? NSNull(),
         ]
         return try JSONResponse.make(body)
