@@ -103,11 +103,13 @@ struct AutoscalerProcessTests {
         #expect(scaler.output.contains("scale-in to 1 worker: "))
 
         // SIGTERM during work: every worker drains (finishes or gives back its piece) and nothing is lost.
-        let more = try ingest([clip])
-        let busy = try await eventually(timeout: 60) {
+        // A longer clip, so that its work is still running when the signal arrives.
+        let more = try ingest([try source("longer.mp4", seconds: 40)])
+        let busy = try await eventually(timeout: 120) {
             try await catalog.jobs(videoId: more[0], states: [.running], limit: 10).contains { $0.kind == .videoChunk }
         }
-        #expect(busy)
+        let moreJobs = try await catalog.jobs(videoId: more[0], states: nil, limit: 100).map { "\($0.kind) \($0.state)" }
+        #expect(busy, "\(moreJobs) \(scaler.output.suffix(3000))")
         scaler.signal(SIGTERM)
         #expect(await scaler.wait(timeout: 60) == 0, "\(scaler.output.suffix(2000))")
         #expect(children(of: scaler.pid).isEmpty)
