@@ -31,7 +31,8 @@ public struct ReelServer: Sendable {
         let store = UploadStore(layout: layout, catalog: catalog, settings: settings, metrics: metrics, logger: logger)
         let devices = DeviceRulesSource(file: settings.profilesDirectory.appendingPathComponent("devices.yaml"), logger: logger)
         let streaming = StreamingHandler(layout: layout, statuses: statuses, signer: signer, devices: devices,
-                                         cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil)
+                                         cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil,
+                                         sendfile: settings.sendfile)
 
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: metrics))
@@ -54,7 +55,8 @@ public struct ReelServer: Sendable {
             router: router,
             // A client that stops sending mid-upload (a phone losing its network) is disconnected after
             // two quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
-            server: .http1(configuration: .init(idleTimeout: .seconds(120))),
+            server: settings.sendfile ? .http1WithSendfile(configuration: .init(idleTimeout: .seconds(120)))
+                                      : .http1(configuration: .init(idleTimeout: .seconds(120))),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))

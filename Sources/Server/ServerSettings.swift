@@ -18,15 +18,22 @@ public struct ServerSettings: Sendable {
     public var signingKey: [UInt8]
     /// How long a signed playback URL handed out by the API stays valid.
     public var playbackURLTTL: TimeInterval
-    /// Bytes of immutable segments kept in memory (0 disables the cache).
+    /// Bytes of recently served files kept in memory (0 disables the cache): every file when `sendfile`
+    /// is off, else only those too small for sendfile to pay off.
     public var segmentCacheBytes: Int
+    /// Send segments with sendfile(2), from the page cache to the socket without a copy through user space.
+    /// Off by default: measured on loopback it cost more CPU in all than copying from the memory cache
+    /// (see docs/ARCHITECTURE.md); it is for hosts whose clients are across a real network.
+    public var sendfile: Bool
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600, minFreeBytes: Int64 = 1 << 30,
-                signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20) {
+                signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
+                sendfile: Bool = false) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.signingKey = signingKey; self.playbackURLTTL = playbackURLTTL; self.segmentCacheBytes = segmentCacheBytes
+        self.sendfile = sendfile
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared

@@ -58,7 +58,7 @@ struct AutoscalerService: Service {
     let autoscaler: Autoscaler
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await autoscaler.run() }
+        await cancelWhenGracefulShutdown { await autoscaler.run() }
     }
 }
 

@@ -40,7 +40,7 @@ struct Settings {
     /// Config-file keys; each has an environment variable `REEL_<KEY>` (upper case).
     static let known: Set<String> = [
         "data_dir", "database_url", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
-        "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size",
+        "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size", "sendfile",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
         "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after",
     ]
@@ -64,6 +64,15 @@ struct Settings {
         guard let text = string(nil, key) else { return value }
         guard let number = Double(text), number.isFinite else { throw SettingsError("\(key) must be a number, not '\(text)'") }
         return number
+    }
+
+    func bool(_ flag: String?, _ key: String, default value: Bool) throws -> Bool {
+        guard let text = string(flag, key) else { return value }
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw SettingsError("\(key) must be true or false, not '\(text)'")
+        }
     }
 
     func bytes(_ flag: String?, _ key: String, default value: Int64) throws -> Int64 {

@@ -13,7 +13,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Unfinished uploads expire after this, e.g. 24h (default 24h).") var uploadExpiry: String?
     @Option(help: "Refuse uploads that would leave less free space than this (default 1GiB).") var minFreeSpace: String?
     @Option(help: "Validity of signed playback URLs handed out by the API (default 6h).") var playbackUrlTtl: String?
-    @Option(help: "Memory for recently served segments (default 256MiB; 0 disables).") var segmentCacheSize: String?
+    @Option(help: "Memory for recently served small files (default 256MiB; 0 disables).") var segmentCacheSize: String?
+    @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -38,7 +39,8 @@ struct ServerOptions: ParsableArguments {
                 minFreeBytes: try settings.bytes(minFreeSpace, "min_free_space", default: 1 << 30),
                 signingKey: signingKey,
                 playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),
-                segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)))
+                segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)),
+                sendfile: try settings.bool(sendfile, "sendfile", default: false))
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }

@@ -34,7 +34,7 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch { throw ValidationError("\(error)") }
         settings.exitWhenIdle = exitWhenIdle
         if let livenessFile {
-            settings.alive = { FileManager.default.createFile(atPath: livenessFile, contents: nil) }
+            settings.alive = { _ = FileManager.default.createFile(atPath: livenessFile, contents: nil) }
         }
         let stop = StopSignal()
         // Under `reel up`, Ctrl-C reaches the whole process group: the supervisor decides, with SIGTERM.

@@ -33,7 +33,7 @@ struct PageRoutes: Sendable {
         guard MediaPath.isPlainName(name), let file = files[name], asset == !name.hasSuffix(".html") else {
             throw Problem.notFound()
         }
-        let representation = Representation(bytes: file.bytes, etag: file.etag, lastModified: file.lastModified,
+        let representation = Representation(content: .bytes(file.bytes), etag: file.etag, lastModified: file.lastModified,
                                             contentType: Self.contentType(name))
         return representation.response(to: request, headers: [
             .cacheControl: "no-cache",

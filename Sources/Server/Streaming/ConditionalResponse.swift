@@ -5,7 +5,7 @@ import Hummingbird
 /// One representation of a resource (a file as stored, or a tailored/gzip'd playlist) and how to answer
 /// GET/HEAD for it: conditional requests (304), byte ranges (206/416) and the validators.
 struct Representation {
-    var bytes: ByteBuffer
+    var content: Content
     var etag: String
     var lastModified: Int
     var contentType: String
@@ -21,7 +21,7 @@ struct Representation {
             headers[.contentType] = nil
             return Response(status: .notModified, headers: headers)
         }
-        let size = bytes.readableBytes
+        let size = content.size
         var range = ByteRangeRequest.parse(request.headers[.range], size: size)
         if range != .none, let ifRange = request.headers[.ifRange], !ifRangeMatches(ifRange) {
             range = .none  // the client's partial copy is stale: send everything
@@ -30,15 +30,36 @@ struct Representation {
         switch range {
         case .none:
             headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: isHead ? .init() : .init(byteBuffer: bytes))
+            return Response(status: .ok, headers: headers, body: isHead ? .init() : content.body(0..<size))
         case .unsatisfiable:
             return Problem(.rangeNotSatisfiable, "The range is outside the file (\(size) bytes).",
                            headers: [.contentRange: "bytes */\(size)"]).response()
         case .satisfiable(let span):
             headers[.contentRange] = "bytes \(span.lowerBound)-\(span.upperBound)/\(size)"
             headers[.contentLength] = String(span.count)
-            let slice = bytes.getSlice(at: bytes.readerIndex + span.lowerBound, length: span.count) ?? ByteBuffer()
-            return Response(status: .partialContent, headers: headers, body: isHead ? .init() : .init(byteBuffer: slice))
+            return Response(status: .partialContent, headers: headers, body: isHead ? .init() : content.body(span.lowerBound..<(span.upperBound + 1)))
+        }
+    }
+
+    /// The bytes themselves, or a file on disk that leaves through sendfile.
+    enum Content {
+        case bytes(ByteBuffer)
+        case file(path: String, identity: FileIdentity)
+
+        var size: Int {
+            switch self {
+            case .bytes(let bytes): bytes.readableBytes
+            case .file(_, let identity): identity.size
+            }
+        }
+
+        func body(_ span: Range<Int>) -> ResponseBody {
+            switch self {
+            case .bytes(let bytes):
+                .init(byteBuffer: bytes.getSlice(at: bytes.readerIndex + span.lowerBound, length: span.count) ?? ByteBuffer())
+            case .file(let path, let identity):
+                Sendfile.body(.init(path: path, identity: identity, offset: span.lowerBound, count: span.count))
+            }
         }
     }
 

@@ -2,20 +2,27 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// A file under the media root, read whole into memory (HLS files are small: segments are a few MB),
-/// together with the validators conditional requests and caches need.
+/// A file under the media root read whole into memory (playlists, and files too small for sendfile to
+/// pay off), together with the validators conditional requests and caches need.
 struct StoredFile: Sendable {
     var bytes: ByteBuffer
     /// Changes whenever the file is replaced (atomic publishes rename a new inode into place).
     var identity: FileIdentity
-    var etag: String { "\"\(String(identity.inode, radix: 16))-\(String(identity.size, radix: 16))-\(String(identity.modifiedNanos, radix: 16))\"" }
-    var lastModified: Int { Int(identity.modifiedNanos / 1_000_000_000) }
+    var etag: String { identity.etag }
+    var lastModified: Int { identity.lastModified }
 }
 
 struct FileIdentity: Sendable, Equatable {
     var inode: UInt64
     var size: Int
     var modifiedNanos: Int64
+
+    var etag: String { "\"\(String(inode, radix: 16))-\(String(size, radix: 16))-\(String(modifiedNanos, radix: 16))\"" }
+    var lastModified: Int { Int(modifiedNanos / 1_000_000_000) }
+
+    init(inode: UInt64, size: Int, modifiedNanos: Int64) {
+        self.inode = inode; self.size = size; self.modifiedNanos = modifiedNanos
+    }
 
     init(_ info: stat) {
         inode = UInt64(info.st_ino)
@@ -27,18 +34,16 @@ struct FileIdentity: Sendable, Equatable {
 enum StoredFileError: Error { case notFound, tooLarge, unreadable(String) }
 
 extension StoredFile {
-    /// Largest file served by this handler; HLS segments are far smaller.
+    /// Largest file read into memory; HLS playlists and segments are far smaller.
     static let maximumSize = 256 << 20
 
-    /// Looks the file up below `root` without following symlinks anywhere below the root, serving it
-    /// from `cache` when the file on disk is still the one cached. Blocking reads run on NIO's thread
-    /// pool, off Swift's cooperative pool.
-    static func load(root: String, components: [String], cache: FileCache?) async throws -> StoredFile {
+    /// Looks the file up below `root` without following symlinks anywhere below the root: a symlink (to
+    /// /etc/passwd, or to a folder outside the root) is simply not there. Returns its path and identity.
+    static func find(root: String, components: [String]) throws -> (path: String, identity: FileIdentity) {
         var path = root
         var info = stat()
         for component in components {
             path += "/" + component
-            // lstat: a symlink (to /etc/passwd, or to a folder outside the root) is simply not there.
             guard lstat(path, &info) == 0 else { throw StoredFileError.notFound }
             let type = info.st_mode & S_IFMT
             if component == components.last {
@@ -47,12 +52,16 @@ extension StoredFile {
                 guard type == S_IFDIR else { throw StoredFileError.notFound }
             }
         }
-        let identity = FileIdentity(info)
+        return (path, FileIdentity(info))
+    }
+
+    /// Reads the file found at `path` into memory, or takes it from `cache` when the file on disk is still
+    /// the one cached. Blocking reads run on NIO's thread pool, off Swift's cooperative pool.
+    static func load(path: String, identity: FileIdentity, cache: FileCache?) async throws -> StoredFile {
         if let cached = cache?.lookup(path: path, identity: identity) { return cached }
         guard identity.size <= maximumSize else { throw StoredFileError.tooLarge }
-        let filePath = path
         let file = try await NIOThreadPool.singleton.runIfActive { () throws -> StoredFile in
-            try read(path: filePath)
+            try read(path: path)
         }
         cache?.store(path: path, file: file)
         return file

@@ -13,6 +13,8 @@ struct StreamingHandler: Sendable {
     let signer: URLSigner
     let devices: DeviceRulesSource
     let cache: FileCache?
+    /// Send large media files with sendfile(2) (needs `SendfileHandler` in the pipeline).
+    let sendfile: Bool
     /// Tailored masters by file version and device class (a master is tailored once, served many times).
     let tailoredMasters = TailoredMasters()
 
@@ -26,20 +28,32 @@ struct StreamingHandler: Sendable {
         if status.visibility == .private && !signed {
             throw Problem.notFound("This video is private: it plays only through a signed URL (see playbackUrl in the API).")
         }
-        let file: StoredFile
+        let found: (path: String, identity: FileIdentity)
         do {
-            file = try await StoredFile.load(root: layout.hls.path, components: [path.videoId] + path.components,
-                                             cache: cache)
-        } catch StoredFileError.notFound {
+            found = try StoredFile.find(root: layout.hls.path, components: [path.videoId] + path.components)
+        } catch {
             throw Problem.notFound()
-        } catch StoredFileError.tooLarge {
-            throw Problem(.contentTooLarge, "This file is larger than the streaming handler serves.")
-        } catch StoredFileError.unreadable(let reason) {
-            throw Problem(.serviceUnavailable, "The file could not be read (\(reason)); try again.")
+        }
+        // Large media files leave through sendfile; playlists (tailored, gzip'd) and small files from memory.
+        let file: StoredFile?
+        if sendfile && path.kind != .playlist && found.identity.size >= Sendfile.threshold {
+            file = nil
+        } else {
+            do {
+                file = try await StoredFile.load(path: found.path, identity: found.identity, cache: cache)
+            } catch StoredFileError.notFound {
+                throw Problem.notFound()
+            } catch StoredFileError.tooLarge {
+                throw Problem(.contentTooLarge, "This file is larger than the streaming handler serves.")
+            } catch StoredFileError.unreadable(let reason) {
+                throw Problem(.serviceUnavailable, "The file could not be read (\(reason)); try again.")
+            }
         }
         let scope = signed ? "private" : "public"
         var headers: HTTPFields = [:]
-        var representation = Representation(bytes: file.bytes, etag: file.etag, lastModified: file.lastModified,
+        let identity = file?.identity ?? found.identity
+        var representation = Representation(content: file.map { .bytes($0.bytes) } ?? .file(path: found.path, identity: identity),
+                                            etag: identity.etag, lastModified: identity.lastModified,
                                             contentType: path.contentType)
         switch path.kind {
         case .segment, .initSegment:
@@ -47,6 +61,7 @@ struct StreamingHandler: Sendable {
         case .poster, .other:
             headers[.cacheControl] = "\(scope), max-age=3600"
         case .playlist:
+            guard let file else { throw Problem.notFound() }  // playlists are always read into memory
             let final = path.isMaster ? status.state == .ready : Self.hasEndList(file.bytes)
             headers[.cacheControl] = final ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
             var vary = ["Accept-Encoding"]
@@ -65,13 +80,13 @@ struct StreamingHandler: Sendable {
                     return result
                 }()
                 if let tailored {
-                    representation.bytes = tailored
+                    representation.content = .bytes(tailored)
                     variantTag += tag
                 }
             }
             if Gzip.accepted(request.headers[.acceptEncoding]), request.headers[.range] == nil,
-               let zipped = Gzip.compress(Array(buffer: representation.bytes)) {
-                representation.bytes = ByteBuffer(bytes: zipped)
+               case .bytes(let bytes) = representation.content, let zipped = Gzip.compress(Array(buffer: bytes)) {
+                representation.content = .bytes(ByteBuffer(bytes: zipped))
                 headers[.contentEncoding] = "gzip"
                 variantTag += "-gz"
             }
