@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -51,12 +52,13 @@ public struct ReelServer: Sendable {
             }
         }
 
+        // A client that stops sending mid-upload (a phone losing its network) is disconnected after two
+        // quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()],
+                                               idleTimeout: .seconds(120))
         var app = Application(
             router: router,
-            // A client that stops sending mid-upload (a phone losing its network) is disconnected after
-            // two quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
-            server: settings.sendfile ? .http1WithSendfile(configuration: .init(idleTimeout: .seconds(120)))
-                                      : .http1(configuration: .init(idleTimeout: .seconds(120))),
+            server: settings.sendfile ? .http1WithSendfile(configuration: http1) : .http1(configuration: http1),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))

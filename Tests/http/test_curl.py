@@ -92,3 +92,39 @@ def test_bad_input_is_accepted_then_fails_with_a_reason(reel, tmp_path, broken_u
     assert isinstance(error, str) and len(error.strip()) >= 10, f"{name}: error {error!r} is not a readable reason"
     assert "Error Domain" not in error and "Optional(" not in error, f"{name}: {error!r} reads like a debug dump"
     assert failed["playable"] is False and failed["playbackUrl"] is None
+
+
+def test_expect_100_continue_gets_an_interim_response(reel, tmp_path):
+    """curl sends `Expect: 100-continue` before large bodies and waits for `100 Continue` (one second by
+    default); the server answers it at once, so the body follows without the wait."""
+    src = FIXTURES / "video-only.mp4"
+    proc = subprocess.run(
+        ["curl", "-sS", "-v", "--max-time", "60", "--expect100-timeout", "30", "-H", "Expect: 100-continue",
+         "-T", str(src), "-H", f"Authorization: Bearer {reel.upload_key}", "-o", "/dev/null", "-w", "%{http_code}",
+         f"{reel.base}/v1/videos?filename=video-only.mp4"],
+        capture_output=True, text=True, timeout=70)
+    assert proc.stdout == "201", f"{proc.stdout} {proc.stderr[-2000:]}"
+    assert "< HTTP/1.1 100 Continue" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_expect_100_continue_comes_before_the_body_is_sent(reel):
+    """Over a raw socket: the head alone gets `100 Continue`; then the body, then the final 201."""
+    body = (FIXTURES / "video-only.mp4").read_bytes()
+    with socket.create_connection(("127.0.0.1", reel.port), timeout=20) as s:
+        s.sendall((f"PUT /v1/videos?filename=expect.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Authorization: Bearer {reel.upload_key}\r\nContent-Length: {len(body)}\r\n"
+                   f"Expect: 100-continue\r\n\r\n").encode())
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = s.recv(4096)
+            assert chunk, f"connection closed before 100 Continue: {interim!r}"
+            interim += chunk
+        head, _, rest = interim.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 100 Continue"), interim[:300]
+        s.sendall(body)
+        data = rest
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed before the final response: {data!r}"
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 201"), data[:300]
