@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -60,7 +60,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Pages")]
+            // The pages are compiled into the binary by the EmbedPages plugin, not shipped as resources.
+            exclude: ["Pages"],
+            plugins: ["EmbedPages"]
         ),
         .executableTarget(
             name: "reel",
@@ -72,6 +74,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Build-time tool and plugin that compile Sources/Server/Pages into the Server target.
+        .executableTarget(name: "EmbedFiles"),
+        .plugin(name: "EmbedPages", capability: .buildTool(), dependencies: ["EmbedFiles"]),
         // Helpers the test suites share: running tools with deadlines, ffprobe, fixture paths.
         .target(name: "ReelTestSupport", path: "Tests/Support"),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),

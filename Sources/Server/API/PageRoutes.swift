@@ -3,19 +3,19 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// The upload, library and watch pages: static files from the `Pages` resource folder, held in memory.
+/// The upload, library and watch pages: the files of `Sources/Server/Pages`, compiled into the binary by
+/// the EmbedPages plugin and held in memory.
 /// `GET /` is also the load balancer's health check, so it must stay cheap: no catalog, no disk.
 struct PageRoutes: Sendable {
     private let files: [String: Representation.Stored]
 
     init() throws {
-        guard let folder = Bundle.module.url(forResource: "Pages", withExtension: nil) else {
-            throw Problem(.internalServerError, "the Pages resources are missing from the build")
-        }
         var files: [String: Representation.Stored] = [:]
         let started = Int(Date().timeIntervalSince1970)
-        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where !name.hasPrefix(".") {
-            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+        for (name, base64) in EmbeddedPages.files {
+            guard let data = Data(base64Encoded: base64) else {
+                throw Problem(.internalServerError, "the embedded page \(name) is damaged")
+            }
             files[name] = .init(bytes: ByteBuffer(bytes: data), etag: "\"\(Crypto.SHA256.hash(data: data).hex.prefix(16))\"",
                                 lastModified: started)
         }
