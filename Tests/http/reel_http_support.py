@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -166,6 +167,31 @@ def tail(path: Path, lines: int = 60) -> str:
     except OSError as e:
         return f"({e})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_and_wait(cmd: list[str], log: Path, port: int, env: dict[str, str], cwd: Path = REPO_ROOT,
+                   timeout: float = 60) -> subprocess.Popen:
+    """Starts a server process (output to `log`) and waits until GET /healthz on `port` answers 200."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"{cmd[0]} exited {proc.returncode}\n{tail(log)}"
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{' '.join(cmd)} did not answer /healthz within {timeout:g} s\n{tail(log)}")
+        time.sleep(0.2)
 
 
 def sha256_file(path: Path) -> str:

@@ -57,41 +57,24 @@ def test_the_binary_alone_serves_the_pages(reel, tmp_path):
     """docs/DEPLOY.md installs only the `reel` binary: the pages are compiled into it, so a copy with
     nothing beside it (no build tree, no resource folder) still serves them."""
     import shutil
-    import socket
-    import subprocess
 
-    from reel_http_support import PROFILES_DIR, REPO_ROOT, tail
+    from reel_http_support import PROFILES_DIR, REPO_ROOT, free_port, start_and_wait, tail
 
     alone = tmp_path / "bin" / "reel"
     alone.parent.mkdir()
     shutil.copy2(reel.bin, alone)
     # On this machine a resource bundle would still be found in the build tree; on a host it would not.
     assert b"Reel_Server.resources" not in alone.read_bytes(), "the binary still looks for a resource bundle"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path / "serve.log"
+    port = free_port()
     env = {"PATH": "/usr/bin:/bin", "REEL_PROFILES_DIR": str(PROFILES_DIR), "HOME": str(tmp_path)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(alone), "serve", "--host", "127.0.0.1", "--port", str(port),
-                                 "--data", str(tmp_path / "data")], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=tmp_path, env=env)
+    proc = start_and_wait([str(alone), "serve", "--host", "127.0.0.1", "--port", str(port),
+                           "--data", str(tmp_path / "data")], tmp_path / "serve.log", port, env, cwd=tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"the copied binary exited {proc.returncode}\n{tail(log)}"
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, tail(log)
-            time.sleep(0.2)
         for path, kind in [("/", "text/html"), ("/upload", "text/html"), ("/assets/app.js", "text/javascript"),
                            ("/assets/tus.js", "text/javascript"), ("/assets/app.css", "text/css")]:
             r = requests.get(base + path, timeout=10)
-            assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:200]}\n{tail(log)}"
+            assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:200]}\n{tail(tmp_path / 'serve.log')}"
             assert r.headers["Content-Type"].split(";")[0] == kind
             assert len(r.content) > 500
         # The bytes are those of the source files.

@@ -13,25 +13,17 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from reel_http_support import PROFILES_DIR, REPO_ROOT, tail
+from reel_http_support import PROFILES_DIR, free_port, start_and_wait, tail
 
 SENDFILE_THRESHOLD = 64 << 10  # Sendfile.threshold in Sources/Server/HTTP/Sendfile.swift
 # e.g. `391 sendfile(20, 22, [0] => [1484785], 1484785) = 1484785`
 SENDFILE_CALL = re.compile(r"sendfile\(\d+, \d+, [^)]*\) = (\d+)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,25 +42,13 @@ def _traced_server(reel, tmp: Path, *extra: str):
     """`reel serve` on the shared root under strace; yields (base URL, strace log path)."""
     if shutil.which("strace") is None:
         pytest.fail("strace is missing: scripts/install-deps --full installs it", pytrace=False)
-    port = _free_port()
+    port = free_port()
     trace, log = tmp / "strace.log", tmp / "server.log"
     env = {**os.environ, "REEL_PROFILES_DIR": str(PROFILES_DIR), "REEL_LOG_LEVEL": "info"}
     cmd = ["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(trace),
            str(reel.bin), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(reel.data), *extra]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=REPO_ROOT, env=env)
+    proc = start_and_wait(cmd, log, port, env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, f"traced reel serve exited {proc.returncode}\n{tail(log)}"
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"traced reel serve did not answer within 60 s\n{tail(log)}"
-        time.sleep(0.2)
     return proc, base, trace, log
 
 
