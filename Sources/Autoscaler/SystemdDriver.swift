@@ -85,6 +85,8 @@ public struct SystemdDriver: WorkerDriver {
     }
 
     /// systemd's own watchdog (`WatchdogSec=`) is the tool for hung units; not wired up yet.
+    /// systemd detects hung workers itself: reel-worker@.service has `WatchdogSec=` and the worker sends
+    /// WATCHDOG=1 at every sign of life, so there is nothing for the autoscaler to find here.
     public func hung(after: TimeInterval) async -> [ManagedWorker] { [] }
 
     public func replace(_ worker: ManagedWorker) async {

@@ -33,8 +33,14 @@ struct WorkerCommand: AsyncParsableCommand {
             settings.drainTimeout = try drainTimeout ?? config.seconds(nil, "drain_timeout", default: 20)
         } catch { throw ValidationError("\(error)") }
         settings.exitWhenIdle = exitWhenIdle
-        if let livenessFile {
-            settings.alive = { _ = FileManager.default.createFile(atPath: livenessFile, contents: nil) }
+        // Signs of life for whoever supervises: the autoscaler's child driver reads the liveness file,
+        // systemd (reel-worker@.service has WatchdogSec=) gets WATCHDOG=1.
+        let notifier = SystemdNotifier()
+        if livenessFile != nil || notifier != nil {
+            settings.alive = {
+                if let livenessFile { _ = FileManager.default.createFile(atPath: livenessFile, contents: nil) }
+                notifier?.send("WATCHDOG=1")
+            }
         }
         let stop = StopSignal()
         // Under `reel up`, Ctrl-C reaches the whole process group: the supervisor decides, with SIGTERM.

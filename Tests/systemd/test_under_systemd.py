@@ -7,7 +7,8 @@ polkit rule. The network namespace is the host's, so the test talks HTTP to the 
 Checked: `systemctl start reel.target` brings up the front end, the autoscaler and a first worker, all
 as `reel`, sandboxed (no new privileges, seccomp, no capabilities); uploads make the autoscaler start more
 workers and the videos become ready; it stops them again when the queue is empty; the polkit rule lets
-`reel` manage worker units and nothing else; `systemctl stop reel.target` stops everything cleanly.
+`reel` manage worker units and nothing else; a hung worker is killed by systemd's watchdog and restarted;
+`systemctl stop reel.target` stops everything cleanly.
 
 Bounded: every wait has a deadline; systemd and everything under it is killed at the end, also on failure.
 """
@@ -92,7 +93,7 @@ class Booted:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def logs(self, lines: int = 30) -> str:
-        out = [f"--- systemd ({self.log})", *self.log.read_text(errors="replace").splitlines()[-lines:]]
+        out = [f"--- namespace ({self.log})", *self.log.read_text(errors="replace").splitlines()[-lines:]]
         if self.init_pid:
             folder = Path(f"/proc/{self.init_pid}/root/run/reel-logs")
             for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
@@ -134,7 +135,8 @@ def booted(tmp_path_factory):
         "REEL_PROFILES_DIR=/usr/local/share/reel/profiles",
         "REEL_HOST=127.0.0.1",
         f"REEL_PORT={port}",
-        "REEL_WORKER_OPTIONS=--profile small --chunk-seconds 4",
+        # Heartbeats (and so WATCHDOG=1) every second: the test shortens the watchdog to 4 s.
+        "REEL_WORKER_OPTIONS=--profile small --chunk-seconds 4 --lease 6 --heartbeat 1",
         "REEL_MIN_WORKERS=1", "REEL_MAX_WORKERS=3",
         "REEL_SCALE_OUT_COOLDOWN=2s", "REEL_SCALE_IN_COOLDOWN=5s", "REEL_WARMUP=2s",
         "REEL_CPU_WINDOW=2s", "REEL_AUTOSCALE_INTERVAL=1s",
@@ -178,6 +180,10 @@ def _clip(path: Path, seconds: int) -> Path:
 
 def test_reel_target_runs_scales_and_stops_under_systemd(booted: Booted, tmp_path):
     b = booted
+    dropins = Path(f"/proc/{b.init_pid}/root/etc/systemd/system/reel-worker@.service.d")
+    dropins.mkdir(parents=True, exist_ok=True)
+    (dropins / "test-watchdog.conf").write_text("[Service]\nWatchdogSec=4\nRestartSec=1\n")
+    b.systemctl("daemon-reload")
     b.systemctl("start", "reel.target", timeout=120)
     _wait("the front end to answer /healthz", 60, lambda: _healthy(b))
     _wait("the autoscaler to start reel-worker@1", 60, lambda: b.workers())
@@ -225,6 +231,22 @@ def test_reel_target_runs_scales_and_stops_under_systemd(booted: Booted, tmp_pat
 
     # The queue is empty: back to the minimum of one worker.
     _wait("the workers to shrink to one", 90, lambda: len(b.workers()) == 1)
+
+    # A hung worker (SIGSTOP: no claim attempts, no heartbeats, so no WATCHDOG=1) is killed by systemd's
+    # watchdog and restarted by Restart=on-failure. A stopped process cannot exit by itself, and the
+    # autoscaler's systemd driver kills nothing, so a new main process means the watchdog fired.
+    unit = b.workers()[0]
+    hung = b.main_pid(unit)
+    restarts = int(b.systemctl("show", "-p", "NRestarts", "--value", unit).stdout)
+    b.run("kill", "-STOP", str(hung))
+
+    def restarted():
+        now = int(b.systemctl("show", "-p", "NRestarts", "--value", unit).stdout)
+        return now > restarts and b.active(unit) and b.main_pid(unit) not in (0, hung)
+    try:
+        _wait(f"systemd's watchdog to restart {unit}", 60, restarted)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{b.logs()}") from None
 
     # Stop: everything stops and nothing failed.
     b.systemctl("stop", "reel.target", timeout=120)

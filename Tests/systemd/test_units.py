@@ -246,6 +246,15 @@ def test_worker_drains_before_it_is_killed():
     assert unit.last("Service", "KillMode") in ("mixed", "control-group")
 
 
+def test_worker_hang_is_caught_by_the_watchdog():
+    unit = load(WORKER)
+    assert unit.last("Service", "NotifyAccess") == "main"  # WATCHDOG=1 comes from the worker itself
+    watchdog = seconds(unit.last("Service", "WatchdogSec"))
+    # The worker's signs of life: every claim attempt (1 s) and every heartbeat (lease 60 s / 3 = 20 s).
+    assert watchdog >= 3 * 20, f"WatchdogSec={watchdog} would abort a busy worker between two heartbeats"
+    assert seconds(unit.last("Service", "TimeoutAbortSec")) > 0
+
+
 def test_worker_crash_loop_stops_being_restarted():
     unit = load(WORKER)
     assert unit.last("Service", "Restart") == "on-failure"  # a drained worker exits 0 and stays stopped
