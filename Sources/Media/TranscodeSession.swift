@@ -187,7 +187,8 @@ final class TranscodeSession {
         let done = reached.seconds - from
         let elapsed = max(Date().timeIntervalSince(started), 0.001)
         let fraction = to > from ? min(max(done / (to - from), 0), 1) : 0
-        progress(TranscodeProgress(fraction: fraction, frames: ladder?.framesOut ?? 0, speed: done / elapsed))
+        progress(TranscodeProgress(fraction: fraction, frames: ladder?.framesOut ?? 0, speed: done / elapsed,
+                                   parts: (ladder?.summaries ?? []) + [audioWriter?.summary].compactMap { $0 }))
     }
 
     // MARK: finish

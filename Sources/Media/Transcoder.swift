@@ -10,6 +10,8 @@ public struct TranscodeProgress: Sendable {
     public var frames: Int
     /// Seconds of media processed per second of wall time.
     public var speed: Double
+    /// The renditions in scope with the segments finished so far (each file complete on disk).
+    public var parts: [RenditionSummary] = []
 }
 
 /// What a transcode produced, relative to its output directory.

@@ -4,6 +4,7 @@ import Logging
 import Media
 import Profiles
 import Storage
+import Synchronization
 
 /// What each kind of job does. A handler returns what its completion changes; the worker commits that
 /// (fenced by the lease) and then publishes playlists.
@@ -58,10 +59,43 @@ struct JobHandlers {
         return JobOutcome()
     }
 
+    /// The whole audio track in one piece (AAC cannot be cut into chunks without gaps at the joins).
+    /// Its finished segments are published while it runs, so playback can start long before it ends.
     private func audio(video: VideoRecord, source: String, control: JobControl) async throws -> JobOutcome {
-        let result = try await Transcoder.transcode(
-            input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
-            scope: .audioOnly, progress: { control.report($0.fraction) }, isCancelled: { control.isCancelled })
+        let finished = Mutex<[RenditionSummary]>([])
+        let partial = Task { [publisher, settings, logger] in
+            var published = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(settings.audioPublishInterval * 1e9))
+                let parts = finished.withLock { $0 }
+                let count = parts.map(\.segments.count).min() ?? 0
+                guard count > published, !Task.isCancelled else { continue }
+                do {
+                    // A partial manifest lists only segments already renamed into place.
+                    try publisher.saveManifest(parts, video: video.id, piece: "audio")
+                    try await publisher.publishProgress(video: video.id)
+                    published = count
+                } catch {
+                    logger.warning("publishing the first \(count) audio segments failed: \(error); trying again")
+                }
+            }
+        }
+        let result: TranscodeResult
+        do {
+            result = try await Transcoder.transcode(
+                input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
+                scope: .audioOnly, progress: { progress in
+                    control.report(progress.fraction)
+                    finished.withLock { $0 = progress.parts }
+                }, isCancelled: { control.isCancelled })
+        } catch {
+            partial.cancel()
+            await partial.value
+            throw error
+        }
+        // The partial publisher must be done before the full manifest replaces its last one.
+        partial.cancel()
+        await partial.value
         try publisher.saveManifest(result.parts, video: video.id, piece: "audio")
         return JobOutcome()
     }

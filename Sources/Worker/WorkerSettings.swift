@@ -18,6 +18,9 @@ public struct WorkerSettings: Sendable {
     public var pollInterval: TimeInterval = 1
     /// After SIGTERM: finish the running piece if it ends within this time, else give its lease back.
     public var drainTimeout: TimeInterval = 20
+    /// While the audio track encodes, its finished segments are published this often, so a long video
+    /// becomes playable after its first chunk instead of after its whole audio track.
+    public var audioPublishInterval: TimeInterval = 2
     /// Stop when the queue is empty instead of waiting (for scripts and tests).
     public var exitWhenIdle = false
     /// Called whenever the worker shows it is alive: at every claim attempt and every heartbeat. A

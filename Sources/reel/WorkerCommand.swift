@@ -20,6 +20,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: .hidden) var supervised = false
     /// Touched at every claim attempt and heartbeat, so the autoscaler can tell a hung worker from a busy one.
     @Option(help: .hidden) var livenessFile: String?
+    /// How often the finished part of a running audio job is published (tests shorten it).
+    @Option(help: .hidden) var audioPublishInterval: Double = 2
 
     func run() async throws {
         let logger = makeLogger("reel.worker")
@@ -29,6 +31,7 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.leaseDuration = lease
         settings.heartbeatInterval = heartbeat ?? max(lease / 3, 0.2)
         settings.chunkSeconds = chunkSeconds
+        settings.audioPublishInterval = max(0.05, audioPublishInterval)
         do {
             settings.drainTimeout = try drainTimeout ?? config.seconds(nil, "drain_timeout", default: 20)
         } catch { throw ValidationError("\(error)") }

@@ -79,7 +79,12 @@ struct AutoscalerProcessTests {
         #expect(await eventually(timeout: 30) { scaler.output.contains("worker exited; starting another in its slot") })
 
         // A worker that hangs (SIGSTOP: alive, but no claim attempts and no heartbeats) is killed and replaced.
-        let frozen = try #require(children(of: scaler.pid).first { $0 != victim })
+        var other: Int32?
+        _ = await eventually(timeout: 30) {
+            other = children(of: scaler.pid).first { $0 != victim }
+            return other != nil
+        }
+        let frozen = try #require(other, "no worker besides the killed one: \(scaler.output.suffix(2000))")
         kill(frozen, SIGSTOP)
         #expect(await eventually(timeout: 30) { scaler.output.contains("(pid \(frozen)) showed no sign of life") },
                 "\(scaler.output.suffix(2000))")

@@ -100,9 +100,10 @@ struct ConcurrencyTests {
         }
         let log = ClaimLog()
         // The crashed workers held short leases (long enough that the ten claims below finish before the
-        // first one expires, even on a loaded machine); the healthy ones take long leases so that a slow
-        // machine cannot make them lose theirs.
-        let lease: TimeInterval = 10
+        // first one expires, even on a machine starved by the process-heavy suites running beside this
+        // one: 10 s was seen to be too short); the healthy ones take long leases so that a slow machine
+        // cannot make them lose theirs.
+        let lease: TimeInterval = 20
 
         // Two workers "crash": each claims 5 jobs and walks away.
         for crashed in 0..<2 {
@@ -116,7 +117,7 @@ struct ConcurrencyTests {
                 let catalog = catalogs[w % 3]
                 group.addTask {
                     while true {
-                        if let claim = try await catalog.claim(owner: "worker-\(w)", leaseDuration: 30, kinds: nil) {
+                        if let claim = try await catalog.claim(owner: "worker-\(w)", leaseDuration: 120, kinds: nil) {
                             await log.claimed(claim)
                             try await catalog.complete(claim.lease, outcome: JobOutcome())
                             await log.completed(claim.job.id)

@@ -233,8 +233,10 @@ def test_reel_target_runs_scales_and_stops_under_systemd(booted: Booted, tmp_pat
     _wait("the workers to shrink to one", 90, lambda: len(b.workers()) == 1)
 
     # A hung worker (SIGSTOP: no claim attempts, no heartbeats, so no WATCHDOG=1) is killed by systemd's
-    # watchdog and restarted by Restart=on-failure. A stopped process cannot exit by itself, and the
-    # autoscaler's systemd driver kills nothing, so a new main process means the watchdog fired.
+    # watchdog and restarted by Restart=on-failure. A stopped process cannot exit by itself, so a new main
+    # process means the watchdog fired. The autoscaler is stopped first (its workers keep running): it
+    # would otherwise start another worker while this one waits for its restart, and then stop one.
+    b.systemctl("stop", "reel-autoscaler.service", timeout=60)
     unit = b.workers()[0]
     hung = b.main_pid(unit)
     restarts = int(b.systemctl("show", "-p", "NRestarts", "--value", unit).stdout)

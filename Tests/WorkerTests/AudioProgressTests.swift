@@ -1,0 +1,40 @@
+import Catalog
+import Foundation
+import ReelTestSupport
+import Testing
+
+/// A long audio track is encoded in one job; its finished segments are published while it runs, so the
+/// video becomes playable after its first chunk rather than after the whole track. Part of the serialized
+/// worker-process suite, so it never competes with the other process tests for the CPU.
+extension WorkerProcessTests {
+    @Test("the audio is published while it encodes: playable while the audio job is still running")
+    func playableBeforeTheAudioEnds() async throws {
+        let s = try WorkerProcessTests.Setup("audio-progress", segmentSeconds: 2)
+        defer { s.cleanUp() }
+        // Five minutes of sound under a tiny picture: the audio job takes seconds, the picture little.
+        let source = s.root.appendingPathComponent("long-audio.mp4").path
+        let made = try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=5:d=300", "-f", "lavfi",
+                                           "-i", "sine=f=440:d=300", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                                           "-shortest", source])
+        #expect(made.status == 0, "\(made.stderr)")
+        let id = try #require(try s.ingest([source]).first)
+
+        // One worker: the first chunk (one segment) runs first, then the audio job.
+        let worker = try s.worker(["--chunk-seconds", "60", "--audio-publish-interval", "0.1"], label: "audio")
+        defer { worker.signal(SIGKILL) }
+        var seen: (published: Int, audioRunning: Bool)?
+        let playableEarly = try await eventually(timeout: 180) {
+            let video = try await s.catalog.video(id: id)
+            let audio = try await s.catalog.jobs(videoId: id, states: nil, limit: 100).first { $0.kind == .audio }
+            let published = video?.publishedSegments ?? 0
+            if published > 0 { seen = (published, audio?.state == .running) }
+            return published > 0 && audio?.state == .running
+        }
+        #expect(playableEarly, "published \(String(describing: seen)) \(worker.output.suffix(2000))")
+
+        // What is listed is complete on disk: the EVENT playlists decode without an error.
+        let event = try String(contentsOfFile: s.root.appendingPathComponent("hls/\(id)/audio/index.m3u8").path, encoding: .utf8)
+        #expect(event.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !event.contains("#EXT-X-ENDLIST"))
+        #expect(try FFprobe.decodeErrors(s.master(id), seconds: 1.5) == "")
+    }
+}
