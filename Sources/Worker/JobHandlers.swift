@@ -72,7 +72,7 @@ struct JobHandlers {
                 guard count > published, !Task.isCancelled else { continue }
                 do {
                     // A partial manifest lists only segments already renamed into place.
-                    try publisher.saveManifest(parts, video: video.id, piece: "audio")
+                    try publisher.savePartialManifest(parts, video: video.id, piece: "audio")
                     try await publisher.publishProgress(video: video.id)
                     published = count
                 } catch {
@@ -93,10 +93,11 @@ struct JobHandlers {
             await partial.value
             throw error
         }
-        // The partial publisher must be done before the full manifest replaces its last one.
+        // The partial publisher is done before the full manifest is written (which then outranks it).
         partial.cancel()
         await partial.value
         try publisher.saveManifest(result.parts, video: video.id, piece: "audio")
+        publisher.removePartialManifest(video: video.id, piece: "audio")
         return JobOutcome()
     }
 

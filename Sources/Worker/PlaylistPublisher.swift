@@ -15,10 +15,26 @@ struct PlaylistPublisher {
         try AtomicFile.write(data, to: layout.partsDirectory(video: video).appendingPathComponent("\(piece).json"))
     }
 
+    /// A running piece's manifest so far (`<piece>.partial.json`); `manifests` reads it only until the
+    /// piece's own manifest exists, so a late write by a worker that lost the job changes nothing.
+    func savePartialManifest(_ parts: [RenditionSummary], video: String, piece: String) throws {
+        try saveManifest(parts, video: video, piece: piece + Self.partial)
+    }
+
+    func removePartialManifest(video: String, piece: String) {
+        try? FileManager.default.removeItem(at: layout.partsDirectory(video: video).appendingPathComponent("\(piece)\(Self.partial).json"))
+    }
+
+    private static let partial = ".partial"
+
     func manifests(video: String) throws -> [RenditionSummary] {
         let dir = layout.partsDirectory(video: video)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
-        return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().flatMap { name in
+        let manifests = Set(names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") })
+        return try manifests.filter { name in
+            guard name.hasSuffix(Self.partial + ".json") else { return true }
+            return !manifests.contains(String(name.dropLast((Self.partial + ".json").count)) + ".json")
+        }.sorted().flatMap { name in
             try JSONDecoder().decode([RenditionSummary].self, from: Data(contentsOf: dir.appendingPathComponent(name)))
         }
     }
