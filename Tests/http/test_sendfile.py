@@ -53,11 +53,19 @@ def _traced_server(reel, tmp: Path, *extra: str):
 
 
 def _stop(proc) -> None:
-    # strace passes SIGTERM on to the server and exits when it does.
-    proc.send_signal(signal.SIGTERM)
+    """SIGTERM to the traced server itself (strace, signalled, would detach and leave it running);
+    strace exits with it."""
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
+        for pid in children:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.kill()
         proc.wait(timeout=10)
 
