@@ -73,6 +73,8 @@ struct AutoscalerProcessTests {
             return busyPid != nil
         }
         let victim = try #require(busyPid, "no worker held a job")
+        // Frozen first, so the job it holds cannot finish between the look and the kill.
+        kill(victim, SIGSTOP)
         let victimJob = try await catalog.jobs(videoId: nil, states: [.running], limit: 100)
             .first { $0.leaseOwner?.contains(":\(victim):") == true }
         kill(victim, SIGKILL)
