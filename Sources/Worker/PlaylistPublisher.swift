@@ -11,8 +11,11 @@ struct PlaylistPublisher {
     let catalog: any Catalog
 
     func saveManifest(_ parts: [RenditionSummary], video: String, piece: String) throws {
-        let data = try JSONEncoder().encode(parts)
-        try AtomicFile.write(data, to: layout.partsDirectory(video: video).appendingPathComponent("\(piece).json"))
+        try AtomicFile.write(try JSONEncoder().encode(parts), to: manifestURL(video: video, piece: piece))
+    }
+
+    private func manifestURL(video: String, piece: String) -> URL {
+        layout.partsDirectory(video: video).appendingPathComponent("\(piece).json")
     }
 
     /// A running piece's manifest so far (`<piece>.partial.json`); `manifests` reads it only until the
@@ -22,7 +25,7 @@ struct PlaylistPublisher {
     }
 
     func removePartialManifest(video: String, piece: String) {
-        try? FileManager.default.removeItem(at: layout.partsDirectory(video: video).appendingPathComponent("\(piece)\(Self.partial).json"))
+        try? FileManager.default.removeItem(at: manifestURL(video: video, piece: piece + Self.partial))
     }
 
     private static let partial = ".partial"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from reel_http_support import (
     REPO_ROOT,
     Reel,
     curl,
+    free_port,
     sha256_file,
     tail,
 )
@@ -58,12 +58,6 @@ def reel_bin() -> Path:
         pytest.fail(f"reel binary not found at {path}: build it with `swift build --product reel` "
                     "or point REEL_BIN at one", pytrace=False)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env() -> dict[str, str]:
@@ -109,7 +103,7 @@ def reel(reel_bin: Path, tmp_path_factory, request) -> Reel:
     admin_key = _create_key(reel_bin, data, "http-tests-admin", "admin")
     upload_key = _create_key(reel_bin, data, "http-tests-upload", "upload")
 
-    port = _free_port()
+    port = free_port()
     server_log = logs / "server.log"
     cmd = [str(reel_bin), "serve", "--host", "127.0.0.1", "--data", str(data), "--port", str(port),
            "--max-upload-size", str(MAX_UPLOAD_SIZE), *shlex.split(os.environ.get("REEL_SERVE_ARGS", ""))]

@@ -10,29 +10,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, _env, _free_port, _stop
+from conftest import _env, _stop
+from reel_http_support import REPO_ROOT, free_port, start_and_wait
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """Starts a server of this module's own and waits (≤ 60 s) for /healthz; returns it and its base URL."""
-    port = cmd[cmd.index("--port") + 1]
-    log = open(log_path, "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
-    log.close()  # the child keeps its own descriptor
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                return server, base
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            _stop(server, "reel serve")
-            pytest.fail(f"server did not start:\n{log_path.read_text()[-2000:]}")
-        time.sleep(0.2)
+    port = int(cmd[cmd.index("--port") + 1])
+    return start_and_wait(cmd, log_path, port, env), f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +28,7 @@ def configured(reel_bin: Path, tmp_path_factory):
     overrides max_upload_size and a flag overrides the port."""
     root = tmp_path_factory.mktemp("reel-config")
     data = root / "data"
-    file_port, flag_port = _free_port(), _free_port()
+    file_port, flag_port = free_port(), free_port()
     config = root / "reel.yaml"
     config.write_text(f"data_dir: {data}\nport: {file_port}\nmax_upload_size: 1000\nupload_expiry: 2s\n"
                       "min_free_space: 1MiB\n")
@@ -106,7 +93,7 @@ def test_full_disk_is_507_and_not_ready(reel_bin: Path, tmp_path):
     env = _env()
     key = subprocess.run([str(reel_bin), "keys", "create", "--name", "full", "--scope", "upload", "--data", str(data)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
-    server, base = _start([str(reel_bin), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(_free_port()),
+    server, base = _start([str(reel_bin), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(free_port()),
                            "--min-free-space", "1000TiB"], env, tmp_path / "serve.log")
     try:
         auth = {"Authorization": f"Bearer {key}"}
