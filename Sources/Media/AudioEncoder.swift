@@ -9,7 +9,8 @@ final class AudioEncoder {
     private let codec: UnsafeMutablePointer<AVCodecContext>
     private var resampler: OpaquePointer?
     private var resamplerInput: (rate: Int32, format: Int32, layout: String)?
-    private let fifo: OpaquePointer
+    /// Set once the encoder is open (its frame size sizes the buffer).
+    private var fifo: OpaquePointer?
     private let frame: UnsafeMutablePointer<AVFrame>
     private let packet: UnsafeMutablePointer<AVPacket>
     private let spec: AudioSpec
@@ -30,10 +31,16 @@ final class AudioEncoder {
         guard let encoder = avcodec_find_encoder(AV_CODEC_ID_AAC) else {
             throw .internalFailure("this FFmpeg build has no AAC encoder")
         }
-        guard let ctx = avcodec_alloc_context3(encoder), let frame = av_frame_alloc(), let pkt = av_packet_alloc() else {
+        var ctx = avcodec_alloc_context3(encoder)
+        var frame = av_frame_alloc()
+        var pkt = av_packet_alloc()
+        guard let ctx, let frame, let pkt else {
+            // Free whichever allocations succeeded: `deinit` does not run for a half-made object.
+            avcodec_free_context(&ctx); av_frame_free(&frame); av_packet_free(&pkt)
             throw .internalFailure("out of memory allocating the audio encoder")
         }
         codec = ctx; self.frame = frame; packet = pkt
+        // Every stored property is set from here on, so `deinit` frees the handles if anything below throws.
         ctx.pointee.sample_rate = Int32(spec.sampleRate)
         ctx.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
         av_channel_layout_default(&ctx.pointee.ch_layout, Int32(spec.channels))
@@ -51,7 +58,7 @@ final class AudioEncoder {
 
     deinit {
         swr_free(&resampler)
-        av_audio_fifo_free(fifo)
+        if let fifo { av_audio_fifo_free(fifo) }
         var ctx: UnsafeMutablePointer<AVCodecContext>? = codec
         avcodec_free_context(&ctx)
         var f: UnsafeMutablePointer<AVFrame>? = frame
@@ -82,7 +89,7 @@ final class AudioEncoder {
         if !started {
             started = true
             let lead = (start * Rational(sampleRate)).floor
-            if lead > 0 { try queueSilence(Int(lead)) }
+            if lead > 0 { try queueSilence(lead) }
         }
         let planes = UnsafeMutableRawPointer(decoded.pointee.extended_data).map { $0.assumingMemoryBound(to: UnsafePointer<UInt8>?.self) }
         try convert(input: planes, count: decoded.pointee.nb_samples)
@@ -129,15 +136,23 @@ final class AudioEncoder {
         samplesBuffered += Int64(keep)
     }
 
-    private func queueSilence(_ count: Int) throws(MediaError) {
-        var buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>? = nil
-        try check(av_samples_alloc_array_and_samples(&buffers, nil, Int32(spec.channels), Int32(count), AV_SAMPLE_FMT_FLTP, 0), "allocating audio")
-        defer { av_freep(&buffers![0]); av_freep(&buffers) }
-        av_samples_set_silence(buffers, 0, Int32(count), Int32(spec.channels), AV_SAMPLE_FMT_FLTP)
-        try buffers!.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: spec.channels) { raw throws(MediaError) in
-            if av_audio_fifo_write(fifo, raw, Int32(count)) < Int32(count) { throw .internalFailure("audio buffer full") }
+    /// Queues `count` samples of silence, a second at a time, encoding as it goes: a late first
+    /// sample (the file says where it starts) must not become one huge allocation.
+    private func queueSilence(_ count: Int64) throws(MediaError) {
+        var remaining = count
+        while remaining > 0 {
+            let block = Int32(min(remaining, sampleRate))
+            var buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>? = nil
+            try check(av_samples_alloc_array_and_samples(&buffers, nil, Int32(spec.channels), block, AV_SAMPLE_FMT_FLTP, 0), "allocating audio")
+            defer { av_freep(&buffers![0]); av_freep(&buffers) }
+            av_samples_set_silence(buffers, 0, block, Int32(spec.channels), AV_SAMPLE_FMT_FLTP)
+            try buffers!.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: spec.channels) { raw throws(MediaError) in
+                if av_audio_fifo_write(fifo, raw, block) < block { throw .internalFailure("audio buffer full") }
+            }
+            samplesBuffered += Int64(block)
+            remaining -= Int64(block)
+            try encodeWhole(frames: false)
         }
-        samplesBuffered += Int64(count)
     }
 
     /// Encodes whole AAC frames from the FIFO; at the end also the short remainder.

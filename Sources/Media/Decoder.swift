@@ -14,11 +14,15 @@ final class Decoder {
         guard let decoder = avcodec_find_decoder(stream.parameters.codec_id) else {
             throw .unsupportedCodec(path: path, codec: stream.codecName)
         }
-        guard let ctx = avcodec_alloc_context3(decoder), let frame = av_frame_alloc() else {
+        var ctx = avcodec_alloc_context3(decoder)
+        var frame = av_frame_alloc()
+        guard let ctx, let frame else {
+            avcodec_free_context(&ctx); av_frame_free(&frame)
             throw .internalFailure("out of memory allocating a decoder")
         }
         context = ctx
         self.frame = frame
+        // Every stored property is set: `deinit` frees both handles if opening fails below.
         if avcodec_parameters_to_context(ctx, stream.pointee.codecpar) < 0 {
             throw .unsupportedCodec(path: path, codec: stream.codecName)
         }

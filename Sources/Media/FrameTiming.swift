@@ -28,10 +28,11 @@ struct FrameTiming: Sendable, Equatable {
 
     /// Measures timing from the first `limit` video packets of `path` (a second, private demuxer, so the
     /// caller's read position is untouched). Nil when nothing can be measured.
-    static func measure(path: String, streamIndex: Int32, limit: Int = 300) -> FrameTiming? {
-        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
-        guard avformat_open_input(&ctx, path, nil, nil) >= 0, let context = ctx else { return nil }
+    static func measure(path: String, streamIndex: Int32, gate: InputGate, limit: Int = 300) -> FrameTiming? {
+        guard let opened = try? AcceptedInput.open(path: path, gate: gate) else { return nil }
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = opened
         defer { avformat_close_input(&ctx) }
+        let context = opened
         guard streamIndex < Int32(context.pointee.nb_streams), let stream = context.pointee.streams[Int(streamIndex)] else { return nil }
         for i in 0..<Int(context.pointee.nb_streams) where i != Int(streamIndex) {
             context.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL
@@ -50,10 +51,15 @@ struct FrameTiming: Sendable, Equatable {
     static func from(timestamps: [Int64], timeBase: Rational) -> FrameTiming? {
         let sorted = timestamps.sorted()
         guard sorted.count >= 3, let first = sorted.first, let last = sorted.last, last > first else { return nil }
-        let gaps = zip(sorted.dropFirst(), sorted).map { $0 - $1 }.filter { $0 > 0 }
+        // Timestamps come from the file: differences that overflow are not gaps between real pictures.
+        let gaps = zip(sorted.dropFirst(), sorted).compactMap { later, earlier -> Int64? in
+            let (gap, overflow) = later.subtractingReportingOverflow(earlier)
+            return overflow || gap <= 0 ? nil : gap
+        }
         guard let shortest = gaps.min(), let longest = gaps.max() else { return nil }
-        let span = Rational(last - first) * timeBase
+        let span = (Rational(last) - Rational(first)) * timeBase
         let average = Rational(Int64(sorted.count - 1)) / span
+        guard average.seconds.isFinite, average.seconds > 0, average.seconds < 1e6 else { return nil }
         // Tolerate rounding of timestamps to the time base (e.g. 33 ms / 34 ms at 1/1000).
         let variable = Double(longest - shortest) > max(1.0, Double(shortest) * 0.1)
         guard variable else {

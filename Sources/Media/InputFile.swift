@@ -7,8 +7,12 @@ final class InputFile {
     let context: UnsafeMutablePointer<AVFormatContext>
     let fileSize: Int64
 
+    /// Decides when reading must stop; every context opened for this input carries it.
+    let gate: InputGate
+    let limits: MediaLimits
+
     /// Opens and inspects `path`, turning every failure into a `MediaError` a person can read.
-    init(path: String) throws(MediaError) {
+    init(path: String, limits: MediaLimits = .standard, gate: InputGate = InputGate()) throws(MediaError) {
         self.path = path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
@@ -20,23 +24,13 @@ final class InputFile {
         }
         fileSize = (attributes[.size] as? NSNumber)?.int64Value ?? 0
         if fileSize == 0 { throw .emptyFile(path: path) }
-
-        av_log_set_level(AV_LOG_FATAL)
-        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
-        let status = avformat_open_input(&ctx, path, nil, nil)
-        guard status >= 0, let opened = ctx else {
-            // A recognised container that still fails to open is damaged, not foreign.
-            if InputFile.containerIsRecognised(path: path) {
-                throw .truncated(path: path, detail: "its index is missing: \(ffmpegErrorText(status))")
-            }
-            if status == reel_averror_invaliddata() { throw .notMedia(path: path) }
-            throw .unreadable(path: path, reason: ffmpegErrorText(status))
-        }
-        context = opened
-        let infoStatus = avformat_find_stream_info(opened, nil)
+        self.gate = gate
+        self.limits = limits
+        context = try AcceptedInput.open(path: path, gate: gate)
+        // From here every stored property is set, so `deinit` closes the context on every path below.
+        let infoStatus = avformat_find_stream_info(context, nil)
         if infoStatus < 0 {
-            var owned: UnsafeMutablePointer<AVFormatContext>? = opened
-            avformat_close_input(&owned)
+            if let stopped = gate.error(path: path) { throw stopped }
             throw .truncated(path: path, detail: ffmpegErrorText(infoStatus))
         }
     }
@@ -81,7 +75,7 @@ final class InputFile {
         if let declared, stream.pointee.avg_frame_rate.num > 0, !stream.isVariableFrameRate {
             timing = FrameTiming(average: declared, isVariable: false)
         } else {
-            timing = FrameTiming.measure(path: path, streamIndex: stream.pointee.index)
+            timing = FrameTiming.measure(path: path, streamIndex: stream.pointee.index, gate: gate)
                 ?? FrameTiming(average: declared ?? Rational(30), isVariable: stream.isVariableFrameRate)
         }
         timingCache[stream.pointee.index] = timing
@@ -94,29 +88,9 @@ final class InputFile {
         for stream in streams {
             let count = avformat_index_get_entries_count(stream)
             guard count > 0, let last = avformat_index_get_entry(stream, count - 1) else { continue }
-            if last.pointee.pos + Int64(last.pointee.size) > fileSize { return true }
+            let (end, overflow) = last.pointee.pos.addingReportingOverflow(Int64(last.pointee.size))
+            if overflow || end > fileSize { return true }
         }
         return false
-    }
-
-    /// Whether some demuxer claims the file with confidence, even if it then fails to open it.
-    private static func containerIsRecognised(path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 4096)) ?? Data()
-        guard !head.isEmpty else { return false }
-        var padded = head
-        padded.append(Data(count: Int(AVPROBE_PADDING_SIZE)))
-        return padded.withUnsafeMutableBytes { raw -> Bool in
-            "".withCString { noName -> Bool in
-                var probe = AVProbeData()
-                probe.buf = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                probe.buf_size = Int32(head.count)
-                probe.filename = noName
-                var score: Int32 = 0
-                let format = av_probe_input_format3(&probe, 1, &score)
-                return format != nil && score >= AVPROBE_SCORE_MAX / 2
-            }
-        }
     }
 }

@@ -2,12 +2,17 @@ import CFFmpeg
 
 /// `reel probe`: what a file holds, or a `MediaError` that says why it cannot be used.
 public enum Prober {
-    public static func probe(path: String) throws(MediaError) -> ProbeResult {
-        let input = try InputFile(path: path)
+    /// Opens `path` as any worker would (accepted containers only, local files only) and checks what it
+    /// claims against `limits`.
+    public static func probe(path: String, limits: MediaLimits = .standard) throws(MediaError) -> ProbeResult {
+        let input = try InputFile(path: path, limits: limits)
         return try describe(input)
     }
 
     static func describe(_ input: InputFile) throws(MediaError) -> ProbeResult {
+        if input.streams.count > input.limits.maxStreams {
+            throw .exceedsLimit(path: input.path, detail: "it has \(input.streams.count) streams, more than the \(input.limits.maxStreams) allowed")
+        }
         if input.indexPointsPastEnd() {
             throw .truncated(path: input.path, detail: "the file ends before the data its index lists")
         }
@@ -26,7 +31,7 @@ public enum Prober {
             throw .unsupportedCodec(path: input.path, codec: stream.codecName)
         }
         let bitrate = input.context.pointee.bit_rate
-        return ProbeResult(
+        let result = ProbeResult(
             path: input.path,
             container: input.formatName,
             containerLongName: input.formatLongName,
@@ -35,6 +40,10 @@ public enum Prober {
             bitrate: bitrate > 0 ? Int(bitrate) : nil,
             streams: streams
         )
+        if let violation = input.limits.violation(of: result, streamCount: streams.count) {
+            throw .exceedsLimit(path: input.path, detail: violation)
+        }
+        return result
     }
 
     private static func describe(_ stream: UnsafeMutablePointer<AVStream>, isDefault: Bool, timing: FrameTiming?) -> StreamInfo {

@@ -10,7 +10,8 @@ final class TranscodeSession {
     private let profile: Profile
     private let scope: TranscodeScope
     private let progress: (@Sendable (TranscodeProgress) -> Void)?
-    private let isCancelled: @Sendable () -> Bool
+    private let gate: InputGate
+    private let limits: MediaLimits
     private let duration: Double?
 
     private let videoStream: UnsafeMutablePointer<AVStream>?
@@ -32,14 +33,16 @@ final class TranscodeSession {
     private let started = Date()
 
     init(input path: String, directory: URL, profile: Profile, scope: TranscodeScope,
+         limits: MediaLimits, deadline: Date?,
          progress: (@Sendable (TranscodeProgress) -> Void)?, isCancelled: @escaping @Sendable () -> Bool) throws(MediaError) {
-        input = try InputFile(path: path)
+        gate = InputGate(isCancelled: isCancelled, deadline: deadline)
+        self.limits = limits
+        input = try InputFile(path: path, limits: limits, gate: gate)
         let probe = try Prober.describe(input)
         self.directory = directory
         self.profile = profile
         self.scope = scope
         self.progress = progress
-        self.isCancelled = isCancelled
         duration = probe.duration
         let video = input.bestStream(AVMEDIA_TYPE_VIDEO)
         let audio = input.bestStream(AVMEDIA_TYPE_AUDIO)
@@ -75,13 +78,14 @@ final class TranscodeSession {
         var first = try seekToStart()
         defer { if first != nil { av_packet_free(&first) } }
         while !(ladder?.isComplete ?? false) || audio != nil {
-            if isCancelled() { throw .internalFailure("cancelled") }
+            try gate.check(path: input.path)
             if let pending = first {
                 av_packet_move_ref(packet, pending)
                 av_packet_free(&first)
             } else {
                 let status = av_read_frame(input.context, packet)
                 if status == averrorEOF { break }
+                try gate.check(path: input.path)
                 if status < 0 {
                     if status == reel_averror_invaliddata() { continue }
                     throw .truncated(path: input.path, detail: "reading stopped at \(String(format: "%.1f", reached.seconds)) s: \(ffmpegErrorText(status))")
@@ -103,6 +107,9 @@ final class TranscodeSession {
         return try finishOutput()
     }
 
+    /// The latest time any output may reach.
+    private var maxTime: Rational { Rational(Int64(min(limits.maxDuration, 1e12))) }
+
     private var reached: Rational { max(ladder?.reached ?? Rational(0), audioEnd) }
 
     // MARK: setup
@@ -118,7 +125,8 @@ final class TranscodeSession {
         let offset = Rational((delay / timeline.gridPeriod).ceil) * timeline.gridPeriod
         if let videoStream, let ladderPlan {
             let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, path: input.path, profile: profile,
-                                         origin: origin, poster: directory.appendingPathComponent("poster.jpg"))
+                                         origin: origin, poster: directory.appendingPathComponent("poster.jpg"),
+                                         gate: gate, maxTime: maxTime)
             try ladder.start(offset: offset, root: directory, from: start, to: end)
             self.ladder = ladder
         }
@@ -174,6 +182,9 @@ final class TranscodeSession {
     private func addAudio(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         guard let audio, let audioDecoder else { return }
         let start = (audioDecoder.time(of: frame) ?? audioEnd + origin) - origin
+        if start > maxTime {
+            throw .exceedsLimit(path: input.path, detail: "its audio is stamped at \(MediaLimits.hours(start.seconds)), past the \(MediaLimits.hours(maxTime.seconds)) allowed")
+        }
         try audio.add(frame, start: start)
         let length = Rational(Int64(frame.pointee.nb_samples), Int64(max(frame.pointee.sample_rate, 1)))
         audioEnd = max(audioEnd, start + length)

@@ -89,23 +89,30 @@ public enum Transcoder {
         into directory: URL,
         profile: Profile,
         scope: TranscodeScope = .whole,
+        limits: MediaLimits = .standard,
+        deadline: Date? = nil,
         progress: (@Sendable (TranscodeProgress) -> Void)? = nil,
         isCancelled: @escaping @Sendable () -> Bool = { false }
     ) async throws(MediaError) -> TranscodeResult {
         try await onOwnThread { () throws(MediaError) in
             let session = try TranscodeSession(input: input, directory: directory, profile: profile, scope: scope,
-                                               progress: progress, isCancelled: isCancelled)
+                                               limits: limits, deadline: deadline, progress: progress, isCancelled: isCancelled)
             return try session.run()
         }
     }
 
     /// Probes `input` and works out its segment timeline without encoding anything.
-    public static func plan(input: String, profile: Profile) async throws(MediaError) -> TranscodePlan {
-        try await onOwnThread { () throws(MediaError) in try planNow(input: input, profile: profile) }
+    /// `deadline` bounds the probe's reading like a transcode's.
+    public static func plan(input: String, profile: Profile, limits: MediaLimits = .standard, deadline: Date? = nil,
+                            isCancelled: @escaping @Sendable () -> Bool = { false }) async throws(MediaError) -> TranscodePlan {
+        try await onOwnThread { () throws(MediaError) in
+            try planNow(input: input, profile: profile, limits: limits, gate: InputGate(isCancelled: isCancelled, deadline: deadline))
+        }
     }
 
-    static func planNow(input path: String, profile: Profile) throws(MediaError) -> TranscodePlan {
-        let input = try InputFile(path: path)
+    static func planNow(input path: String, profile: Profile, limits: MediaLimits = .standard,
+                        gate: InputGate = InputGate()) throws(MediaError) -> TranscodePlan {
+        let input = try InputFile(path: path, limits: limits, gate: gate)
         let probe = try Prober.describe(input)
         let video = input.bestStream(AVMEDIA_TYPE_VIDEO)
         let plan = try video.map { stream throws(MediaError) in try LadderPlan.video(input: input, stream: stream, profile: profile) }

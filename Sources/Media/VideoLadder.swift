@@ -28,9 +28,17 @@ final class VideoLadder {
     private var hasCurrent = false
     private let sourcePeriod: Rational
     private(set) var reached = Rational(0)
+    /// Checked for every output frame: one packet can jump far ahead in time and fill the gap with copies.
+    private let gate: InputGate
+    private let path: String
+    /// No picture may land later than this (the longest duration allowed), whatever its timestamp says.
+    private let maxTime: Rational
 
     init(stream: UnsafeMutablePointer<AVStream>, plan: LadderPlan, path: String, profile: Profile, origin: Rational,
-         poster: URL) throws(MediaError) {
+         poster: URL, gate: InputGate, maxTime: Rational) throws(MediaError) {
+        self.gate = gate
+        self.path = path
+        self.maxTime = maxTime
         decoder = try Decoder(stream: stream, path: path)
         preprocessor = VideoPreprocessor(rotation: stream.uprightRotation, deinterlace: stream.isInterlaced,
                                          timeBase: stream.pointee.time_base)
@@ -120,6 +128,9 @@ final class VideoLadder {
     private func show(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         let base = Rational(decoder.stream.pointee.time_base)
         let start = frame.pointee.pts != noPTS ? Rational(frame.pointee.pts) * base - origin : reached
+        if start > maxTime {
+            throw .exceedsLimit(path: path, detail: "a picture is stamped at \(MediaLimits.hours(start.seconds)), past the \(MediaLimits.hours(maxTime.seconds)) allowed")
+        }
         if !hasCurrent { try replaceCurrent(with: frame) }
         try emit(until: start)
         try replaceCurrent(with: frame)
@@ -136,6 +147,7 @@ final class VideoLadder {
     private func emit(until time: Rational) throws(MediaError) {
         for g in groups.indices {
             for slot in groups[g].slotter.slots(before: time) where slot < groups[g].endSlot {
+                try gate.check(path: path)
                 let slotTime = Rational(slot) * groups[g].slotter.period
                 var keyframe = false
                 while plan.timeline.keyframeTime(groups[g].nextKeyframe) <= slotTime {

@@ -21,7 +21,7 @@ struct JobHandlers {
         }
         let source = settings.layout.absolute(video.originalPath).path
         switch job.kind {
-        case .plan: return try await plan(video: video, source: source)
+        case .plan: return try await plan(video: video, source: source, control: control)
         case .videoChunk: return try await chunk(job, video: video, source: source, control: control)
         case .audio: return try await audio(video: video, source: source, control: control)
         case .finalize: return try await finalize(video: video, lease: lease)
@@ -30,13 +30,18 @@ struct JobHandlers {
 
     /// Probe, then split: video chunks of about `chunkSeconds` (the first one first, so the video becomes
     /// playable soon), one audio job, and a finalize job that waits for all of them.
-    private func plan(video: VideoRecord, source: String) async throws -> JobOutcome {
-        let plan = try await Transcoder.plan(input: source, profile: settings.profile)
+    private func plan(video: VideoRecord, source: String, control: JobControl) async throws -> JobOutcome {
+        let plan = try await Transcoder.plan(input: source, profile: settings.profile, limits: settings.limits,
+                                             deadline: settings.deadline(forMediaSeconds: 0), isCancelled: { control.isCancelled })
+        let chunks = plan.hasVideo ? plan.chunks(ofAbout: settings.chunkSeconds) : []
+        if chunks.count > settings.maxChunks {
+            throw MediaError.exceedsLimit(path: source, detail: "it would take \(chunks.count) pieces of work, more than the \(settings.maxChunks) allowed")
+        }
         // Short videos before long ones; a video's first chunk and its audio before its other chunks.
         let base = max(0, 100 - Int(plan.duration / 60))
         var jobs: [NewJob] = []
         if plan.hasVideo {
-            for (i, chunk) in plan.chunks(ofAbout: settings.chunkSeconds).enumerated() {
+            for (i, chunk) in chunks.enumerated() {
                 jobs.append(NewJob(kind: .videoChunk, priority: base + (i == 0 ? 50 : 0),
                                    payload: ChunkPayload(first: chunk.first, end: chunk.end).json))
             }
@@ -53,7 +58,8 @@ struct JobHandlers {
         do { range = try ChunkPayload.decode(job.payload) } catch { throw WorkerError.badPayload(job.payload) }
         let result = try await Transcoder.transcode(
             input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
-            scope: .videoChunk(range.first, range.end),
+            scope: .videoChunk(range.first, range.end), limits: settings.limits,
+            deadline: settings.deadline(forMediaSeconds: pieceSeconds(range, video: video)),
             progress: { control.report($0.fraction) }, isCancelled: { control.isCancelled })
         try publisher.saveManifest(result.parts, video: video.id, piece: String(format: "video-%06lld", range.first))
         return JobOutcome()
@@ -84,7 +90,8 @@ struct JobHandlers {
         do {
             result = try await Transcoder.transcode(
                 input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
-                scope: .audioOnly, progress: { progress in
+                scope: .audioOnly, limits: settings.limits,
+                deadline: settings.deadline(forMediaSeconds: video.durationSeconds ?? 0), progress: { progress in
                     control.report(progress.fraction)
                     finished.withLock { $0 = progress.parts }
                 }, isCancelled: { control.isCancelled })
@@ -99,6 +106,13 @@ struct JobHandlers {
         try publisher.saveManifest(result.parts, video: video.id, piece: "audio")
         publisher.removePartialManifest(video: video.id, piece: "audio")
         return JobOutcome()
+    }
+
+    /// Seconds of media in a chunk: its segments, or for the open-ended last one what the video has left.
+    private func pieceSeconds(_ range: ChunkPayload, video: VideoRecord) -> Double {
+        let segment = settings.profile.segmentDuration
+        if let end = range.end { return Double(end - range.first) * segment }
+        return max(segment, (video.durationSeconds ?? 0) - Double(range.first) * segment)
     }
 
     private func finalize(video: VideoRecord, lease: Lease) async throws -> JobOutcome {

@@ -71,6 +71,13 @@ public struct Worker: Sendable {
                     control.cancel()
                     return true
                 }
+                // A piece that has stopped moving is not vouched for: no more heartbeats or signs of life,
+                // so if it cannot be stopped either, the lease expires and the supervisor replaces us.
+                if job.kind != .finalize && control.quietSeconds > settings.stallTimeout {
+                    log.error("job \(job.id): no progress for \(Int(settings.stallTimeout)) s; stopping it")
+                    control.cancelAsStalled()
+                    return false
+                }
                 guard Date().timeIntervalSince(lastBeat) >= settings.heartbeatInterval else { continue }
                 lastBeat = Date()
                 do {
@@ -105,7 +112,7 @@ public struct Worker: Sendable {
         } catch {
             keeper.cancel()
             let drained = await keeper.value
-            await settle(error, lease: lease, drained: drained, log: log)
+            await settle(error, lease: lease, drained: drained, stalled: control.stalled, log: log)
             return false
         }
     }
@@ -126,11 +133,17 @@ public struct Worker: Sendable {
     }
 
     /// Records why a job did not complete: given back (drain), abandoned (lease lost), or failed.
-    private func settle(_ error: any Error, lease: Lease, drained: Bool, log: Logger) async {
+    private func settle(_ error: any Error, lease: Lease, drained: Bool, stalled: Bool, log: Logger) async {
         do {
             if drained {
                 try await catalog.release(lease)
                 log.info("released job \(lease.jobId) for another worker")
+                return
+            }
+            if stalled {
+                // Retryable: storage that stalled may come back; the attempts are bounded.
+                let state = try await catalog.fail(lease, error: "Processing stopped making progress for \(Int(settings.stallTimeout)) s and was stopped; the file may be damaged.", permanent: false)
+                log.error("job \(lease.jobId) stalled (\(state.rawValue))")
                 return
             }
             switch error {

@@ -1,4 +1,5 @@
 import Foundation
+import Media
 import Profiles
 import Storage
 
@@ -21,6 +22,18 @@ public struct WorkerSettings: Sendable {
     /// While the audio track encodes, its finished segments are published this often, so a long video
     /// becomes playable after its first chunk instead of after its whole audio track.
     public var audioPublishInterval: TimeInterval = 2
+    /// What an upload may claim (duration, picture size, frame rate, streams) before any work is planned.
+    public var limits = MediaLimits.standard
+    /// Most pieces (chunk jobs) one video may be split into.
+    public var maxChunks = 2000
+    /// A piece may run for this many times its media duration, and at least `jobTimeoutMinimum`
+    /// seconds; past that it fails for good ("took longer than allowed"), so a crafted file cannot
+    /// hold a worker.
+    public var jobTimeoutFactor: Double = 20
+    public var jobTimeoutMinimum: TimeInterval = 600
+    /// A piece that reports no progress (packets read, frames made) for this long is stopped, and the
+    /// heartbeat stops vouching for it, so a supervisor sees the worker as hung if it cannot stop.
+    public var stallTimeout: TimeInterval = 180
     /// Stop when the queue is empty instead of waiting (for scripts and tests).
     public var exitWhenIdle = false
     /// Called whenever the worker shows it is alive: at every claim attempt and every heartbeat. A
@@ -31,6 +44,12 @@ public struct WorkerSettings: Sendable {
         self.layout = layout
         self.profile = profile
         self.owner = owner
+    }
+
+    /// When a piece of `seconds` of media must be done by, starting now.
+    func deadline(forMediaSeconds seconds: Double) -> Date {
+        let allowed = max(jobTimeoutMinimum, jobTimeoutFactor * max(0, seconds.isFinite ? seconds : 0))
+        return Date().addingTimeInterval(min(allowed, 7 * 86400))
     }
 
     public static func defaultOwner() -> String {

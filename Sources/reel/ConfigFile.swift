@@ -43,6 +43,8 @@ struct Settings {
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size", "sendfile",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
         "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after",
+        "max_duration", "max_dimension", "max_frame_rate", "max_streams", "max_chunks",
+        "job_timeout_factor", "job_timeout_min", "stall_timeout",
     ]
 
     /// flag ?? REEL_<KEY> ?? file[key]; an empty value counts as unset. Paths get `~` expanded.

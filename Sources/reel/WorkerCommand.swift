@@ -34,6 +34,7 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.audioPublishInterval = max(0.05, audioPublishInterval)
         do {
             settings.drainTimeout = try drainTimeout ?? config.seconds(nil, "drain_timeout", default: 20)
+            try config.applyLimits(to: &settings)
         } catch { throw ValidationError("\(error)") }
         settings.exitWhenIdle = exitWhenIdle
         // Signs of life for whoever supervises: the autoscaler's child driver reads the liveness file,

@@ -8,6 +8,7 @@ public enum Paths {
 
     public static func fixture(_ name: String) -> String { repository.appendingPathComponent("Fixtures/\(name)").path }
     public static func profile(_ name: String) -> String { repository.appendingPathComponent("profiles/\(name).yaml").path }
+    public static let hostileInputs = repository.appendingPathComponent("scripts/hostile-inputs").path
     public static let checkHLS = repository.appendingPathComponent("scripts/check-hls.py").path
 
     /// The `reel` binary built next to the test bundle (or `$REEL_BIN`).

@@ -1,0 +1,59 @@
+"""Hostile uploads over HTTP: what scripts/hostile-inputs writes, uploaded with an upload key to the real
+`reel serve` and its workers.
+
+Every file must end `failed` within a bounded time with a reason a person can read; nothing of the
+private video they point at (or of any other file) may be published under the attacker's video; and a
+good video uploaded right after must still become ready — no worker is left hung.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from reel_http_support import FIXTURES, REPO_ROOT
+
+FAIL_WITHIN_S = 180
+
+
+def test_hostile_uploads_fail_with_reasons_and_publish_nothing(reel, private_video, tmp_path):
+    victim = private_video["id"]
+    originals = sorted((reel.data / "originals" / victim).glob("source.*"))
+    assert originals, f"the private video's original is not under {reel.data / 'originals' / victim}"
+    out = tmp_path / "hostile"
+    subprocess.run([str(REPO_ROOT / "scripts/hostile-inputs"), str(out), "--sibling", victim,
+                    "--absolute", str(originals[0])], check=True, timeout=300, capture_output=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest) >= 15
+
+    uploaded: dict[str, str] = {}
+    for entry in manifest:
+        resp = reel.put_video(out / entry["file"], key="upload", filename=entry["file"])
+        # Refused at upload or accepted then failed: both are fine; a 5xx or a crash is not.
+        assert resp.status_code in (201, 415, 422), f"{entry['file']}: {resp.status_code} {resp.text[:300]}"
+        if resp.status_code == 201:
+            uploaded[resp.json()["id"]] = entry["file"]
+
+    deadline = time.monotonic() + FAIL_WITHIN_S
+    reasons: dict[str, str] = {}
+    for vid, name in uploaded.items():
+        failed = reel.wait_state(vid, "failed", timeout=max(5.0, deadline - time.monotonic()))
+        error = failed.get("error") or ""
+        assert len(error.strip()) >= 20 and "Fatal" not in error and "Optional(" not in error, f"{name}: {error!r}"
+        assert str(reel.data) not in error, f"{name}: the reason shows the storage root: {error!r}"
+        assert failed["playable"] is False and failed["playbackUrl"] is None, f"{name}: {failed}"
+        reasons[name] = error
+        # Nothing was published for it: no playlist over HTTP, no segment on disk.
+        assert reel.get(f"/hls/{vid}/master.m3u8").status_code == 404, name
+        published = [p for p in (reel.data / "hls" / vid).rglob("*") if p.suffix in (".m4s", ".mp4", ".m3u8")]
+        assert not published, f"{name}: published {published[:5]}"
+
+    refused_formats = [n for n, e in reasons.items() if "does not accept" in e]
+    assert any("playlist" in n for n in refused_formats), reasons
+    assert any("longer than the" in e for e in reasons.values()), reasons
+
+    # The next good upload still goes through: every worker is free again.
+    resp = reel.put_video(FIXTURES / "landscape.mp4", key="upload", filename="after-the-attack.mp4")
+    assert resp.status_code == 201, resp.text[:300]
+    reel.wait_state(resp.json()["id"], "ready")
