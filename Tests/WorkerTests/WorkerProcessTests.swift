@@ -57,6 +57,24 @@ struct WorkerProcessTests {
                        "prores-422.mov", "vp9.webm", "audio-only.m4a", "video-only.mp4"]
     static let bad = ["empty.mp4", "not-a-video.mp4", "truncated.mp4", "truncated-tail.mp4", "subtitles-only.mkv"]
 
+    @Test("a piece that runs past its deadline fails for good with the reason, and the worker moves on")
+    func deadline() async throws {
+        let s = try Setup("deadline")
+        defer { s.cleanUp() }
+        // One second for any piece, whatever its length: far too little for 20 s of 1080p.
+        let config = s.root.appendingPathComponent("reel.yaml").path
+        try "job_timeout_min: 1\njob_timeout_factor: 0.01\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let ids = try s.ingest([try s.makeSource(seconds: 20)])
+        let worker = try s.worker(["--exit-when-idle", "--config", config, "--chunk-seconds", "20"], label: "deadline")
+        let status = await worker.wait(timeout: 300)
+        #expect(status == 0, "\(worker.output.suffix(2000))")
+        let video = try #require(try await s.catalog.video(id: ids[0]))
+        #expect(video.state == .failed)
+        #expect(video.error?.contains("took longer than the 1 s allowed") == true, "\(video.error ?? "no error")")
+        let jobs = try await s.catalog.jobs(videoId: ids[0], states: [.failed], limit: 100)
+        #expect(!jobs.isEmpty && jobs.allSatisfy { $0.attempt == 1 }, "a timed-out piece is not retried: \(jobs.map { "\($0.kind) \($0.attempt)" })")
+    }
+
     @Test("three workers turn every good fixture into a playable video, running each job exactly once; bad input fails at once with its reason")
     func healthyWorkers() async throws {
         let s = try Setup("workers")
