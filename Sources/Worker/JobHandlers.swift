@@ -22,8 +22,12 @@ struct JobHandlers {
         let source = settings.layout.absolute(video.originalPath).path
         switch job.kind {
         case .plan: return try await plan(video: video, source: source, control: control)
-        case .videoChunk: return try await chunk(job, video: video, source: source, control: control)
-        case .audio: return try await audio(video: video, source: source, control: control)
+        case .videoChunk:
+            try checkSpace()
+            return try await chunk(job, video: video, source: source, control: control)
+        case .audio:
+            try checkSpace()
+            return try await audio(video: video, source: source, control: control)
         case .finalize: return try await finalize(video: video, lease: lease)
         }
     }
@@ -106,6 +110,12 @@ struct JobHandlers {
         try publisher.saveManifest(result.parts, video: video.id, piece: "audio")
         publisher.removePartialManifest(video: video.id, piece: "audio")
         return JobOutcome()
+    }
+
+    /// Refuses to start writing segments onto a nearly full storage root: the failure is retryable.
+    private func checkSpace() throws {
+        guard let available = DiskSpace.available(at: settings.layout.root.path) else { return }
+        if available < settings.minFreeBytes { throw WorkerError.diskFull(available: available, reserve: settings.minFreeBytes) }
     }
 
     /// Seconds of media in a chunk: its segments, or for the open-ended last one what the video has left.

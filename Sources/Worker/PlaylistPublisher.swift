@@ -83,9 +83,13 @@ struct PlaylistPublisher {
 enum WorkerError: Error, CustomStringConvertible {
     case incomplete(String)
     case badPayload(String)
+    /// Retryable: space may be freed (old videos deleted, uploads finished) before the next attempt.
+    case diskFull(available: Int64, reserve: Int64)
 
     var description: String {
         switch self {
+        case let .diskFull(available, reserve):
+            "the storage root has \(available >> 20) MiB free, less than the \(reserve >> 20) MiB kept in reserve (min_free_space); the piece will be tried again later"
         case let .incomplete(why): "not all pieces are there: \(why)"
         case let .badPayload(why): "bad job payload: \(why)"
         }

@@ -34,6 +34,8 @@ public struct WorkerSettings: Sendable {
     /// A piece that reports no progress (packets read, frames made) for this long is stopped, and the
     /// heartbeat stops vouching for it, so a supervisor sees the worker as hung if it cannot stop.
     public var stallTimeout: TimeInterval = 180
+    /// A piece is not started when the storage root has less free than this (its output would fill it).
+    public var minFreeBytes: Int64 = 1 << 30
     /// Stop when the queue is empty instead of waiting (for scripts and tests).
     public var exitWhenIdle = false
     /// Called whenever the worker shows it is alive: at every claim attempt and every heartbeat. A

@@ -15,6 +15,7 @@ extension Settings {
         worker.jobTimeoutFactor = try double(nil, "job_timeout_factor", default: worker.jobTimeoutFactor)
         worker.jobTimeoutMinimum = try seconds(nil, "job_timeout_min", default: worker.jobTimeoutMinimum)
         worker.stallTimeout = try seconds(nil, "stall_timeout", default: worker.stallTimeout)
+        worker.minFreeBytes = try bytes(nil, "min_free_space", default: worker.minFreeBytes)
         guard limits.maxFrameRate > 0, worker.jobTimeoutFactor > 0 else {
             throw SettingsError("max_frame_rate and job_timeout_factor must be above zero")
         }

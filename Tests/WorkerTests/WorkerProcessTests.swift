@@ -75,6 +75,31 @@ struct WorkerProcessTests {
         #expect(!jobs.isEmpty && jobs.allSatisfy { $0.attempt == 1 }, "a timed-out piece is not retried: \(jobs.map { "\($0.kind) \($0.attempt)" })")
     }
 
+    @Test("on a full storage root a piece is not started: it fails as retryable with the reason, and runs once there is room")
+    func fullDisk() async throws {
+        let s = try Setup("fulldisk")
+        defer { s.cleanUp() }
+        // More reserve than any disk here has: the root counts as full.
+        let config = s.root.appendingPathComponent("reel.yaml").path
+        try "min_free_space: 900TB\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let id = try s.ingest([Paths.fixture("landscape.mp4")])[0]
+        let full = try s.worker(["--config", config], label: "full")
+        let refused = try await eventually(timeout: 120) {
+            try await s.catalog.jobs(videoId: id, states: nil, limit: 100).contains {
+                $0.state == .queued && ($0.lastError ?? "").contains("kept in reserve (min_free_space)")
+            }
+        }
+        full.signal(SIGTERM)
+        _ = await full.wait(timeout: 60)
+        #expect(refused, "no piece was refused for space: \(full.output.suffix(2000))")
+        #expect(try await s.catalog.video(id: id)?.state != .failed)
+
+        try "min_free_space: 1MB\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let roomy = try s.worker(["--config", config, "--exit-when-idle"], label: "roomy")
+        #expect(await roomy.wait(timeout: 300) == 0, "\(roomy.output.suffix(2000))")
+        #expect(try await s.catalog.video(id: id)?.state == .ready)
+    }
+
     @Test("three workers turn every good fixture into a playable video, running each job exactly once; bad input fails at once with its reason")
     func healthyWorkers() async throws {
         let s = try Setup("workers")
