@@ -77,33 +77,48 @@ final class UploadStore: Sendable {
     func offset(_ info: UploadInfo) -> Int64 {
         if info.videoId != nil { return info.length }
         var st = stat()
-        return stat(dataPath(info.id), &st) == 0 ? Int64(st.st_size) : 0
+        if stat(dataPath(info.id), &st) == 0 { return Int64(st.st_size) }
+        // No data file: the bytes are (being) moved into originals/ by `finish`, so every byte arrived.
+        return FileManager.default.fileExists(atPath: originalURL(info).path) ? info.length : 0
     }
 
     /// An upload whose process stopped between the steps of `finish` (data moved into `originals/`, video
     /// maybe registered) is brought back to a consistent state: registered → remember the video; not
     /// registered → move the bytes back, so the upload is complete-but-unregistered and `settle` finishes it.
-    func reconcile(_ info: UploadInfo) async throws -> UploadInfo {
+    /// The caller holds the upload's busy slot, the lock `finish` runs under in this process; `finish`
+    /// also holds `flock` on the bytes, which moves with them into `originals/`, so a `finish` running in
+    /// another process is seen too: then nil (leave it alone, it is being finished).
+    private func reconcile(_ info: UploadInfo) async throws -> UploadInfo? {
         guard info.videoId == nil, !FileManager.default.fileExists(atPath: dataPath(info.id)) else { return info }
+        let original = originalURL(info).path
+        let fd = open(original, O_RDONLY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return nil }
         var info = info
         if try await catalog.video(id: info.id) != nil {
             info.videoId = info.id
             try save(info)
-        } else {
-            let original = originalURL(info).path
-            if FileManager.default.fileExists(atPath: original) { _ = rename(original, dataPath(info.id)) }
+        } else if fd >= 0 {
+            _ = rename(original, dataPath(info.id))
         }
         return info
     }
 
     /// HEAD and GET call this: an upload whose bytes all arrived but whose registration failed (or was
     /// interrupted) is registered now, so the client that already sent everything still gets its video.
+    /// A request writing to the upload (here or in another process) is left to finish it.
     func settle(_ id: String) async throws -> UploadInfo {
-        var info = try await reconcile(try self.info(id))
-        guard info.videoId == nil, offset(info) == info.length, busy.withLock({ $0.insert(id).inserted }) else { return info }
+        let info = try self.info(id)
+        guard info.videoId == nil, busy.withLock({ $0.insert(id).inserted }) else { return info }
         defer { _ = busy.withLock { $0.remove(id) } }
-        _ = try await finish(info: &info, hash: nil, expectedSHA256: nil)
-        return info
+        guard var settled = try await reconcile(info) else { return info }
+        guard settled.videoId == nil, offset(settled) == settled.length else { return settled }
+        let fd = open(dataPath(id), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return settled }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return settled }
+        _ = try await finish(info: &settled, hash: nil, expectedSHA256: nil)
+        return settled
     }
 
     private func originalURL(_ info: UploadInfo) -> URL {
@@ -144,7 +159,9 @@ final class UploadStore: Sendable {
         }
         defer { _ = busy.withLock { $0.remove(id) } }
 
-        var info = try await reconcile(try info(id))
+        guard var info = try await reconcile(try info(id)) else {
+            throw Problem(.locked, "Another request is finishing this upload; retry when it has finished.")
+        }
         if info.videoId != nil {
             guard expected == info.length else {
                 throw Problem(.conflict, "Upload-Offset is \(expected) but the upload is complete at \(info.length).")

@@ -1,0 +1,120 @@
+"""Hostile and unlucky uploads, each on a server of its own (no workers, so a finished upload stays queued):
+a HEAD racing the last PATCH while the catalog is locked, space promised to unfinished uploads, per-key
+quotas, and `Expect: 100-continue` only after the route accepted the request."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import _env, _stop
+from reel_http_support import REPO_ROOT, TUS, assert_problem, free_port, start_and_wait, wait_until
+
+OCTETS = "application/offset+octet-stream"
+
+
+class Server:
+    """`reel serve` on a storage root of its own, with an upload key (and a second one for quota tests)."""
+
+    def __init__(self, reel_bin: Path, root: Path, args: list[str] = (), data: Path | None = None,
+                 keys: tuple[str, str] | None = None):
+        self.data = data or root / "data"
+        env = _env()
+        if keys is None:
+            keys = tuple(self._key(reel_bin, name, env) for name in ("hostile-a", "hostile-b"))
+        self.key, self.other_key = keys
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        log = root / f"serve-{self.port}.log"
+        self.proc = start_and_wait([str(reel_bin), "serve", "--data", str(self.data), "--host", "127.0.0.1",
+                                    "--port", str(self.port), *args], log, self.port, env)
+
+    def _key(self, reel_bin: Path, name: str, env) -> str:
+        return subprocess.run([str(reel_bin), "keys", "create", "--name", name, "--scope", "upload",
+                               "--data", str(self.data)], capture_output=True, text=True, timeout=60,
+                              cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {**TUS, "Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, length: int, key: str | None = None) -> requests.Response:
+        return requests.post(self.base + "/v1/uploads", headers={**self.auth(key), "Upload-Length": str(length)},
+                             timeout=30)
+
+    def patch(self, location: str, offset: int, data: bytes, key: str | None = None) -> requests.Response:
+        return requests.patch(self.base + location, data=data, timeout=60, headers={
+            **self.auth(key), "Upload-Offset": str(offset), "Content-Type": OCTETS})
+
+    def stop(self):
+        _stop(self.proc, f"reel serve :{self.port}")
+
+
+@pytest.fixture
+def server(reel_bin: Path, tmp_path):
+    s = Server(reel_bin, tmp_path)
+    yield s
+    s.stop()
+
+
+# --------------------------------------------------------------------------
+# A HEAD racing the last PATCH
+# --------------------------------------------------------------------------
+
+
+def test_head_racing_the_last_patch_keeps_the_original(server: Server):
+    """The last PATCH has moved the bytes into originals/ and waits for the catalog (another process holds
+    its write lock); a HEAD arriving then must not move them back. Once the lock is released the video is
+    queued and its original is where the catalog says."""
+    body = os.urandom(300_000)
+    r = server.create(len(body))
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    assert server.patch(location, 0, body[:100_000]).status_code == 204
+    data_file = server.data / "uploads" / upload_id / "data"
+
+    lock = sqlite3.connect(server.data / "reel.sqlite", timeout=30, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    result: dict = {}
+
+    def last_patch():
+        try:
+            result["patch"] = server.patch(location, 100_000, body[100_000:])
+        except Exception as e:  # reported below
+            result["patch"] = e
+
+    patcher = threading.Thread(target=last_patch)
+    try:
+        patcher.start()
+        # The PATCH has every byte and moved them out of uploads/: it is now waiting for the catalog.
+        wait_until(lambda: not data_file.exists(), 30, 0.05, "the last PATCH moving the bytes into originals/")
+        head = requests.head(server.base + location, headers=server.auth(), timeout=30)
+        assert head.status_code == 200, head.text
+        assert int(head.headers["Upload-Offset"]) == len(body), "every byte arrived: HEAD must not send the client back"
+        assert "patch" not in result, "the catalog is locked: the PATCH cannot have finished yet"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        patcher.join(60)
+    patch = result["patch"]
+    assert isinstance(patch, requests.Response), patch
+    assert patch.status_code == 204, patch.text
+    video_id = patch.headers["Reel-Video-Id"]
+    video = requests.get(f"{server.base}/v1/videos/{video_id}", headers=server.auth(), timeout=30).json()
+    assert video["state"] == "queued", video
+    originals = list((server.data / "originals" / video_id).glob("source.*"))
+    assert len(originals) == 1 and originals[0].read_bytes() == body, \
+        f"the original must be in originals/{video_id}/, found {originals}"
+    assert not data_file.exists(), "the bytes must not be back in uploads/"
+    # A later HEAD (nothing racing) leaves it alone too.
+    head = requests.head(server.base + location, headers=server.auth(), timeout=30)
+    assert head.status_code == 200 and head.headers.get("Reel-Video-Id") == video_id
+    assert originals[0].is_file() and not data_file.exists()
