@@ -12,6 +12,13 @@ public struct ServerSettings: Sendable {
     public var maxUploadBytes: Int64
     /// Unfinished uploads are removed this long after their last byte arrived.
     public var uploadExpiry: TimeInterval
+    /// ...and at the latest this long after they were created, however slowly bytes keep trickling in.
+    public var uploadLifetime: TimeInterval
+    /// Unfinished uploads one API key may have at a time (a new one beyond it is 507).
+    public var maxOpenUploadsPerKey: Int
+    /// Bytes one API key may have in unfinished uploads (their `Upload-Length`s, received or not); a new
+    /// upload beyond it is 507, one larger than it on its own 413.
+    public var maxBytesInFlightPerKey: Int64
     /// Uploads are refused (507) when they would leave less than this free on the storage root.
     public var minFreeBytes: Int64
     /// HMAC key of signed playback URLs. Every host behind the load balancer needs the same one.
@@ -27,11 +34,15 @@ public struct ServerSettings: Sendable {
     public var sendfile: Bool
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
-                maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600, minFreeBytes: Int64 = 1 << 30,
+                maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,
+                uploadLifetime: TimeInterval = 7 * 24 * 3600, maxOpenUploadsPerKey: Int = 20,
+                maxBytesInFlightPerKey: Int64 = 40 << 30, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
                 sendfile: Bool = false) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
+        self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey
+        self.maxBytesInFlightPerKey = maxBytesInFlightPerKey
         self.signingKey = signingKey; self.playbackURLTTL = playbackURLTTL; self.segmentCacheBytes = segmentCacheBytes
         self.sendfile = sendfile
     }

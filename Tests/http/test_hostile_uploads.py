@@ -118,3 +118,75 @@ def test_head_racing_the_last_patch_keeps_the_original(server: Server):
     head = requests.head(server.base + location, headers=server.auth(), timeout=30)
     assert head.status_code == 200 and head.headers.get("Reel-Video-Id") == video_id
     assert originals[0].is_file() and not data_file.exists()
+
+
+# --------------------------------------------------------------------------
+# Space promised to unfinished uploads, and quotas per key
+# --------------------------------------------------------------------------
+
+# Nothing but free space limits these servers' uploads (quotas and the size limit far out of the way).
+UNLIMITED = ["--max-upload-size", "1000TiB", "--min-free-space", "1MiB",
+             "--max-bytes-in-flight-per-key", "1000TiB"]
+
+
+def _free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_space_is_promised_to_unfinished_uploads(reel_bin: Path, tmp_path):
+    """Two uploads of 60 % of the free space each: the first is promised its bytes, the second is refused
+    (507), also by a second server on the same storage root; deleting the first frees its promise."""
+    first = Server(reel_bin, tmp_path, UNLIMITED)
+    second = None
+    try:
+        share = _free_bytes(first.data) * 6 // 10
+        a = first.create(share)
+        assert a.status_code == 201, a.text
+        refused = assert_problem(first.create(share, key=first.other_key), 507, "second 60 % upload")
+        assert "promised" in refused["detail"], refused
+        # The promise is on the storage root, not in the first server's memory.
+        second = Server(reel_bin, tmp_path, UNLIMITED, data=first.data, keys=(first.key, first.other_key))
+        assert_problem(second.create(share, key=second.other_key), 507, "second 60 % upload on another server")
+        # Bytes already received are on disk, no longer promised: the promise shrinks as they arrive.
+        assert first.patch(a.headers["Location"], 0, b"x" * 1000).status_code == 204
+        assert requests.delete(first.base + a.headers["Location"], headers=first.auth(), timeout=30).status_code == 204
+        b = second.create(share, key=second.other_key)
+        assert b.status_code == 201, b.text
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+
+
+def test_quotas_per_key(reel_bin: Path, tmp_path):
+    s = Server(reel_bin, tmp_path, ["--max-open-uploads-per-key", "2", "--max-bytes-in-flight-per-key", "1000"])
+    try:
+        # Larger than the key may ever have in flight: 413, whatever else it has open.
+        too_big = assert_problem(s.create(1001), 413, "upload above the key's bytes in flight")
+        assert "1000" in too_big["detail"], too_big
+        # Bytes in flight: 600 open, 600 more would be 1200.
+        a = s.create(600)
+        assert a.status_code == 201, a.text
+        over = assert_problem(s.create(600), 507, "second 600-byte upload")
+        assert "in flight" in over["detail"], over
+        # Quotas are per key: the other key is not affected.
+        assert s.create(600, key=s.other_key).status_code == 201
+        # Open uploads: two open, a third (small) one is refused.
+        b = s.create(100)
+        assert b.status_code == 201, b.text
+        many = assert_problem(s.create(100), 507, "third open upload")
+        assert "open uploads" in many["detail"], many
+        # Plain uploads count as well.
+        put = requests.put(s.base + "/v1/videos?filename=a.mp4", data=b"p" * 10, timeout=30,
+                           headers={"Authorization": f"Bearer {s.key}"})
+        assert_problem(put, 507, "plain upload with two uploads open")
+        # A finished upload no longer counts.
+        done = s.patch(b.headers["Location"], 0, b"b" * 100)
+        assert done.status_code == 204 and "Reel-Video-Id" in done.headers, done.text
+        assert s.create(100).status_code == 201
+        # Nor does a terminated one.
+        assert requests.delete(s.base + a.headers["Location"], headers=s.auth(), timeout=30).status_code == 204
+        assert s.create(600).status_code == 201
+    finally:
+        s.stop()

@@ -105,7 +105,7 @@ struct VideoRoutes: Sendable {
         if let sha = query.get("sha256"), sha.count != 64 || !sha.allSatisfy(\.isHexDigit) {
             throw Problem(.badRequest, "sha256 must be 64 hexadecimal digits.")
         }
-        let info = try store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
+        let info = try await store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
                                     title: query.get("title"), visibility: try UploadInfo.visibility(query.get("visibility")),
                                     owner: key.id, lengthKnown: length != nil)
         let appended: UploadStore.Appended

@@ -59,7 +59,7 @@ struct TusRoutes: Sendable {
         }
         let metadata = try UploadInfo.parseMetadata(request.headers[.uploadMetadata])
         if hasBody(request) { try checkContentType(request) }  // before anything is created
-        var info = try store.create(length: length, filename: metadata["filename"] ?? metadata["name"],
+        var info = try await store.create(length: length, filename: metadata["filename"] ?? metadata["name"],
                                     title: metadata["title"], visibility: try UploadInfo.visibility(metadata["visibility"]),
                                     owner: key.id)
         var headers: HTTPFields = [.location: "/v1/uploads/\(info.id)"]

@@ -16,7 +16,10 @@ final class UploadStore: Sendable {
     let catalog: any Catalog
     let maxUploadBytes: Int64
     let expiry: TimeInterval
+    let lifetime: TimeInterval
     let minFreeBytes: Int64
+    let maxOpenUploadsPerKey: Int
+    let maxBytesInFlightPerKey: Int64
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -30,7 +33,10 @@ final class UploadStore: Sendable {
         self.catalog = catalog
         self.maxUploadBytes = settings.maxUploadBytes
         self.expiry = settings.uploadExpiry
+        self.lifetime = settings.uploadLifetime
         self.minFreeBytes = settings.minFreeBytes
+        self.maxOpenUploadsPerKey = settings.maxOpenUploadsPerKey
+        self.maxBytesInFlightPerKey = settings.maxBytesInFlightPerKey
         self.metrics = metrics
         self.logger = logger
     }
@@ -42,25 +48,100 @@ final class UploadStore: Sendable {
 
     // MARK: - Creating and reading
 
-    /// `lengthKnown: false` (a chunked plain upload) skips the up-front space check: free space is then
+    /// Checks the owner's quotas and the free space (less what unfinished uploads were promised) and
+    /// creates the upload, holding `<root>/.uploads.lock` so that two creations, in this process or
+    /// another sharing the storage root, cannot both be promised the same bytes.
+    /// `lengthKnown: false` (a chunked plain upload) promises nothing up front: free space is then
     /// checked while the body streams in.
     func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?,
-                lengthKnown: Bool = true) throws -> UploadInfo {
+                lengthKnown: Bool = true) async throws -> UploadInfo {
         guard length >= 0 else { throw Problem(.badRequest, "Upload-Length must be a non-negative integer.") }
         guard length <= maxUploadBytes else {
             throw Problem(.contentTooLarge, "The upload is \(length) bytes; this server accepts at most \(maxUploadBytes).")
         }
-        if lengthKnown { try checkSpace(for: length) }
-        let now = Date()
-        let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
-                              title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(expiry),
-                              ownerKeyId: owner, videoId: nil)
-        try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
-            throw Problem(.internalServerError, "Cannot create the upload's file on the storage root.")
+        if lengthKnown, owner != nil, length > maxBytesInFlightPerKey {
+            throw Problem(.contentTooLarge, "The upload is \(length) bytes; an API key may have at most \(maxBytesInFlightPerKey) bytes in unfinished uploads.",
+                          title: Self.quotaTitle)
         }
-        try save(info)
-        return info
+        return try await NIOThreadPool.singleton.runIfActive { [self] in
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            let lock = open(layout.root.appendingPathComponent(".uploads.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lock >= 0 else { throw Problem(.internalServerError, "Cannot open .uploads.lock on the storage root.") }
+            defer { close(lock) }
+            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+            let ledger = Ledger(of: unfinished(now: Date()))
+            if let owner { try checkQuotas(owner: owner, length: lengthKnown ? length : 0, ledger: ledger) }
+            if lengthKnown { try checkSpace(for: length, promised: ledger.promised) }
+            let now = Date()
+            let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
+                                  title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(min(expiry, lifetime)),
+                                  ownerKeyId: owner, videoId: nil, deferredLength: lengthKnown ? nil : true)
+            try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
+                throw Problem(.internalServerError, "Cannot create the upload's file on the storage root.")
+            }
+            try save(info)
+            return info
+        }
+    }
+
+    static let quotaTitle = "Upload quota exceeded"
+
+    private func checkQuotas(owner: String, length: Int64, ledger: Ledger) throws {
+        let mine = ledger.byOwner[owner] ?? (0, 0)
+        if mine.open >= maxOpenUploadsPerKey {
+            throw Problem(.insufficientStorage,
+                          "This API key already has \(mine.open) open uploads, the most it may have; finish or delete one (DELETE /v1/uploads/{id}) first.",
+                          title: Self.quotaTitle)
+        }
+        if mine.bytes + length > maxBytesInFlightPerKey {
+            throw Problem(.insufficientStorage,
+                          "This API key has \(mine.bytes) bytes in flight in unfinished uploads; with this upload's \(length) it would pass its quota of \(maxBytesInFlightPerKey). Finish or delete an upload first.",
+                          title: Self.quotaTitle)
+        }
+    }
+
+    /// What unfinished uploads hold and were promised, read from their `info.json` files (not memory),
+    /// so that a restarted process or another host on the same storage root counts them too.
+    struct Ledger {
+        /// Bytes still to come: free space that is already spoken for.
+        var promised: Int64 = 0
+        /// Per owning key: open uploads, and their lengths (received or not).
+        var byOwner: [String: (open: Int, bytes: Int64)] = [:]
+
+        init(of uploads: [(info: UploadInfo, offset: Int64)]) {
+            for (info, offset) in uploads {
+                let deferred = info.deferredLength == true
+                if !deferred { promised += max(0, info.length - offset) }
+                guard let owner = info.ownerKeyId else { continue }
+                var entry = byOwner[owner] ?? (0, 0)
+                entry.open += 1
+                entry.bytes += deferred ? offset : info.length
+                byOwner[owner] = entry
+            }
+        }
+    }
+
+    /// Unfinished, unexpired uploads on the storage root, with their offsets.
+    func unfinished(now: Date) -> [(info: UploadInfo, offset: Int64)] {
+        guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return [] }
+        return ids.compactMap { id in
+            guard !id.hasPrefix("."), let data = FileManager.default.contents(atPath: infoURL(id).path),
+                  let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data),
+                  info.videoId == nil, deadline(info) >= now
+            else { return nil }
+            return (info, offset(info))
+        }
+    }
+
+    /// When an unfinished upload expires: its last byte plus `expiry`, but never later than `lifetime`
+    /// after its creation (trickling bytes cannot keep it, and its promised space, forever).
+    func deadline(_ info: UploadInfo) -> Date {
+        min(info.expiresAt, info.createdAt.addingTimeInterval(lifetime))
+    }
+
+    private func extendedExpiry(_ info: UploadInfo) -> Date {
+        min(Date().addingTimeInterval(expiry), info.createdAt.addingTimeInterval(lifetime))
     }
 
     /// 404 for an unknown id, 410 once expired (until the sweeper removes it).
@@ -68,7 +149,7 @@ final class UploadStore: Sendable {
         guard MediaPath.isPlainName(id), let data = FileManager.default.contents(atPath: infoURL(id).path),
               let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data)
         else { throw Problem(.notFound, "No upload with id \(id).") }
-        if info.videoId == nil && info.expiresAt < Date() {
+        if info.videoId == nil && deadline(info) < Date() {
             throw Problem(.gone, "This upload expired before it was finished; start a new one.")
         }
         return info
@@ -129,11 +210,12 @@ final class UploadStore: Sendable {
         try AtomicFile.write(try JSONEncoder.upload.encode(info), to: infoURL(info.id))
     }
 
-    private func checkSpace(for bytes: Int64) throws {
+    private func checkSpace(for bytes: Int64, promised: Int64 = 0) throws {
         guard let free = DiskSpace.available(at: layout.root.path) else { return }
-        if free - bytes < minFreeBytes {
+        if free - promised - bytes < minFreeBytes {
+            let spoken = promised > 0 ? ", \(promised) of them promised to unfinished uploads" : ""
             throw Problem(.insufficientStorage,
-                          "The storage root has \(free) bytes free; this upload needs \(bytes) plus a reserve of \(minFreeBytes).")
+                          "The storage root has \(free) bytes free\(spoken); this upload needs \(bytes) plus a reserve of \(minFreeBytes).")
         }
     }
 
@@ -205,7 +287,7 @@ final class UploadStore: Sendable {
                 ftruncate(fd, off_t(writer.durable))  // drops a half-done write, if any
                 remember(id: id, writer: writer)
                 await fsyncOffPool(fd)
-                info.expiresAt = Date().addingTimeInterval(expiry)
+                info.expiresAt = extendedExpiry(info)
                 try? save(info)
             } else {
                 ftruncate(fd, off_t(start))
@@ -222,7 +304,7 @@ final class UploadStore: Sendable {
         await fsyncOffPool(fd)
         metrics.recordUpload(bytes: Int(writer.durable - start))
         if deferredLength { info.length = writer.durable }
-        info.expiresAt = Date().addingTimeInterval(expiry)
+        info.expiresAt = extendedExpiry(info)
         guard writer.durable == info.length else {
             remember(id: id, writer: writer)
             try save(info)
@@ -340,10 +422,10 @@ final class UploadStore: Sendable {
     func sweep(now: Date = Date()) -> Int {
         guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return 0 }
         var removed = 0
-        for id in ids where busy.withLock({ !$0.contains(id) }) {
+        for id in ids where !id.hasPrefix(".") && busy.withLock({ !$0.contains(id) }) {
             let info = FileManager.default.contents(atPath: infoURL(id).path)
                 .flatMap { try? JSONDecoder.upload.decode(UploadInfo.self, from: $0) }
-            let deadline = info.map { $0.videoId == nil ? $0.expiresAt : $0.expiresAt.addingTimeInterval(expiry) }
+            let deadline = info.map { $0.videoId == nil ? self.deadline($0) : $0.expiresAt.addingTimeInterval(expiry) }
                 ?? modification(of: directory(id)).addingTimeInterval(expiry)  // no readable info: judge by age
             guard deadline < now, !lockedElsewhere(id) else { continue }
             hashes.withLock { $0[id] = nil }
