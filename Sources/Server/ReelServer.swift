@@ -35,7 +35,7 @@ public struct ReelServer: Sendable {
                                          cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil,
                                          sendfile: settings.sendfile)
 
-        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: metrics))
         try PageRoutes().register(on: router)
         HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics).register(on: router)

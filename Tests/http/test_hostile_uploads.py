@@ -190,3 +190,94 @@ def test_quotas_per_key(reel_bin: Path, tmp_path):
         assert s.create(600).status_code == 201
     finally:
         s.stop()
+
+
+# --------------------------------------------------------------------------
+# Expect: 100-continue only once the route accepted the request; refused bodies are not read
+# --------------------------------------------------------------------------
+
+BIG_BODY = 30 << 20
+
+
+def _read_head(s: socket.socket) -> tuple[bytes, bytes]:
+    """The next response head on `s` (status line and fields) and whatever followed it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, f"connection closed before a response: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def _fields(head: bytes) -> dict[str, str]:
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines if ":" in line)}
+
+
+def _bytes_accepted(s: socket.socket, total: int) -> int:
+    """Sends up to `total` bytes; returns how many went out before the server closed the connection."""
+    block = b"\0" * (256 << 10)
+    sent = 0
+    try:
+        while sent < total:
+            sent += s.send(block[: min(len(block), total - sent)])
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return sent
+
+
+def _refused_and_closed(s: socket.socket, status: int) -> None:
+    head, _ = _read_head(s)
+    assert head.startswith(f"HTTP/1.1 {status}".encode()), f"expected {status} first, got {head[:200]!r}"
+    assert _fields(head).get("connection", "").lower() == "close", f"the refusal must say Connection: close: {head!r}"
+    sent = _bytes_accepted(s, BIG_BODY)
+    assert sent < BIG_BODY, "the server kept reading the body of a request it refused"
+
+
+def test_expect_continue_is_not_answered_before_authentication(server: Server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"PUT /v1/videos?filename=big.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {BIG_BODY}\r\n"
+                   "Authorization: Bearer reel_not-a-key\r\nExpect: 100-continue\r\n\r\n").encode())
+        _refused_and_closed(s, 401)
+
+
+def test_expect_continue_is_not_answered_for_a_wrong_offset(server: Server):
+    r = server.create(1000)
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
+                   f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 500\r\nContent-Type: {OCTETS}\r\n"
+                   "Content-Length: 500\r\nExpect: 100-continue\r\n\r\n").encode())
+        head, _ = _read_head(s)
+        assert head.startswith(b"HTTP/1.1 409"), f"a wrong offset must be refused before 100 Continue: {head[:200]!r}"
+    # The right offset: 100 Continue, then the body, then 204.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
+                   f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: {OCTETS}\r\n"
+                   "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n").encode())
+        head, rest = _read_head(s)
+        assert head.startswith(b"HTTP/1.1 100"), head[:200]
+        s.sendall(b"z" * 1000)
+        if b"\r\n\r\n" in rest:
+            head = rest.partition(b"\r\n\r\n")[0]
+        else:
+            head, _ = _read_head(s)
+        assert head.startswith(b"HTTP/1.1 204") and _fields(head)["upload-offset"] == "1000", head[:300]
+
+
+def test_refused_request_body_is_not_read(server: Server):
+    """Without Expect: a 401 comes before the body; the server closes instead of reading 30 MiB."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"PUT /v1/videos?filename=big.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Content-Length: {BIG_BODY}\r\n\r\n").encode())
+        _refused_and_closed(s, 401)
+
+
+def test_refused_tus_patch_body_is_not_read(server: Server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"PATCH /v1/uploads/unknown HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
+                   f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: {OCTETS}\r\n"
+                   f"Content-Length: {BIG_BODY}\r\n\r\n").encode())
+        _refused_and_closed(s, 404)

@@ -234,8 +234,9 @@ final class UploadStore: Sendable {
     /// Appends a request body at `offset` (tus PATCH, or the whole body of a plain upload). With a
     /// checksum the chunk is all or nothing; without one, whatever arrived before a dropped connection
     /// stays, so the client can resume from there.
+    /// `accepted` runs once every check passed, just before the body is read (it answers `Expect: 100-continue`).
     func append(id: String, at expected: Int64, body: RequestBody, checksum: Checksum?, wholeFileSHA256: String? = nil,
-                deferredLength: Bool = false) async throws -> Appended {
+                deferredLength: Bool = false, accepted: @Sendable () -> Void = {}) async throws -> Appended {
         guard busy.withLock({ $0.insert(id).inserted }) else {
             throw Problem(.locked, "Another request is writing to this upload; retry when it has finished.")
         }
@@ -263,6 +264,7 @@ final class UploadStore: Sendable {
             throw Problem(.conflict, "Upload-Offset is \(expected) but the server has \(start) bytes.")
         }
         lseek(fd, off_t(start), SEEK_SET)
+        accepted()
 
         var writer = ChunkWriter(fd: fd, offset: start, limit: info.length,
                                  hash: hashes.withLock { $0[id] }.flatMap { $0.offset == start ? $0.hash : nil }
