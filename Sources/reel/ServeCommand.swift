@@ -17,6 +17,10 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Refuse uploads that would leave less free space than this (default 1GiB).") var minFreeSpace: String?
     @Option(help: "Validity of signed playback URLs handed out by the API (default 6h).") var playbackUrlTtl: String?
     @Option(help: "Memory for recently served small files (default 256MiB; 0 disables).") var segmentCacheSize: String?
+    @Option(help: "Close a connection whose request head is not complete this long after it began (default 10s).") var requestHeadTimeout: String?
+    @Option(help: "Close a connection whose request body arrives slower than this, bytes a second (default 1KiB; 0: off).") var minBodyRate: String?
+    @Option(help: "Window over which the body rate is measured (default 30s).") var bodyRateWindow: String?
+    @Option(help: "Open connections one client address may have (default 100; 0: no cap).") var maxConnectionsPerClient: Int?
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
@@ -49,7 +53,11 @@ struct ServerOptions: ParsableArguments {
                 signingKey: signingKey,
                 playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),
                 segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)),
-                sendfile: try settings.bool(sendfile, "sendfile", default: false))
+                sendfile: try settings.bool(sendfile, "sendfile", default: false),
+                requestHeadTimeout: try settings.seconds(requestHeadTimeout, "request_head_timeout", default: 10),
+                minBodyRate: try settings.bytes(minBodyRate, "min_body_rate", default: 1024),
+                bodyRateWindow: try settings.seconds(bodyRateWindow, "body_rate_window", default: 30),
+                maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 100)))
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }

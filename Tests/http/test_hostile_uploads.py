@@ -281,3 +281,91 @@ def test_refused_tus_patch_body_is_not_read(server: Server):
                    f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: {OCTETS}\r\n"
                    f"Content-Length: {BIG_BODY}\r\n\r\n").encode())
         _refused_and_closed(s, 404)
+
+
+# --------------------------------------------------------------------------
+# Slow clients and too many connections
+# --------------------------------------------------------------------------
+
+def _closed_while_trickling(sock: socket.socket, piece: bytes, pieces: int, pause: float) -> bool:
+    """Sends `piece` every `pause` seconds; True once the server closed the connection."""
+    import select
+
+    for _ in range(pieces):
+        try:
+            sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        readable, _, _ = select.select([sock], [], [], pause)
+        if readable:
+            try:
+                if sock.recv(65536) == b"":
+                    return True
+            except ConnectionResetError:
+                return True
+    return False
+
+
+def test_slow_request_head_is_cut_off(reel_bin: Path, tmp_path):
+    """A head trickled one byte at a time (never idle long enough for the idle timeout) is cut off."""
+    s = Server(reel_bin, tmp_path, ["--request-head-timeout", "1s"])
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            assert _closed_while_trickling(sock, b"X", 120, 0.25), "a head trickled for 30 s was not cut off"
+        assert requests.get(s.base + "/healthz", timeout=30).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_slow_upload_body_is_cut_off(reel_bin: Path, tmp_path):
+    s = Server(reel_bin, tmp_path, ["--min-body-rate", "100KiB", "--body-rate-window", "1s"])
+    try:
+        length = 5 << 20
+        r = s.create(length)
+        assert r.status_code == 201, r.text
+        location = r.headers["Location"]
+        # At full speed the first half goes through.
+        assert s.patch(location, 0, b"f" * (length // 2)).status_code == 204
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as sock:
+            sock.sendall((f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {s.key}\r\n"
+                          f"Tus-Resumable: 1.0.0\r\nUpload-Offset: {length // 2}\r\nContent-Type: {OCTETS}\r\n"
+                          f"Content-Length: {length // 2}\r\n\r\n").encode())
+            # 1 KiB every 0.2 s is 5 KiB/s, far below 100 KiB/s.
+            assert _closed_while_trickling(sock, b"s" * 1024, 150, 0.2), "a body trickled for 30 s was not cut off"
+        # What arrived is kept: the client can resume.
+        head = wait_until(lambda: (h := requests.head(s.base + location, headers=s.auth(), timeout=30)).status_code == 200
+                          and int(h.headers["Upload-Offset"]) > length // 2 and h, 30, 0.2, "the trickled bytes kept")
+        assert int(head.headers["Upload-Offset"]) < length
+    finally:
+        s.stop()
+
+
+def test_connections_per_client_are_capped(reel_bin: Path, tmp_path):
+    s = Server(reel_bin, tmp_path, ["--max-connections-per-client", "2"])
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    try:
+        held = [socket.create_connection(("127.0.0.1", s.port), timeout=30) for _ in range(2)]
+        for sock in held:
+            sock.sendall(request)
+            assert _read_head(sock)[0].startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as third:
+            try:
+                third.sendall(request)
+                answer = third.recv(65536)
+            except (BrokenPipeError, ConnectionResetError):
+                answer = b""
+            assert answer == b"", f"a third connection from the same address was served: {answer[:100]!r}"
+        held.pop().close()
+
+        def served() -> bool:
+            try:
+                return requests.get(s.base + "/healthz", timeout=30).status_code == 200
+            except requests.ConnectionError:
+                return False  # the server has not seen the close yet
+
+        wait_until(served, 30, 0.2, "a connection accepted again once one closed")
+        for sock in held:
+            sock.close()
+    finally:
+        s.stop()
