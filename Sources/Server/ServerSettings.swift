@@ -48,7 +48,7 @@ public struct ServerSettings: Sendable {
                 maxBytesInFlightPerKey: Int64 = 40 << 30, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
                 sendfile: Bool = false, requestHeadTimeout: TimeInterval = 10, minBodyRate: Int64 = 1024,
-                bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 100) {
+                bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey

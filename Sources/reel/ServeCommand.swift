@@ -20,7 +20,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Close a connection whose request head is not complete this long after it began (default 10s).") var requestHeadTimeout: String?
     @Option(help: "Close a connection whose request body arrives slower than this, bytes a second (default 1KiB; 0: off).") var minBodyRate: String?
     @Option(help: "Window over which the body rate is measured (default 30s).") var bodyRateWindow: String?
-    @Option(help: "Open connections one client address may have (default 100; 0: no cap).") var maxConnectionsPerClient: Int?
+    @Option(help: "Open connections one client address may have (default 256; 0: no cap).") var maxConnectionsPerClient: Int?
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
@@ -57,7 +57,7 @@ struct ServerOptions: ParsableArguments {
                 requestHeadTimeout: try settings.seconds(requestHeadTimeout, "request_head_timeout", default: 10),
                 minBodyRate: try settings.bytes(minBodyRate, "min_body_rate", default: 1024),
                 bodyRateWindow: try settings.seconds(bodyRateWindow, "body_rate_window", default: 30),
-                maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 100)))
+                maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)))
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
