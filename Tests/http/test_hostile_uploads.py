@@ -345,10 +345,18 @@ def test_connections_per_client_are_capped(reel_bin: Path, tmp_path):
     s = Server(reel_bin, tmp_path, ["--max-connections-per-client", "2"])
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     try:
-        held = [socket.create_connection(("127.0.0.1", s.port), timeout=30) for _ in range(2)]
-        for sock in held:
-            sock.sendall(request)
-            assert _read_head(sock)[0].startswith(b"HTTP/1.1 200")
+        def connect_served() -> socket.socket | None:
+            # The health checks that waited for the server may still count until it sees them close.
+            sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+            try:
+                sock.sendall(request)
+                assert _read_head(sock)[0].startswith(b"HTTP/1.1 200")
+                return sock
+            except (AssertionError, ConnectionResetError, BrokenPipeError):
+                sock.close()
+                return None
+
+        held = [wait_until(connect_served, 30, 0.2, "a connection served") for _ in range(2)]
         with socket.create_connection(("127.0.0.1", s.port), timeout=30) as third:
             try:
                 third.sendall(request)
