@@ -43,4 +43,23 @@ struct UploadStoreTests {
         #expect(store.sweep(now: info.createdAt.addingTimeInterval(7 * 24 * 3600 + 1)) == 1)
         #expect(!FileManager.default.fileExists(atPath: store.directory(info.id).path))
     }
+
+    @Test("A request still trickling when the lifetime ends is cut off, and the upload is swept")
+    func lifetimeEndsARunningRequest() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = store { $0.uploadLifetime = 1 }
+        let info = try await store.create(length: 100, filename: nil, title: nil, visibility: .public, owner: "k")
+        let trickle = AsyncStream<ByteBuffer> { continuation in
+            Task {
+                continuation.yield(ByteBuffer(repeating: 1, count: 1))
+                try await Task.sleep(for: .milliseconds(1500))
+                continuation.yield(ByteBuffer(repeating: 2, count: 1))
+                continuation.finish()
+            }
+        }
+        await #expect(throws: Problem.self) {
+            _ = try await store.append(id: info.id, at: 0, body: RequestBody(asyncSequence: trickle), checksum: nil)
+        }
+        #expect(store.sweep() == 1)
+    }
 }

@@ -274,8 +274,13 @@ final class UploadStore: Sendable {
                                     ? Problem(.contentTooLarge, "The body is larger than this server accepts (\(maxUploadBytes) bytes).")
                                     : Problem(.badRequest, "The body goes past Upload-Length (\(info.length) bytes)."),
                                  spaceCheck: { [self] in try checkSpace(for: 0) })
+        let end = info.createdAt.addingTimeInterval(lifetime)
         do {
             for try await buffer in body {
+                // The lifetime ends the upload even while a request is still trickling into it.
+                guard Date() < end else {
+                    throw Problem(.gone, "This upload reached its lifetime (\(Int(lifetime)) s) before it was finished; start a new one.")
+                }
                 try await writer.add(buffer)
             }
             try await writer.flush()
