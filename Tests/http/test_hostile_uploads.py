@@ -377,3 +377,14 @@ def test_connections_per_client_are_capped(reel_bin: Path, tmp_path):
             sock.close()
     finally:
         s.stop()
+
+
+def test_creation_with_an_oversized_first_chunk_is_not_read_on(server: Server):
+    """creation-with-upload whose body runs past Upload-Length: still 201 (the upload exists), but the rest
+    of the body is not read."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
+                   f"Tus-Resumable: 1.0.0\r\nUpload-Length: 10\r\nContent-Type: {OCTETS}\r\n"
+                   f"Content-Length: {BIG_BODY}\r\n\r\n").encode())
+        sent = _bytes_accepted(s, BIG_BODY)
+        assert sent < BIG_BODY, "the server kept reading a first chunk past Upload-Length"

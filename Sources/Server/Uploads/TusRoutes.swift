@@ -70,8 +70,10 @@ struct TusRoutes: Sendable {
                                                       accepted: context.bodyAcceptor)
                 if let video = appended.video { addVideo(video.id, to: &headers) }
             } catch {
-                // The upload exists; the client resumes from the offset below (tus: still a 201).
+                // The upload exists; the client resumes from the offset below (tus: still a 201). The rest
+                // of the body may be unread: the connection is closed rather than drained.
                 context.logger.info("creation-with-upload body not stored whole", metadata: ["error": "\(error)"])
+                headers[.connection] = "close"
             }
             info = try store.info(info.id)
             headers[.uploadOffset] = String(store.offset(info))
