@@ -35,7 +35,7 @@ public struct ReelServer: Sendable {
                                          cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil,
                                          sendfile: settings.sendfile)
 
-        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: metrics))
         try PageRoutes().register(on: router)
         HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics).register(on: router)
@@ -54,8 +54,16 @@ public struct ReelServer: Sendable {
 
         // A client that stops sending mid-upload (a phone losing its network) is disconnected after two
         // quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()],
-                                               idleTimeout: .seconds(120))
+        // Slower trickles are caught by SlowClientHandler.
+        let limits = SlowClientHandler.Limits(headTimeout: .nanoseconds(Int64(settings.requestHeadTimeout * 1e9)),
+                                              minBodyRate: settings.minBodyRate,
+                                              rateWindow: .nanoseconds(Int64(settings.bodyRateWindow * 1e9)))
+        let connections = ClientConnections(limit: settings.maxConnectionsPerClient)
+        let logger = logger
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
+                                        SlowClientHandler(limits: limits, logger: logger)],
+            idleTimeout: .seconds(120))
         var app = Application(
             router: router,
             server: settings.sendfile ? .http1WithSendfile(configuration: http1) : .http1(configuration: http1),

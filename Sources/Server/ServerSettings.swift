@@ -12,8 +12,24 @@ public struct ServerSettings: Sendable {
     public var maxUploadBytes: Int64
     /// Unfinished uploads are removed this long after their last byte arrived.
     public var uploadExpiry: TimeInterval
+    /// ...and at the latest this long after they were created, however slowly bytes keep trickling in.
+    public var uploadLifetime: TimeInterval
+    /// Unfinished uploads one API key may have at a time (a new one beyond it is 507).
+    public var maxOpenUploadsPerKey: Int
+    /// Bytes one API key may have in unfinished uploads (their `Upload-Length`s, received or not); a new
+    /// upload beyond it is 507, one larger than it on its own 413.
+    public var maxBytesInFlightPerKey: Int64
     /// Uploads are refused (507) when they would leave less than this free on the storage root.
     public var minFreeBytes: Int64
+    /// A request head must be complete this long after its first bytes arrived, else the connection is closed.
+    public var requestHeadTimeout: TimeInterval
+    /// Request bodies must arrive at least this fast (bytes a second, measured over `bodyRateWindow` while
+    /// the server waits for them), else the connection is closed; 0 turns the check off.
+    public var minBodyRate: Int64
+    public var bodyRateWindow: TimeInterval
+    /// Open connections one client address may have (0: no cap). Behind a load balancer every client has
+    /// its address: raise it or turn it off there.
+    public var maxConnectionsPerClient: Int
     /// HMAC key of signed playback URLs. Every host behind the load balancer needs the same one.
     public var signingKey: [UInt8]
     /// How long a signed playback URL handed out by the API stays valid.
@@ -27,13 +43,20 @@ public struct ServerSettings: Sendable {
     public var sendfile: Bool
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
-                maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600, minFreeBytes: Int64 = 1 << 30,
+                maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,
+                uploadLifetime: TimeInterval = 7 * 24 * 3600, maxOpenUploadsPerKey: Int = 20,
+                maxBytesInFlightPerKey: Int64 = 40 << 30, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
-                sendfile: Bool = false) {
+                sendfile: Bool = false, requestHeadTimeout: TimeInterval = 10, minBodyRate: Int64 = 1024,
+                bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
+        self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey
+        self.maxBytesInFlightPerKey = maxBytesInFlightPerKey
         self.signingKey = signingKey; self.playbackURLTTL = playbackURLTTL; self.segmentCacheBytes = segmentCacheBytes
         self.sendfile = sendfile
+        self.requestHeadTimeout = requestHeadTimeout; self.minBodyRate = minBodyRate; self.bodyRateWindow = bodyRateWindow
+        self.maxConnectionsPerClient = maxConnectionsPerClient
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared

@@ -11,9 +11,16 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port (default: 5000, or port / $REEL_PORT).") var port: Int?
     @Option(help: "Largest accepted upload, e.g. 20GiB (default 20GiB).") var maxUploadSize: String?
     @Option(help: "Unfinished uploads expire after this, e.g. 24h (default 24h).") var uploadExpiry: String?
+    @Option(help: "Unfinished uploads are removed this long after creation at the latest (default 7d).") var uploadLifetime: String?
+    @Option(help: "Unfinished uploads one API key may have open (default 20).") var maxOpenUploadsPerKey: Int?
+    @Option(help: "Bytes one API key may have in unfinished uploads (default 40GiB).") var maxBytesInFlightPerKey: String?
     @Option(help: "Refuse uploads that would leave less free space than this (default 1GiB).") var minFreeSpace: String?
     @Option(help: "Validity of signed playback URLs handed out by the API (default 6h).") var playbackUrlTtl: String?
     @Option(help: "Memory for recently served small files (default 256MiB; 0 disables).") var segmentCacheSize: String?
+    @Option(help: "Close a connection whose request head is not complete this long after it began (default 10s).") var requestHeadTimeout: String?
+    @Option(help: "Close a connection whose request body arrives slower than this, bytes a second (default 1KiB; 0: off).") var minBodyRate: String?
+    @Option(help: "Window over which the body rate is measured (default 30s).") var bodyRateWindow: String?
+    @Option(help: "Open connections one client address may have (default 256; 0: no cap).") var maxConnectionsPerClient: Int?
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
@@ -29,6 +36,9 @@ struct ServerOptions: ParsableArguments {
         }
         let profiles = settings.string(nil, "profiles_dir") ?? ProfileLoader.defaultProfilesDirectory() ?? "profiles"
         do {
+            if let open = try? settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20), open < 1 {
+                throw ValidationError("max_open_uploads_per_key must be at least 1")
+            }
             return ServerSettings(
                 host: settings.string(host, "host") ?? "0.0.0.0",
                 port: try settings.int(port, "port", default: 5000),
@@ -36,11 +46,18 @@ struct ServerOptions: ParsableArguments {
                 profilesDirectory: URL(fileURLWithPath: profiles),
                 maxUploadBytes: try settings.bytes(maxUploadSize, "max_upload_size", default: 20 << 30),
                 uploadExpiry: try settings.seconds(uploadExpiry, "upload_expiry", default: 24 * 3600),
+                uploadLifetime: try settings.seconds(uploadLifetime, "upload_lifetime", default: 7 * 24 * 3600),
+                maxOpenUploadsPerKey: try settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20),
+                maxBytesInFlightPerKey: try settings.bytes(maxBytesInFlightPerKey, "max_bytes_in_flight_per_key", default: 40 << 30),
                 minFreeBytes: try settings.bytes(minFreeSpace, "min_free_space", default: 1 << 30),
                 signingKey: signingKey,
                 playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),
                 segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)),
-                sendfile: try settings.bool(sendfile, "sendfile", default: false))
+                sendfile: try settings.bool(sendfile, "sendfile", default: false),
+                requestHeadTimeout: try settings.seconds(requestHeadTimeout, "request_head_timeout", default: 10),
+                minBodyRate: try settings.bytes(minBodyRate, "min_body_rate", default: 1024),
+                bodyRateWindow: try settings.seconds(bodyRateWindow, "body_rate_window", default: 30),
+                maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)))
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }

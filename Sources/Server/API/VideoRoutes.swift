@@ -16,7 +16,7 @@ struct VideoRoutes: Sendable {
     let layout: StorageLayout
     let logger: Logger
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register<Context: ExpectContinueContext>(on router: Router<Context>) {
         router.get("/v1/videos") { request, _ in try await list(request) }
         router.put("/v1/videos") { request, context in try await upload(request, context) }
         router.post("/v1/videos") { request, context in try await upload(request, context) }
@@ -91,7 +91,7 @@ struct VideoRoutes: Sendable {
     }
 
     /// The whole file as the body of a PUT/POST (not multipart), streamed to disk.
-    private func upload(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    private func upload(_ request: Request, _ context: some ExpectContinueContext) async throws -> Response {
         let key = try await auth.require(.upload, for: request)
         let query = request.uri.queryParameters
         var length: Int64?
@@ -105,13 +105,14 @@ struct VideoRoutes: Sendable {
         if let sha = query.get("sha256"), sha.count != 64 || !sha.allSatisfy(\.isHexDigit) {
             throw Problem(.badRequest, "sha256 must be 64 hexadecimal digits.")
         }
-        let info = try store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
+        let info = try await store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
                                     title: query.get("title"), visibility: try UploadInfo.visibility(query.get("visibility")),
                                     owner: key.id, lengthKnown: length != nil)
         let appended: UploadStore.Appended
         do {
             appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: nil,
-                                              wholeFileSHA256: query.get("sha256"), deferredLength: length == nil)
+                                              wholeFileSHA256: query.get("sha256"), deferredLength: length == nil,
+                                              accepted: context.bodyAcceptor)
         } catch {
             // A plain upload cannot be resumed: leave nothing behind.
             try? FileManager.default.removeItem(at: store.directory(info.id))

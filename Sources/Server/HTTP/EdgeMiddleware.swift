@@ -3,7 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 
-/// The outermost layer: turns every error into problem details, answers CORS preflights, adds CORS
+/// The outermost layer: turns every error into problem details (closing the connection after a refused
+/// request with a body), answers CORS preflights, adds CORS
 /// headers to every response (errors included, so a browser can read why a request failed), and counts
 /// requests for `/metrics`.
 struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -41,11 +42,21 @@ struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
                 response = Problem(.internalServerError, "The server could not complete the request; it has been logged.").response()
             }
         }
+        // A refused request's body may be unread (or even unsent, waiting for 100 Continue): close the
+        // connection rather than read it (`ExpectContinueHandler` does the closing).
+        if response.status.code >= 400, Self.declaresBody(request) { response.headers[.connection] = "close" }
         response.headers[.accessControlAllowOrigin] = "*"
         response.headers[.accessControlExposeHeaders] = Self.exposedHeaders
         metrics.recordRequest(method: request.method, path: request.uri.path, status: response.status.code,
                               seconds: started.duration(to: .now).seconds)
         return response
+    }
+}
+
+extension EdgeMiddleware {
+    static func declaresBody(_ request: Request) -> Bool {
+        if let length = request.headers[.contentLength] { return (Int64(length) ?? 1) > 0 }
+        return request.headers[.transferEncoding] != nil
     }
 }
 

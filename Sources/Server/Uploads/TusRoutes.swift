@@ -12,7 +12,7 @@ struct TusRoutes: Sendable {
     static let version = "1.0.0"
     static let extensions = "creation,creation-with-upload,expiration,checksum,termination"
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register<Context: ExpectContinueContext>(on router: Router<Context>) {
         router.on("/v1/uploads", method: .options) { _, _ in options() }
         router.on("/v1/uploads/:id", method: .options) { _, _ in options() }
         router.post("/v1/uploads") { request, context in try await tus { try await create(request, context) } }
@@ -48,7 +48,7 @@ struct TusRoutes: Sendable {
         }
     }
 
-    private func create(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    private func create(_ request: Request, _ context: some ExpectContinueContext) async throws -> Response {
         try checkVersion(request)
         let key = try await auth.require(.upload, for: request)
         if request.headers[.uploadDeferLength] != nil {
@@ -59,18 +59,21 @@ struct TusRoutes: Sendable {
         }
         let metadata = try UploadInfo.parseMetadata(request.headers[.uploadMetadata])
         if hasBody(request) { try checkContentType(request) }  // before anything is created
-        var info = try store.create(length: length, filename: metadata["filename"] ?? metadata["name"],
+        var info = try await store.create(length: length, filename: metadata["filename"] ?? metadata["name"],
                                     title: metadata["title"], visibility: try UploadInfo.visibility(metadata["visibility"]),
                                     owner: key.id)
         var headers: HTTPFields = [.location: "/v1/uploads/\(info.id)"]
         if hasBody(request) || length == 0 {
             // creation-with-upload (or an empty file, complete as soon as it exists).
             do {
-                let appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: try checksum(request))
+                let appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: try checksum(request),
+                                                      accepted: context.bodyAcceptor)
                 if let video = appended.video { addVideo(video.id, to: &headers) }
             } catch {
-                // The upload exists; the client resumes from the offset below (tus: still a 201).
+                // The upload exists; the client resumes from the offset below (tus: still a 201). The rest
+                // of the body may be unread: the connection is closed rather than drained.
                 context.logger.info("creation-with-upload body not stored whole", metadata: ["error": "\(error)"])
+                headers[.connection] = "close"
             }
             info = try store.info(info.id)
             headers[.uploadOffset] = String(store.offset(info))
@@ -91,14 +94,15 @@ struct TusRoutes: Sendable {
         return Response(status: .ok, headers: headers)
     }
 
-    private func patch(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    private func patch(_ request: Request, _ context: some ExpectContinueContext) async throws -> Response {
         try checkVersion(request)
         try checkContentType(request)
         guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText), offset >= 0 else {
             throw Problem(.badRequest, "Upload-Offset is required (where this chunk starts).")
         }
         let info = try await owned(request, context)
-        let appended = try await store.append(id: info.id, at: offset, body: request.body, checksum: try checksum(request))
+        let appended = try await store.append(id: info.id, at: offset, body: request.body, checksum: try checksum(request),
+                                              accepted: context.bodyAcceptor)
         var headers: HTTPFields = [.uploadOffset: String(appended.offset)]
         if let video = appended.video { addVideo(video.id, to: &headers) } else {
             let fresh = try store.info(info.id)

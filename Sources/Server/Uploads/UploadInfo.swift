@@ -10,12 +10,14 @@ struct UploadInfo: Codable, Sendable {
     var title: String?
     var visibility: Visibility
     var createdAt: Date
-    /// Pushed back by every PATCH; the sweeper removes unfinished uploads past it.
+    /// Pushed back by every PATCH (never past the upload lifetime); the sweeper removes unfinished uploads past it.
     var expiresAt: Date
     /// The API key that created it; only that key (or an admin) may continue or delete it.
     var ownerKeyId: String?
     /// Set once the last byte arrived and the video was registered.
     var videoId: String?
+    /// A chunked plain upload: `length` is only the limit, so no space is promised for it.
+    var deferredLength: Bool? = nil
 }
 
 extension UploadInfo {

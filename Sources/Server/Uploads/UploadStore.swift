@@ -16,7 +16,10 @@ final class UploadStore: Sendable {
     let catalog: any Catalog
     let maxUploadBytes: Int64
     let expiry: TimeInterval
+    let lifetime: TimeInterval
     let minFreeBytes: Int64
+    let maxOpenUploadsPerKey: Int
+    let maxBytesInFlightPerKey: Int64
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -30,7 +33,10 @@ final class UploadStore: Sendable {
         self.catalog = catalog
         self.maxUploadBytes = settings.maxUploadBytes
         self.expiry = settings.uploadExpiry
+        self.lifetime = settings.uploadLifetime
         self.minFreeBytes = settings.minFreeBytes
+        self.maxOpenUploadsPerKey = settings.maxOpenUploadsPerKey
+        self.maxBytesInFlightPerKey = settings.maxBytesInFlightPerKey
         self.metrics = metrics
         self.logger = logger
     }
@@ -42,25 +48,100 @@ final class UploadStore: Sendable {
 
     // MARK: - Creating and reading
 
-    /// `lengthKnown: false` (a chunked plain upload) skips the up-front space check: free space is then
+    /// Checks the owner's quotas and the free space (less what unfinished uploads were promised) and
+    /// creates the upload, holding `<root>/.uploads.lock` so that two creations, in this process or
+    /// another sharing the storage root, cannot both be promised the same bytes.
+    /// `lengthKnown: false` (a chunked plain upload) promises nothing up front: free space is then
     /// checked while the body streams in.
     func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?,
-                lengthKnown: Bool = true) throws -> UploadInfo {
+                lengthKnown: Bool = true) async throws -> UploadInfo {
         guard length >= 0 else { throw Problem(.badRequest, "Upload-Length must be a non-negative integer.") }
         guard length <= maxUploadBytes else {
             throw Problem(.contentTooLarge, "The upload is \(length) bytes; this server accepts at most \(maxUploadBytes).")
         }
-        if lengthKnown { try checkSpace(for: length) }
-        let now = Date()
-        let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
-                              title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(expiry),
-                              ownerKeyId: owner, videoId: nil)
-        try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
-            throw Problem(.internalServerError, "Cannot create the upload's file on the storage root.")
+        if lengthKnown, owner != nil, length > maxBytesInFlightPerKey {
+            throw Problem(.contentTooLarge, "The upload is \(length) bytes; an API key may have at most \(maxBytesInFlightPerKey) bytes in unfinished uploads.",
+                          title: Self.quotaTitle)
         }
-        try save(info)
-        return info
+        return try await NIOThreadPool.singleton.runIfActive { [self] in
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            let lock = open(layout.root.appendingPathComponent(".uploads.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lock >= 0 else { throw Problem(.internalServerError, "Cannot open .uploads.lock on the storage root.") }
+            defer { close(lock) }
+            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+            let ledger = Ledger(of: unfinished(now: Date()))
+            if let owner { try checkQuotas(owner: owner, length: lengthKnown ? length : 0, ledger: ledger) }
+            if lengthKnown { try checkSpace(for: length, promised: ledger.promised) }
+            let now = Date()
+            let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
+                                  title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(min(expiry, lifetime)),
+                                  ownerKeyId: owner, videoId: nil, deferredLength: lengthKnown ? nil : true)
+            try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
+                throw Problem(.internalServerError, "Cannot create the upload's file on the storage root.")
+            }
+            try save(info)
+            return info
+        }
+    }
+
+    static let quotaTitle = "Upload quota exceeded"
+
+    private func checkQuotas(owner: String, length: Int64, ledger: Ledger) throws {
+        let mine = ledger.byOwner[owner] ?? (0, 0)
+        if mine.open >= maxOpenUploadsPerKey {
+            throw Problem(.insufficientStorage,
+                          "This API key already has \(mine.open) open uploads, the most it may have; finish or delete one (DELETE /v1/uploads/{id}) first.",
+                          title: Self.quotaTitle)
+        }
+        if mine.bytes + length > maxBytesInFlightPerKey {
+            throw Problem(.insufficientStorage,
+                          "This API key has \(mine.bytes) bytes in flight in unfinished uploads; with this upload's \(length) it would pass its quota of \(maxBytesInFlightPerKey). Finish or delete an upload first.",
+                          title: Self.quotaTitle)
+        }
+    }
+
+    /// What unfinished uploads hold and were promised, read from their `info.json` files (not memory),
+    /// so that a restarted process or another host on the same storage root counts them too.
+    struct Ledger {
+        /// Bytes still to come: free space that is already spoken for.
+        var promised: Int64 = 0
+        /// Per owning key: open uploads, and their lengths (received or not).
+        var byOwner: [String: (open: Int, bytes: Int64)] = [:]
+
+        init(of uploads: [(info: UploadInfo, offset: Int64)]) {
+            for (info, offset) in uploads {
+                let deferred = info.deferredLength == true
+                if !deferred { promised += max(0, info.length - offset) }
+                guard let owner = info.ownerKeyId else { continue }
+                var entry = byOwner[owner] ?? (0, 0)
+                entry.open += 1
+                entry.bytes += deferred ? offset : info.length
+                byOwner[owner] = entry
+            }
+        }
+    }
+
+    /// Unfinished, unexpired uploads on the storage root, with their offsets.
+    func unfinished(now: Date) -> [(info: UploadInfo, offset: Int64)] {
+        guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return [] }
+        return ids.compactMap { id in
+            guard !id.hasPrefix("."), let data = FileManager.default.contents(atPath: infoURL(id).path),
+                  let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data),
+                  info.videoId == nil, deadline(info) >= now
+            else { return nil }
+            return (info, offset(info))
+        }
+    }
+
+    /// When an unfinished upload expires: its last byte plus `expiry`, but never later than `lifetime`
+    /// after its creation (trickling bytes cannot keep it, and its promised space, forever).
+    func deadline(_ info: UploadInfo) -> Date {
+        min(info.expiresAt, info.createdAt.addingTimeInterval(lifetime))
+    }
+
+    private func extendedExpiry(_ info: UploadInfo) -> Date {
+        min(Date().addingTimeInterval(expiry), info.createdAt.addingTimeInterval(lifetime))
     }
 
     /// 404 for an unknown id, 410 once expired (until the sweeper removes it).
@@ -68,7 +149,7 @@ final class UploadStore: Sendable {
         guard MediaPath.isPlainName(id), let data = FileManager.default.contents(atPath: infoURL(id).path),
               let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data)
         else { throw Problem(.notFound, "No upload with id \(id).") }
-        if info.videoId == nil && info.expiresAt < Date() {
+        if info.videoId == nil && deadline(info) < Date() {
             throw Problem(.gone, "This upload expired before it was finished; start a new one.")
         }
         return info
@@ -77,33 +158,48 @@ final class UploadStore: Sendable {
     func offset(_ info: UploadInfo) -> Int64 {
         if info.videoId != nil { return info.length }
         var st = stat()
-        return stat(dataPath(info.id), &st) == 0 ? Int64(st.st_size) : 0
+        if stat(dataPath(info.id), &st) == 0 { return Int64(st.st_size) }
+        // No data file: the bytes are (being) moved into originals/ by `finish`, so every byte arrived.
+        return FileManager.default.fileExists(atPath: originalURL(info).path) ? info.length : 0
     }
 
     /// An upload whose process stopped between the steps of `finish` (data moved into `originals/`, video
     /// maybe registered) is brought back to a consistent state: registered → remember the video; not
     /// registered → move the bytes back, so the upload is complete-but-unregistered and `settle` finishes it.
-    func reconcile(_ info: UploadInfo) async throws -> UploadInfo {
+    /// The caller holds the upload's busy slot, the lock `finish` runs under in this process; `finish`
+    /// also holds `flock` on the bytes, which moves with them into `originals/`, so a `finish` running in
+    /// another process is seen too: then nil (leave it alone, it is being finished).
+    private func reconcile(_ info: UploadInfo) async throws -> UploadInfo? {
         guard info.videoId == nil, !FileManager.default.fileExists(atPath: dataPath(info.id)) else { return info }
+        let original = originalURL(info).path
+        let fd = open(original, O_RDONLY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return nil }
         var info = info
         if try await catalog.video(id: info.id) != nil {
             info.videoId = info.id
             try save(info)
-        } else {
-            let original = originalURL(info).path
-            if FileManager.default.fileExists(atPath: original) { _ = rename(original, dataPath(info.id)) }
+        } else if fd >= 0 {
+            _ = rename(original, dataPath(info.id))
         }
         return info
     }
 
     /// HEAD and GET call this: an upload whose bytes all arrived but whose registration failed (or was
     /// interrupted) is registered now, so the client that already sent everything still gets its video.
+    /// A request writing to the upload (here or in another process) is left to finish it.
     func settle(_ id: String) async throws -> UploadInfo {
-        var info = try await reconcile(try self.info(id))
-        guard info.videoId == nil, offset(info) == info.length, busy.withLock({ $0.insert(id).inserted }) else { return info }
+        let info = try self.info(id)
+        guard info.videoId == nil, busy.withLock({ $0.insert(id).inserted }) else { return info }
         defer { _ = busy.withLock { $0.remove(id) } }
-        _ = try await finish(info: &info, hash: nil, expectedSHA256: nil)
-        return info
+        guard var settled = try await reconcile(info) else { return info }
+        guard settled.videoId == nil, offset(settled) == settled.length else { return settled }
+        let fd = open(dataPath(id), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return settled }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return settled }
+        _ = try await finish(info: &settled, hash: nil, expectedSHA256: nil)
+        return settled
     }
 
     private func originalURL(_ info: UploadInfo) -> URL {
@@ -114,11 +210,12 @@ final class UploadStore: Sendable {
         try AtomicFile.write(try JSONEncoder.upload.encode(info), to: infoURL(info.id))
     }
 
-    private func checkSpace(for bytes: Int64) throws {
+    private func checkSpace(for bytes: Int64, promised: Int64 = 0) throws {
         guard let free = DiskSpace.available(at: layout.root.path) else { return }
-        if free - bytes < minFreeBytes {
+        if free - promised - bytes < minFreeBytes {
+            let spoken = promised > 0 ? ", \(promised) of them promised to unfinished uploads" : ""
             throw Problem(.insufficientStorage,
-                          "The storage root has \(free) bytes free; this upload needs \(bytes) plus a reserve of \(minFreeBytes).")
+                          "The storage root has \(free) bytes free\(spoken); this upload needs \(bytes) plus a reserve of \(minFreeBytes).")
         }
     }
 
@@ -137,14 +234,17 @@ final class UploadStore: Sendable {
     /// Appends a request body at `offset` (tus PATCH, or the whole body of a plain upload). With a
     /// checksum the chunk is all or nothing; without one, whatever arrived before a dropped connection
     /// stays, so the client can resume from there.
+    /// `accepted` runs once every check passed, just before the body is read (it answers `Expect: 100-continue`).
     func append(id: String, at expected: Int64, body: RequestBody, checksum: Checksum?, wholeFileSHA256: String? = nil,
-                deferredLength: Bool = false) async throws -> Appended {
+                deferredLength: Bool = false, accepted: @Sendable () -> Void = {}) async throws -> Appended {
         guard busy.withLock({ $0.insert(id).inserted }) else {
             throw Problem(.locked, "Another request is writing to this upload; retry when it has finished.")
         }
         defer { _ = busy.withLock { $0.remove(id) } }
 
-        var info = try await reconcile(try info(id))
+        guard var info = try await reconcile(try info(id)) else {
+            throw Problem(.locked, "Another request is finishing this upload; retry when it has finished.")
+        }
         if info.videoId != nil {
             guard expected == info.length else {
                 throw Problem(.conflict, "Upload-Offset is \(expected) but the upload is complete at \(info.length).")
@@ -164,6 +264,7 @@ final class UploadStore: Sendable {
             throw Problem(.conflict, "Upload-Offset is \(expected) but the server has \(start) bytes.")
         }
         lseek(fd, off_t(start), SEEK_SET)
+        accepted()
 
         var writer = ChunkWriter(fd: fd, offset: start, limit: info.length,
                                  hash: hashes.withLock { $0[id] }.flatMap { $0.offset == start ? $0.hash : nil }
@@ -173,8 +274,13 @@ final class UploadStore: Sendable {
                                     ? Problem(.contentTooLarge, "The body is larger than this server accepts (\(maxUploadBytes) bytes).")
                                     : Problem(.badRequest, "The body goes past Upload-Length (\(info.length) bytes)."),
                                  spaceCheck: { [self] in try checkSpace(for: 0) })
+        let end = info.createdAt.addingTimeInterval(lifetime)
         do {
             for try await buffer in body {
+                // The lifetime ends the upload even while a request is still trickling into it.
+                guard Date() < end else {
+                    throw Problem(.gone, "This upload reached its lifetime (\(Int(lifetime)) s) before it was finished; start a new one.")
+                }
                 try await writer.add(buffer)
             }
             try await writer.flush()
@@ -188,7 +294,7 @@ final class UploadStore: Sendable {
                 ftruncate(fd, off_t(writer.durable))  // drops a half-done write, if any
                 remember(id: id, writer: writer)
                 await fsyncOffPool(fd)
-                info.expiresAt = Date().addingTimeInterval(expiry)
+                info.expiresAt = extendedExpiry(info)
                 try? save(info)
             } else {
                 ftruncate(fd, off_t(start))
@@ -205,7 +311,7 @@ final class UploadStore: Sendable {
         await fsyncOffPool(fd)
         metrics.recordUpload(bytes: Int(writer.durable - start))
         if deferredLength { info.length = writer.durable }
-        info.expiresAt = Date().addingTimeInterval(expiry)
+        info.expiresAt = extendedExpiry(info)
         guard writer.durable == info.length else {
             remember(id: id, writer: writer)
             try save(info)
@@ -323,10 +429,10 @@ final class UploadStore: Sendable {
     func sweep(now: Date = Date()) -> Int {
         guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return 0 }
         var removed = 0
-        for id in ids where busy.withLock({ !$0.contains(id) }) {
+        for id in ids where !id.hasPrefix(".") && busy.withLock({ !$0.contains(id) }) {
             let info = FileManager.default.contents(atPath: infoURL(id).path)
                 .flatMap { try? JSONDecoder.upload.decode(UploadInfo.self, from: $0) }
-            let deadline = info.map { $0.videoId == nil ? $0.expiresAt : $0.expiresAt.addingTimeInterval(expiry) }
+            let deadline = info.map { $0.videoId == nil ? self.deadline($0) : $0.expiresAt.addingTimeInterval(expiry) }
                 ?? modification(of: directory(id)).addingTimeInterval(expiry)  // no readable info: judge by age
             guard deadline < now, !lockedElsewhere(id) else { continue }
             hashes.withLock { $0[id] = nil }
