@@ -38,27 +38,18 @@ public struct ServerSettings: Sendable {
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared
     /// NFS root every host reads the same file, so signed URLs work behind a load balancer. The file is
-    /// written under a temporary name and linked into place, so no host ever reads a half-written key;
+    /// written by `SecretFile` (0600, linked into place), so no host ever reads a half-written key;
     /// a key shorter than 16 bytes is refused rather than used (an empty key would let anyone sign).
     public static func signingKey(in layout: StorageLayout) throws -> [UInt8] {
         let url = layout.root.appendingPathComponent("signing.key")
         if let existing = try readKey(url) { return existing }
         var generator = SystemRandomNumberGenerator()
         let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        try FileManager.default.createDirectory(at: layout.root, withIntermediateDirectories: true)
-        let temporary = layout.root.appendingPathComponent(".signing.key.\(getpid()).\(UUID().uuidString.prefix(8))")
-        defer { unlink(temporary.path) }
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SigningKeyError(path: temporary.path, reason: String(cString: strerror(errno))) }
-        let written = hex.withCString { write(fd, $0, strlen($0)) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == hex.utf8.count, synced == 0 else {
-            throw SigningKeyError(path: temporary.path, reason: "could not write the key (disk full?)")
-        }
-        // link() fails if another host won the race: then its key is the one everyone uses.
-        if link(temporary.path, url.path) != 0 && errno != EEXIST {
-            throw SigningKeyError(path: url.path, reason: String(cString: strerror(errno)))
+        do {
+            // Linked, not renamed, into place: if another host won the race, its key is the one everyone uses.
+            try SecretFile.write(hex, to: url, placement: .keepExisting)
+        } catch let failure as AtomicDirectory.Failure {
+            throw SigningKeyError(path: failure.path, reason: failure.reason)
         }
         guard let key = try readKey(url) else {
             throw SigningKeyError(path: url.path, reason: "the key file is shorter than 16 characters; delete it to make a new one")
