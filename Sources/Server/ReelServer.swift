@@ -38,7 +38,8 @@ public struct ReelServer: Sendable {
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: metrics))
         try PageRoutes().register(on: router)
-        HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics).register(on: router)
+        HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics,
+                     auth: auth, metricsPublic: settings.metricsPublic).register(on: router)
         TusRoutes(store: store, auth: auth).register(on: router)
         VideoRoutes(catalog: catalog, auth: auth, store: store,
                     json: VideoJSON(layout: layout, signer: signer, playbackURLTTL: settings.playbackURLTTL),

@@ -25,15 +25,19 @@ public struct ServerSettings: Sendable {
     /// Off by default: measured on loopback it cost more CPU in all than copying from the memory cache
     /// (see docs/ARCHITECTURE.md); it is for hosts whose clients are across a real network.
     public var sendfile: Bool
+    /// `/metrics` and the `checks` of `/readyz` without an admin key. Off by default: the metrics run
+    /// catalog queries and the checks name paths; turn it on only where the port is not reachable from
+    /// outside (or scrape with an admin key).
+    public var metricsPublic: Bool
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
-                sendfile: Bool = false) {
+                sendfile: Bool = false, metricsPublic: Bool = false) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.signingKey = signingKey; self.playbackURLTTL = playbackURLTTL; self.segmentCacheBytes = segmentCacheBytes
-        self.sendfile = sendfile
+        self.sendfile = sendfile; self.metricsPublic = metricsPublic
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared

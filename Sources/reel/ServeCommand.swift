@@ -15,6 +15,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Validity of signed playback URLs handed out by the API (default 6h).") var playbackUrlTtl: String?
     @Option(help: "Memory for recently served small files (default 256MiB; 0 disables).") var segmentCacheSize: String?
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
+    @Option(help: "Serve /metrics and the checks of /readyz without an admin key: true or false (default false).") var metricsPublic: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -40,7 +41,8 @@ struct ServerOptions: ParsableArguments {
                 signingKey: signingKey,
                 playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),
                 segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)),
-                sendfile: try settings.bool(sendfile, "sendfile", default: false))
+                sendfile: try settings.bool(sendfile, "sendfile", default: false),
+                metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false))
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
