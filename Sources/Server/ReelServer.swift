@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Storage
@@ -55,11 +56,14 @@ public struct ReelServer: Sendable {
 
         // A client that stops sending mid-upload (a phone losing its network) is disconnected after two
         // quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()],
+        // One that stops reading a response is disconnected after `sendTimeout` without progress.
+        let sendTimeout = TimeAmount.nanoseconds(Int64(settings.sendTimeout * 1e9))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler(), SendTimeoutHandler(timeout: sendTimeout)],
                                                idleTimeout: .seconds(120))
         var app = Application(
             router: router,
-            server: settings.sendfile ? .http1WithSendfile(configuration: http1) : .http1(configuration: http1),
+            // Always able to send file regions: files above 8 MiB leave that way even with `sendfile` off.
+            server: .http1WithSendfile(configuration: http1),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))

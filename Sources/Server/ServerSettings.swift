@@ -29,15 +29,17 @@ public struct ServerSettings: Sendable {
     /// catalog queries and the checks name paths; turn it on only where the port is not reachable from
     /// outside (or scrape with an admin key).
     public var metricsPublic: Bool
+    /// A client that takes no bytes of a response for this long is disconnected (nginx's `send_timeout`).
+    public var sendTimeout: TimeInterval
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
-                sendfile: Bool = false, metricsPublic: Bool = false) {
+                sendfile: Bool = false, metricsPublic: Bool = false, sendTimeout: TimeInterval = 60) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.signingKey = signingKey; self.playbackURLTTL = playbackURLTTL; self.segmentCacheBytes = segmentCacheBytes
-        self.sendfile = sendfile; self.metricsPublic = metricsPublic
+        self.sendfile = sendfile; self.metricsPublic = metricsPublic; self.sendTimeout = sendTimeout
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared

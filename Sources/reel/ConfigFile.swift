@@ -41,7 +41,7 @@ struct Settings {
     static let known: Set<String> = [
         "data_dir", "database_url", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size", "sendfile",
-        "metrics_public",
+        "metrics_public", "send_timeout",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
         "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after",
     ]

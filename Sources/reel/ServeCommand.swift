@@ -16,6 +16,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Memory for recently served small files (default 256MiB; 0 disables).") var segmentCacheSize: String?
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
     @Option(help: "Serve /metrics and the checks of /readyz without an admin key: true or false (default false).") var metricsPublic: String?
+    @Option(help: "Disconnect a client that takes no bytes of a response for this long (default 60s).") var sendTimeout: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -30,6 +31,8 @@ struct ServerOptions: ParsableArguments {
         }
         let profiles = settings.string(nil, "profiles_dir") ?? ProfileLoader.defaultProfilesDirectory() ?? "profiles"
         do {
+            let sendTimeoutSeconds = try settings.seconds(sendTimeout, "send_timeout", default: 60)
+            guard sendTimeoutSeconds > 0 else { throw ValidationError("send_timeout must be more than 0") }
             return ServerSettings(
                 host: settings.string(host, "host") ?? "0.0.0.0",
                 port: try settings.int(port, "port", default: 5000),
@@ -42,7 +45,8 @@ struct ServerOptions: ParsableArguments {
                 playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),
                 segmentCacheBytes: Int(try settings.bytes(segmentCacheSize, "segment_cache_size", default: 256 << 20)),
                 sendfile: try settings.bool(sendfile, "sendfile", default: false),
-                metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false))
+                metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false),
+                sendTimeout: sendTimeoutSeconds)
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
