@@ -41,6 +41,29 @@ public struct VideoRecord: Codable, Sendable, Equatable, Identifiable {
     public var visibility: Visibility = .public
     /// The uploader's file name, when known (shown instead of the stored path).
     public var filename: String? = nil
+    /// The API key that uploaded it; nil for `reel ingest` (no key) and videos from before owners were kept.
+    public var ownerKeyId: String? = nil
+}
+
+/// Who is looking. A private video is seen only by the key that uploaded it and by admin keys; every other
+/// video by everyone. The API (list, get, retry, delete, signed URLs) asks through this one rule, and the
+/// list query applies the same rule in SQL so that pages of results stay whole.
+public enum VideoAudience: Sendable, Equatable {
+    /// Admin keys and operators on the host: every video.
+    case everyone
+    /// An upload key: what is not private, and its own private videos.
+    case key(id: String)
+    /// No key at all: what is not private.
+    case anonymous
+
+    public func canSee(_ video: VideoRecord) -> Bool {
+        guard video.visibility == .private else { return true }
+        switch self {
+        case .everyone: return true
+        case .key(let id): return video.ownerKeyId == id
+        case .anonymous: return false
+        }
+    }
 }
 
 public struct NewVideo: Sendable, Equatable {
@@ -51,10 +74,12 @@ public struct NewVideo: Sendable, Equatable {
     public var sha256: String?
     public var visibility: Visibility
     public var filename: String?
+    /// The API key uploading it (nil: no key, as with `reel ingest`).
+    public var ownerKeyId: String?
     public init(id: String = UUID().uuidString.lowercased(), title: String, originalPath: String, sizeBytes: Int64,
-                sha256: String? = nil, visibility: Visibility = .public, filename: String? = nil) {
+                sha256: String? = nil, visibility: Visibility = .public, filename: String? = nil, ownerKeyId: String? = nil) {
         self.id = id; self.title = title; self.originalPath = originalPath; self.sizeBytes = sizeBytes; self.sha256 = sha256
-        self.visibility = visibility; self.filename = filename
+        self.visibility = visibility; self.filename = filename; self.ownerKeyId = ownerKeyId
     }
 }
 
@@ -182,8 +207,8 @@ public protocol Catalog: Sendable {
     /// Registers a video and its first jobs atomically.
     func createVideo(_ video: NewVideo, jobs: [NewJob]) async throws -> VideoRecord
     func video(id: String) async throws -> VideoRecord?
-    /// Newest first.
-    func videos(state: VideoState?, limit: Int, offset: Int) async throws -> [VideoRecord]
+    /// Newest first, only those `audience` may see (`VideoAudience.canSee`).
+    func videos(state: VideoState?, audience: VideoAudience, limit: Int, offset: Int) async throws -> [VideoRecord]
     /// Ordered by name.
     func renditions(videoId: String) async throws -> [RenditionRecord]
     /// Deletes the video with its renditions and jobs (a worker holding one of them loses its lease).
@@ -247,6 +272,13 @@ public protocol Catalog: Sendable {
     func apiKeys() async throws -> [APIKeyRecord]
     /// Throws `notFound` for an unknown id.
     func revokeAPIKey(id: String) async throws
+}
+
+extension Catalog {
+    /// Every video, newest first (operators' commands and tests).
+    public func videos(state: VideoState?, limit: Int, offset: Int) async throws -> [VideoRecord] {
+        try await videos(state: state, audience: .everyone, limit: limit, offset: offset)
+    }
 }
 
 public enum APIKeyScope: String, Codable, Sendable, CaseIterable {

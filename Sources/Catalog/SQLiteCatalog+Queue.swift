@@ -20,7 +20,8 @@ extension SQLiteCatalog {
                 id: video.id, title: video.title, state: .queued, originalPath: video.originalPath,
                 sizeBytes: video.sizeBytes, sha256: video.sha256, probeJSON: nil, durationSeconds: nil,
                 progress: 0, publishedSegments: 0, error: nil, createdAt: now, updatedAt: now,
-                playableAt: nil, readyAt: nil, visibility: video.visibility, filename: video.filename)
+                playableAt: nil, readyAt: nil, visibility: video.visibility, filename: video.filename,
+                ownerKeyId: video.ownerKeyId)
             try record.insert(db)
             for job in jobs {
                 _ = try Self.insertJob(db, job, videoId: video.id, state: .queued, parentId: nil, now: now)
@@ -34,18 +35,27 @@ extension SQLiteCatalog {
         try await read { db in try VideoRecord.fetchOne(db, key: id) }
     }
 
-    /// Newest first.
-    public func videos(state: VideoState?, limit: Int, offset: Int) async throws -> [VideoRecord] {
-        try await read { db in
-            if let state {
-                return try VideoRecord.fetchAll(db, sql: """
-                    SELECT * FROM videos WHERE state = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?
-                    """, arguments: [state, max(limit, 0), max(offset, 0)])
-            }
-            return try VideoRecord.fetchAll(db, sql: """
-                SELECT * FROM videos ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?
-                """, arguments: [max(limit, 0), max(offset, 0)])
+    /// Newest first; the audience's filter is `VideoAudience.canSee` in SQL.
+    public func videos(state: VideoState?, audience: VideoAudience, limit: Int, offset: Int) async throws -> [VideoRecord] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let state {
+            conditions.append("state = ?")
+            arguments += [state]
         }
+        switch audience {
+        case .everyone: break
+        case .key(let id):
+            conditions.append("(visibility <> 'private' OR owner_key_id = ?)")
+            arguments += [id]
+        case .anonymous:
+            conditions.append("visibility <> 'private'")
+        }
+        arguments += [max(limit, 0), max(offset, 0)]
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT * FROM videos \(filter) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        let finalArguments = arguments
+        return try await read { db in try VideoRecord.fetchAll(db, sql: sql, arguments: finalArguments) }
     }
 
     public func renditions(videoId: String) async throws -> [RenditionRecord] {

@@ -56,7 +56,8 @@ extension VideoRecord: FetchableRecord, PersistableRecord {
             playableAt: try row.decode(forColumn: "playable_at"),
             readyAt: try row.decode(forColumn: "ready_at"),
             visibility: try row.decode(forColumn: "visibility"),
-            filename: try row.decode(forColumn: "filename"))
+            filename: try row.decode(forColumn: "filename"),
+            ownerKeyId: try row.decode(forColumn: "owner_key_id"))
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -77,6 +78,7 @@ extension VideoRecord: FetchableRecord, PersistableRecord {
         container["ready_at"] = readyAt
         container["visibility"] = visibility
         container["filename"] = filename
+        container["owner_key_id"] = ownerKeyId
     }
 }
 

@@ -89,6 +89,15 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v3: video owners") { db in
+            // The key that uploaded each video: a private video is seen only by it and by admin keys.
+            // Videos from before (and from `reel ingest`) have none: private ones are then admin-only.
+            // Keys are revoked, not deleted; should a row go anyway, its videos fall back to admin-only.
+            try db.execute(sql: """
+                ALTER TABLE videos ADD COLUMN owner_key_id TEXT REFERENCES api_keys(id) ON DELETE SET NULL;
+                CREATE INDEX videos_by_owner ON videos(owner_key_id, created_at);
+                """)
+        }
         return migrator
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Storage
@@ -38,7 +39,8 @@ public struct ReelServer: Sendable {
         let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: metrics))
         try PageRoutes().register(on: router)
-        HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics).register(on: router)
+        HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics,
+                     auth: auth, metricsPublic: settings.metricsPublic).register(on: router)
         TusRoutes(store: store, auth: auth).register(on: router)
         VideoRoutes(catalog: catalog, auth: auth, store: store,
                     json: VideoJSON(layout: layout, signer: signer, playbackURLTTL: settings.playbackURLTTL),
@@ -60,13 +62,16 @@ public struct ReelServer: Sendable {
                                               rateWindow: .nanoseconds(Int64(settings.bodyRateWindow * 1e9)))
         let connections = ClientConnections(limit: settings.maxConnectionsPerClient)
         let logger = logger
+        // One that stops reading a response is disconnected after `sendTimeout` without progress.
+        let sendTimeout = TimeAmount.nanoseconds(Int64(settings.sendTimeout * 1e9))
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
-                                        SlowClientHandler(limits: limits, logger: logger)],
+                                        SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout)],
             idleTimeout: .seconds(120))
         var app = Application(
             router: router,
-            server: settings.sendfile ? .http1WithSendfile(configuration: http1) : .http1(configuration: http1),
+            // Always able to send file regions: files above 8 MiB leave that way even with `sendfile` off.
+            server: .http1WithSendfile(configuration: http1),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))

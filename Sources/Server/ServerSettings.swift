@@ -41,6 +41,12 @@ public struct ServerSettings: Sendable {
     /// Off by default: measured on loopback it cost more CPU in all than copying from the memory cache
     /// (see docs/ARCHITECTURE.md); it is for hosts whose clients are across a real network.
     public var sendfile: Bool
+    /// `/metrics` and the `checks` of `/readyz` without an admin key. Off by default: the metrics run
+    /// catalog queries and the checks name paths; turn it on only where the port is not reachable from
+    /// outside (or scrape with an admin key).
+    public var metricsPublic: Bool
+    /// A client that takes no bytes of a response for this long is disconnected (nginx's `send_timeout`).
+    public var sendTimeout: TimeInterval
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,
@@ -48,7 +54,8 @@ public struct ServerSettings: Sendable {
                 maxBytesInFlightPerKey: Int64 = 40 << 30, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
                 sendfile: Bool = false, requestHeadTimeout: TimeInterval = 10, minBodyRate: Int64 = 1024,
-                bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256) {
+                bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256,
+                metricsPublic: Bool = false, sendTimeout: TimeInterval = 60) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey
@@ -57,31 +64,23 @@ public struct ServerSettings: Sendable {
         self.sendfile = sendfile
         self.requestHeadTimeout = requestHeadTimeout; self.minBodyRate = minBodyRate; self.bodyRateWindow = bodyRateWindow
         self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.metricsPublic = metricsPublic; self.sendTimeout = sendTimeout
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared
     /// NFS root every host reads the same file, so signed URLs work behind a load balancer. The file is
-    /// written under a temporary name and linked into place, so no host ever reads a half-written key;
+    /// written by `SecretFile` (0600, linked into place), so no host ever reads a half-written key;
     /// a key shorter than 16 bytes is refused rather than used (an empty key would let anyone sign).
     public static func signingKey(in layout: StorageLayout) throws -> [UInt8] {
         let url = layout.root.appendingPathComponent("signing.key")
         if let existing = try readKey(url) { return existing }
         var generator = SystemRandomNumberGenerator()
         let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        try FileManager.default.createDirectory(at: layout.root, withIntermediateDirectories: true)
-        let temporary = layout.root.appendingPathComponent(".signing.key.\(getpid()).\(UUID().uuidString.prefix(8))")
-        defer { unlink(temporary.path) }
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SigningKeyError(path: temporary.path, reason: String(cString: strerror(errno))) }
-        let written = hex.withCString { write(fd, $0, strlen($0)) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == hex.utf8.count, synced == 0 else {
-            throw SigningKeyError(path: temporary.path, reason: "could not write the key (disk full?)")
-        }
-        // link() fails if another host won the race: then its key is the one everyone uses.
-        if link(temporary.path, url.path) != 0 && errno != EEXIST {
-            throw SigningKeyError(path: url.path, reason: String(cString: strerror(errno)))
+        do {
+            // Linked, not renamed, into place: if another host won the race, its key is the one everyone uses.
+            try SecretFile.write(hex, to: url, placement: .keepExisting)
+        } catch let failure as AtomicDirectory.Failure {
+            throw SigningKeyError(path: failure.path, reason: failure.reason)
         }
         guard let key = try readKey(url) else {
             throw SigningKeyError(path: url.path, reason: "the key file is shorter than 16 characters; delete it to make a new one")

@@ -22,6 +22,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Window over which the body rate is measured (default 30s).") var bodyRateWindow: String?
     @Option(help: "Open connections one client address may have (default 256; 0: no cap).") var maxConnectionsPerClient: Int?
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
+    @Option(help: "Serve /metrics and the checks of /readyz without an admin key: true or false (default false).") var metricsPublic: String?
+    @Option(help: "Disconnect a client that takes no bytes of a response for this long (default 60s).") var sendTimeout: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -39,6 +41,8 @@ struct ServerOptions: ParsableArguments {
             if let open = try? settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20), open < 1 {
                 throw ValidationError("max_open_uploads_per_key must be at least 1")
             }
+            let sendTimeoutSeconds = try settings.seconds(sendTimeout, "send_timeout", default: 60)
+            guard sendTimeoutSeconds > 0 else { throw ValidationError("send_timeout must be more than 0") }
             return ServerSettings(
                 host: settings.string(host, "host") ?? "0.0.0.0",
                 port: try settings.int(port, "port", default: 5000),
@@ -57,7 +61,9 @@ struct ServerOptions: ParsableArguments {
                 requestHeadTimeout: try settings.seconds(requestHeadTimeout, "request_head_timeout", default: 10),
                 minBodyRate: try settings.bytes(minBodyRate, "min_body_rate", default: 1024),
                 bodyRateWindow: try settings.seconds(bodyRateWindow, "body_rate_window", default: 30),
-                maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)))
+                maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)),
+                metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false),
+                sendTimeout: sendTimeoutSeconds)
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }

@@ -41,7 +41,7 @@ struct UpCommand: AsyncParsableCommand {
             ? "\(scalingConfig.minWorkers) worker(s)"
             : "\(scalingConfig.minWorkers)–\(scalingConfig.maxWorkers) workers (autoscaled at \(Int(scalingConfig.targetCPU))% CPU)"
 
-        let key = try await firstAdminKey(catalog: catalog, layout: settings.layout)
+        let key = try await firstAdminKey(catalog: catalog, layout: settings.layout, logger: logger)
         let shownHost = settings.host == "0.0.0.0" ? "localhost" : settings.host
         let url = "http://\(shownHost):\(settings.port)/"
         var banner = "Reel is up: open \(url)\(key.map { "#key=\($0)" } ?? "")\n"
@@ -57,7 +57,7 @@ struct UpCommand: AsyncParsableCommand {
 
     /// On a fresh storage root, an admin key for the person who just ran `reel up`, kept in
     /// `<data>/admin.key` (mode 0600) so that the next `reel up` prints the same link.
-    private func firstAdminKey(catalog: any Catalog, layout: StorageLayout) async throws -> String? {
+    private func firstAdminKey(catalog: any Catalog, layout: StorageLayout, logger: Logger) async throws -> String? {
         let file = layout.root.appendingPathComponent("admin.key")
         if let saved = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
            try await catalog.apiKey(secretHash: Authenticator.hash(saved)) != nil {
@@ -66,12 +66,12 @@ struct UpCommand: AsyncParsableCommand {
         guard try await catalog.apiKeys().isEmpty else { return nil }
         let key = Authenticator.newKey()
         _ = try await catalog.createAPIKey(name: "first admin (reel up)", scope: .admin, secretHash: key.hash)
-        // Created with mode 0600 from the start (no window in which others could read it).
-        let fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-            let line = key.secret + "\n"
-            _ = line.withCString { write(fd, $0, strlen($0)) }
-            close(fd)
+        // A new 0600 file renamed over whatever was there: an old file keeps no looser mode, a symlink
+        // planted there is replaced rather than followed.
+        do {
+            try SecretFile.write(key.secret + "\n", to: file, placement: .replace)
+        } catch {
+            logger.warning("could not keep the admin key in \(file.path): \(error)")
         }
         return key.secret
     }

@@ -43,7 +43,7 @@ struct SchemaTests {
         let again = try fixture.anotherInstance()
         #expect(try await again.video(id: video.id) == video)
         let applied = try await again.writer.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
-        #expect(applied == ["v1", "v2: visibility, file names, API keys"])
+        #expect(applied == ["v1", "v2: visibility, file names, API keys", "v3: video owners"])
     }
 
     @Test func forcedRollbackJournalUsesDelete() async throws {

@@ -40,9 +40,26 @@ struct StreamingPieceTests {
         ("bytes=1000-", .unsatisfiable),
         ("bytes=-0", .unsatisfiable),
         ("bytes=5-2", .none),
-        ("bytes=0-1,5-6", .none),
         ("items=0-5", .none),
         ("bytes=x-5", .none),
+        ("bytes=", .none),
+        ("bytes=0-1,x", .none),
+        // Numbers too large for any integer: a last position or suffix is clamped to the file, a first
+        // position is past its end.
+        ("bytes=0-99999999999999999999", .satisfiable(0...999)),
+        ("bytes=0-9223372036854775807", .satisfiable(0...999)),
+        ("bytes=-99999999999999999999", .satisfiable(0...999)),
+        ("bytes=99999999999999999999-", .unsatisfiable),
+        ("bytes=99999999999999999999-99999999999999999999", .unsatisfiable),
+        // Several ranges: multipart, skipping unsatisfiable ones; whole file past 16 or more bytes than the file.
+        ("bytes=0-1,5-6", .several([0...1, 5...6])),
+        ("bytes=0-1, ,5-6", .several([0...1, 5...6])),
+        ("bytes=2000-3000,0-0", .satisfiable(0...0)),
+        ("bytes=2000-,3000-", .unsatisfiable),
+        ("bytes=0-,0-", .none),
+        ("bytes=-600,-600", .none),
+        ("bytes=" + (0..<17).map { "\($0)-\($0)" }.joined(separator: ","), .none),
+        ("bytes=" + (0..<16).map { "\($0)-\($0)" }.joined(separator: ","), .several((0..<16).map { $0...$0 })),
     ])
     func ranges(header: String, expected: ByteRangeRequest) {
         #expect(ByteRangeRequest.parse(header, size: 1000) == expected)

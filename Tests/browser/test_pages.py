@@ -272,7 +272,9 @@ def test_metrics_show_the_autoscaler(reel_server, landscape_upload):
     import urllib.request
 
     def autoscaler_lines():
-        with urllib.request.urlopen(f"{reel_server.base_url}/metrics", timeout=10) as response:
+        request = urllib.request.Request(f"{reel_server.base_url}/metrics",
+                                         headers={"Authorization": f"Bearer {reel_server.key}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return [line for line in response.read().decode().splitlines() if line.startswith("reel_autoscaler_")]
 
     lines = wait_until(lambda: autoscaler_lines() or None, 30, "autoscaler series in /metrics")

@@ -94,7 +94,7 @@ def test_full_disk_is_507_and_not_ready(reel_bin: Path, tmp_path):
     key = subprocess.run([str(reel_bin), "keys", "create", "--name", "full", "--scope", "upload", "--data", str(data)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
     server, base = _start([str(reel_bin), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(free_port()),
-                           "--min-free-space", "1000TiB"], env, tmp_path / "serve.log")
+                           "--min-free-space", "1000TiB", "--metrics-public", "true"], env, tmp_path / "serve.log")
     try:
         auth = {"Authorization": f"Bearer {key}"}
         r = requests.post(base + "/v1/uploads", headers={**TUS, **auth, "Upload-Length": "1000"}, timeout=10)

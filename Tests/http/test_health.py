@@ -7,6 +7,8 @@ import time
 
 import requests
 
+from reel_http_support import assert_problem
+
 
 def test_root_page_is_fast_html(reel):
     requests.get(reel.url("/"), timeout=10)                 # warm the connection path once
@@ -25,16 +27,47 @@ def test_healthz(reel):
 
 
 def test_readyz(reel):
+    """The status is for the load balancer (no key); the checks, which name paths and errors, for admins."""
     r = requests.get(reel.url("/readyz"), timeout=10)
     assert r.status_code == 200, r.text
     assert r.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
+    assert r.json() == {"status": "ready"}
+    assert reel.get("/readyz", key="upload").json() == {"status": "ready"}
+    r = reel.get("/readyz", key="admin")
+    assert r.status_code == 200, r.text
     assert r.json() == {"status": "ready", "checks": {"catalog": "ok", "storage": "ok", "disk": "ok"}}
+
+
+def test_metrics_need_an_admin_key(reel):
+    assert_problem(reel.get("/metrics", key=None), 401, "/metrics without a key")
+    assert_problem(reel.get("/metrics", key="upload"), 403, "/metrics with an upload key")
+
+
+def test_metrics_public_setting_opens_metrics_and_checks(reel, tmp_path):
+    """`metrics_public: true` (here as REEL_METRICS_PUBLIC) is for a port only the scraper can reach."""
+    import os
+
+    from reel_http_support import PROFILES_DIR, free_port, start_and_wait
+
+    port = free_port()
+    env = {**os.environ, "REEL_PROFILES_DIR": str(PROFILES_DIR), "REEL_METRICS_PUBLIC": "true"}
+    env.pop("REEL_DATA_DIR", None)
+    proc = start_and_wait([str(reel.bin), "serve", "--host", "127.0.0.1", "--port", str(port),
+                           "--data", str(tmp_path / "data")], tmp_path / "serve.log", port, env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        r = requests.get(base + "/metrics", timeout=10)
+        assert r.status_code == 200 and "reel_jobs" in r.text
+        assert requests.get(base + "/readyz", timeout=10).json()["checks"]["catalog"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_metrics(reel, landscape_upload):
     for _ in range(3):                                       # some traffic to count
         requests.get(reel.url("/healthz"), timeout=10)
-    r = requests.get(reel.url("/metrics"), timeout=10)
+    r = reel.get("/metrics", key="admin")
     assert r.status_code == 200
     assert r.headers.get("Content-Type", "").startswith(("text/plain", "application/openmetrics-text"))
     text = r.text

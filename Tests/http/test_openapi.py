@@ -149,7 +149,7 @@ def test_error_responses(reel, tmp_path):
 
 
 def test_health_responses(reel):
-    for path in ("/healthz", "/readyz"):
-        r = reel.get(path, key=None)
+    for path, key in (("/healthz", None), ("/readyz", None), ("/readyz", "admin")):
+        r = reel.get(path, key=key)
         assert r.status_code == 200, f"{path}: {r.status_code}"
         check_response(r, "GET", path)

@@ -5,23 +5,34 @@ import Hummingbird
 import Storage
 
 /// `/healthz` (the process answers), `/readyz` (it can do its job) and `/metrics`.
+///
+/// `/healthz` and `/readyz`'s status are for load balancers and need no key. What is behind them — the
+/// metrics (which run catalog queries and name the hosts' workers) and the reasons in `/readyz`'s
+/// `checks` (paths, free bytes, catalog errors) — is for admin keys only, unless `metricsPublic`.
 struct HealthRoutes: Sendable {
     let catalog: any Catalog
     let layout: StorageLayout
     let minFreeBytes: Int64
     let metrics: ServerMetrics
+    let auth: Authenticator
+    let metricsPublic: Bool
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/healthz") { _, _ in try JSONResponse.make(["status": "alive"]) }
-        router.get("/readyz") { _, _ in try await ready() }
-        router.get("/metrics") { _, _ in
+        router.get("/readyz") { request, _ in
+            let detail = metricsPublic ? true : try await auth.key(for: request)?.scope == .admin
+            return try await ready(detail: detail)
+        }
+        router.get("/metrics") { request, _ in
+            if !metricsPublic { _ = try await auth.require(.admin, for: request) }
             let bytes = try await metrics.render(catalog: catalog, root: layout.root)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
     }
 
-    private func ready() async throws -> Response {
+    /// 200 or 503 for everyone; the `checks` only with `detail`.
+    private func ready(detail: Bool) async throws -> Response {
         var checks: [String: String] = [:]
         do {
             _ = try await catalog.queueDepth()
@@ -42,7 +53,8 @@ struct HealthRoutes: Sendable {
             checks["disk"] = "cannot read free space of \(layout.root.path)"
         }
         let ready = checks.values.allSatisfy { $0 == "ok" }
-        return try JSONResponse.make(["status": ready ? "ready" : "not ready", "checks": checks],
-                                     status: ready ? .ok : .serviceUnavailable)
+        var body: [String: Any] = ["status": ready ? "ready" : "not ready"]
+        if detail { body["checks"] = checks }
+        return try JSONResponse.make(body, status: ready ? .ok : .serviceUnavailable)
     }
 }

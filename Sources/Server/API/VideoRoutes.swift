@@ -30,7 +30,7 @@ struct VideoRoutes: Sendable {
     }
 
     private func list(_ request: Request) async throws -> Response {
-        _ = try await auth.require(.upload, for: request)
+        let key = try await auth.require(.upload, for: request)
         let query = request.uri.queryParameters
         let limit = try Self.integer(query.get("limit"), name: "limit", default: 20, range: 1...200)
         let offset = try Self.integer(query.get("offset"), name: "offset", default: 0, range: 0...Int.max)
@@ -42,7 +42,8 @@ struct VideoRoutes: Sendable {
             state = parsed
         }
         // One more than asked tells whether there is a next page.
-        let videos = try await catalog.videos(state: state, limit: limit + 1, offset: offset)
+        // Filtered in the query, so that every page is whole and `next` is right.
+        let videos = try await catalog.videos(state: state, audience: Authenticator.audience(of: key), limit: limit + 1, offset: offset)
         var items: [[String: Any]] = []
         for video in videos.prefix(limit) { items.append(try await render(video)) }
         var next: Any = NSNull()
@@ -53,15 +54,22 @@ struct VideoRoutes: Sendable {
     }
 
     private func get(_ request: Request, id: String) async throws -> Response {
-        let key = try await auth.key(for: request)
-        guard let video = try await catalog.video(id: id), video.visibility == .public || key != nil else {
-            throw Problem(.notFound, "No video with id \(id).")
-        }
+        let video = try await visibleVideo(id, to: try await auth.key(for: request))
         return try JSONResponse.make(try await render(video))
     }
 
+    /// The video if this key may see it. Someone else's private video is "not found", word for word as an
+    /// unknown id: a 403 would tell that it exists.
+    private func visibleVideo(_ id: String, to key: APIKeyRecord?) async throws -> VideoRecord {
+        guard let video = try await catalog.video(id: id), Authenticator.audience(of: key).canSee(video) else {
+            throw Problem(.notFound, "No video with id \(id).")
+        }
+        return video
+    }
+
     private func delete(_ request: Request, id: String) async throws -> Response {
-        _ = try await auth.require(.admin, for: request)
+        let key = try await auth.require(.admin, for: request)
+        _ = try await visibleVideo(id, to: key)
         do {
             try await catalog.deleteVideo(id: id)
         } catch CatalogError.notFound {
@@ -78,8 +86,8 @@ struct VideoRoutes: Sendable {
     }
 
     private func retry(_ request: Request, id: String) async throws -> Response {
-        _ = try await auth.require(.admin, for: request)
-        guard try await catalog.video(id: id) != nil else { throw Problem(.notFound, "No video with id \(id).") }
+        let key = try await auth.require(.admin, for: request)
+        _ = try await visibleVideo(id, to: key)
         let stuck = try await catalog.jobs(videoId: id, states: [.failed, .dead, .cancelled], limit: 1000)
         guard !stuck.isEmpty else {
             throw Problem(.conflict, "Nothing to retry: none of this video's jobs failed.")

@@ -45,6 +45,12 @@ public struct Authenticator: Sendable {
         return key
     }
 
+    /// Whose eyes a request is for (`VideoAudience`): no key, an upload key, or an admin key.
+    static func audience(of key: APIKeyRecord?) -> VideoAudience {
+        guard let key else { return .anonymous }
+        return key.scope == .admin ? .everyone : .key(id: key.id)
+    }
+
     static func unauthorized(_ detail: String) -> Problem {
         Problem(.unauthorized, detail, headers: [.wwwAuthenticate: "Bearer realm=\"reel\""])
     }

@@ -38,10 +38,30 @@ struct Representation {
             headers[.contentRange] = "bytes \(span.lowerBound)-\(span.upperBound)/\(size)"
             headers[.contentLength] = String(span.count)
             return Response(status: .partialContent, headers: headers, body: isHead ? .init() : content.body(span.lowerBound..<(span.upperBound + 1)))
+        case .several(let spans):
+            let boundary = Self.boundary
+            let parts = spans.map { span in
+                ByteBuffer(string: "\r\n--\(boundary)\r\nContent-Type: \(contentType)\r\n"
+                                   + "Content-Range: bytes \(span.lowerBound)-\(span.upperBound)/\(size)\r\n\r\n")
+            }
+            let closing = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
+            let length = parts.reduce(closing.readableBytes) { $0 + $1.readableBytes } + spans.reduce(0) { $0 + $1.count }
+            headers[.contentType] = "multipart/byteranges; boundary=\(boundary)"
+            headers[.contentLength] = String(length)
+            let pieces = zip(parts, spans).map { (prefix: $0, span: $1.lowerBound..<($1.upperBound + 1)) }
+            return Response(status: .partialContent, headers: headers,
+                            body: isHead ? .init() : content.multipartBody(pieces, closing: closing, length: length))
         }
     }
 
-    /// The bytes themselves, or a file on disk that leaves through sendfile.
+    /// One per process: it only has to be absent from the parts, which are media files and playlists.
+    static let boundary: String = {
+        var generator = SystemRandomNumberGenerator()
+        return "reel-" + (0..<16).map { _ in String(UInt8.random(in: 0...255, using: &generator), radix: 16) }.joined()
+    }()
+
+    /// The bytes themselves, or a file on disk that leaves as a `FileRegion` (sendfile(2)): large files
+    /// always do, so that no response holds a copy of one however slowly its client reads.
     enum Content {
         case bytes(ByteBuffer)
         case file(path: String, identity: FileIdentity)
@@ -59,6 +79,33 @@ struct Representation {
                 .init(byteBuffer: bytes.getSlice(at: bytes.readerIndex + span.lowerBound, length: span.count) ?? ByteBuffer())
             case .file(let path, let identity):
                 Sendfile.body(.init(path: path, identity: identity, offset: span.lowerBound, count: span.count))
+            }
+        }
+
+        /// multipart/byteranges: each part's header, then its bytes.
+        func multipartBody(_ pieces: [(prefix: ByteBuffer, span: Range<Int>)], closing: ByteBuffer, length: Int) -> ResponseBody {
+            switch self {
+            case .bytes(let bytes):
+                var body = ByteBufferAllocator().buffer(capacity: length)
+                for piece in pieces {
+                    body.writeImmutableBuffer(piece.prefix)
+                    if let slice = bytes.getSlice(at: bytes.readerIndex + piece.span.lowerBound, length: piece.span.count) {
+                        body.writeImmutableBuffer(slice)
+                    }
+                }
+                body.writeImmutableBuffer(closing)
+                return .init(byteBuffer: body)
+            case .file(let path, let identity):
+                // One descriptor per part: `SendfileHandler` sends each as its own region.
+                return ResponseBody(contentLength: length) { writer in
+                    for piece in pieces {
+                        try await writer.write(piece.prefix)
+                        try await writer.write(Sendfile.encode(.init(path: path, identity: identity, offset: piece.span.lowerBound,
+                                                                      count: piece.span.count)))
+                    }
+                    try await writer.write(closing)
+                    try await writer.finish(nil)
+                }
             }
         }
     }

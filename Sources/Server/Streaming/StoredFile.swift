@@ -34,7 +34,10 @@ struct FileIdentity: Sendable, Equatable {
 enum StoredFileError: Error { case notFound, tooLarge, unreadable(String) }
 
 extension StoredFile {
-    /// Largest file read into memory; HLS playlists and segments are far smaller.
+    /// Largest media file read whole into memory (and so into the `FileCache`); HLS segments are a few
+    /// MiB at most. Larger files leave as file regions (sendfile), never through memory.
+    static let wholeReadLimit = 8 << 20
+    /// Largest playlist read into memory (playlists are tailored and gzip'd whole).
     static let maximumSize = 256 << 20
 
     /// Looks the file up below `root` without following symlinks anywhere below the root: a symlink (to

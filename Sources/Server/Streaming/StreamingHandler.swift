@@ -13,7 +13,8 @@ struct StreamingHandler: Sendable {
     let signer: URLSigner
     let devices: DeviceRulesSource
     let cache: FileCache?
-    /// Send large media files with sendfile(2) (needs `SendfileHandler` in the pipeline).
+    /// Send media files from 64 KiB with sendfile(2), not only those above `StoredFile.wholeReadLimit`
+    /// (`SendfileHandler` is always in the pipeline).
     let sendfile: Bool
     /// Tailored masters by file version and device class (a master is tailored once, served many times).
     let tailoredMasters = TailoredMasters()
@@ -34,9 +35,12 @@ struct StreamingHandler: Sendable {
         } catch {
             throw Problem.notFound()
         }
-        // Large media files leave through sendfile; playlists (tailored, gzip'd) and small files from memory.
+        // Large media files leave as file regions (sendfile(2)): always above `wholeReadLimit`, so that no
+        // response holds a copy of one however slowly its client reads; with `sendfile` on, from 64 KiB.
+        // Playlists (tailored, gzip'd) and other files are read into memory, through the cache.
         let file: StoredFile?
-        if sendfile && path.kind != .playlist && found.identity.size >= Sendfile.threshold {
+        if path.kind != .playlist && (found.identity.size > StoredFile.wholeReadLimit
+                                      || (sendfile && found.identity.size >= Sendfile.threshold)) {
             file = nil
         } else {
             do {
@@ -44,7 +48,7 @@ struct StreamingHandler: Sendable {
             } catch StoredFileError.notFound {
                 throw Problem.notFound()
             } catch StoredFileError.tooLarge {
-                throw Problem(.contentTooLarge, "This file is larger than the streaming handler serves.")
+                throw Problem(.contentTooLarge, "This playlist is larger than the streaming handler serves.")
             } catch StoredFileError.unreadable(let reason) {
                 throw Problem(.serviceUnavailable, "The file could not be read (\(reason)); try again.")
             }

@@ -364,7 +364,8 @@ final class UploadStore: Sendable {
         do {
             video = try await catalog.createVideo(
                 NewVideo(id: id, title: title, originalPath: layout.relative(destination), sizeBytes: info.length,
-                         sha256: sha256, visibility: info.visibility, filename: info.filename),
+                         sha256: sha256, visibility: info.visibility, filename: info.filename,
+                         ownerKeyId: info.ownerKeyId),
                 jobs: [NewJob(kind: .plan, priority: Ingest.planPriority, maxAttempts: 3)])
         } catch {
             rename(destination.path, dataPath(id))  // give the bytes back to the upload, so a retry can finish it
