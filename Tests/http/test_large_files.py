@@ -50,7 +50,9 @@ def server(reel_bin, tmp_path_factory):
             digest.update(chunk)
     port = free_port()
     proc = start_and_wait([str(reel_bin), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data),
-                           "--send-timeout", f"{SEND_TIMEOUT_S}s"], root / "serve.log", port, env)
+                           "--send-timeout", f"{SEND_TIMEOUT_S}s",
+                           # every slow reader comes from 127.0.0.1: lift the per-address cap for them
+                           "--max-connections-per-client", str(SLOW_READERS + 50)], root / "serve.log", port, env)
     base = f"http://127.0.0.1:{port}/hls/{vid}/360p"
     yield {"proc": proc, "port": port, "small_url": f"{base}/seg-00000.m4s", "big_url": f"{base}/seg-00001.m4s",
            "small": small, "big_path": folder / "seg-00001.m4s", "big_sha256": digest.hexdigest(),
