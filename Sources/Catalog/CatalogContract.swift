@@ -209,6 +209,8 @@ public protocol Catalog: Sendable {
     func video(id: String) async throws -> VideoRecord?
     /// Newest first, only those `audience` may see (`VideoAudience.canSee`).
     func videos(state: VideoState?, audience: VideoAudience, limit: Int, offset: Int) async throws -> [VideoRecord]
+    /// Bytes of the originals of every video `ownerKeyId` uploaded (for its storage quota).
+    func storedBytes(ownerKeyId: String) async throws -> Int64
     /// Ordered by name.
     func renditions(videoId: String) async throws -> [RenditionRecord]
     /// Deletes the video with its renditions and jobs (a worker holding one of them loses its lease).

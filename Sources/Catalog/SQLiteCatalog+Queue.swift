@@ -58,6 +58,13 @@ extension SQLiteCatalog {
         return try await read { db in try VideoRecord.fetchAll(db, sql: sql, arguments: finalArguments) }
     }
 
+    public func storedBytes(ownerKeyId: String) async throws -> Int64 {
+        try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size_bytes), 0) FROM videos WHERE owner_key_id = ?",
+                               arguments: [ownerKeyId]) ?? 0
+        }
+    }
+
     public func renditions(videoId: String) async throws -> [RenditionRecord] {
         try await read { db in
             try RenditionRecord.fetchAll(db, sql: "SELECT * FROM renditions WHERE video_id = ? ORDER BY name",

@@ -19,6 +19,8 @@ public struct ServerSettings: Sendable {
     /// Bytes one API key may have in unfinished uploads (their `Upload-Length`s, received or not); a new
     /// upload beyond it is 507, one larger than it on its own 413.
     public var maxBytesInFlightPerKey: Int64
+    /// Bytes one API key may keep in videos (their originals) plus unfinished uploads.
+    public var maxStoredBytesPerKey: Int64
     /// Uploads are refused (507) when they would leave less than this free on the storage root.
     public var minFreeBytes: Int64
     /// A request head must be complete this long after its first bytes arrived, else the connection is closed.
@@ -51,7 +53,7 @@ public struct ServerSettings: Sendable {
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,
                 uploadLifetime: TimeInterval = 7 * 24 * 3600, maxOpenUploadsPerKey: Int = 20,
-                maxBytesInFlightPerKey: Int64 = 40 << 30, minFreeBytes: Int64 = 1 << 30,
+                maxBytesInFlightPerKey: Int64 = 40 << 30, maxStoredBytesPerKey: Int64 = 1 << 40, minFreeBytes: Int64 = 1 << 30,
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
                 sendfile: Bool = false, requestHeadTimeout: TimeInterval = 10, minBodyRate: Int64 = 1024,
                 bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256,
@@ -59,7 +61,7 @@ public struct ServerSettings: Sendable {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey
-        self.maxBytesInFlightPerKey = maxBytesInFlightPerKey
+        self.maxBytesInFlightPerKey = maxBytesInFlightPerKey; self.maxStoredBytesPerKey = maxStoredBytesPerKey
         self.signingKey = signingKey; self.playbackURLTTL = playbackURLTTL; self.segmentCacheBytes = segmentCacheBytes
         self.sendfile = sendfile
         self.requestHeadTimeout = requestHeadTimeout; self.minBodyRate = minBodyRate; self.bodyRateWindow = bodyRateWindow

@@ -41,7 +41,7 @@ struct Settings {
     static let known: Set<String> = [
         "data_dir", "database_url", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size", "sendfile",
-        "upload_lifetime", "max_open_uploads_per_key", "max_bytes_in_flight_per_key",
+        "upload_lifetime", "max_open_uploads_per_key", "max_bytes_in_flight_per_key", "max_stored_per_key",
         "request_head_timeout", "min_body_rate", "body_rate_window", "max_connections_per_client",
         "metrics_public", "send_timeout",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",

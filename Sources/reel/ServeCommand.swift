@@ -14,6 +14,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Unfinished uploads are removed this long after creation at the latest (default 7d).") var uploadLifetime: String?
     @Option(help: "Unfinished uploads one API key may have open (default 20).") var maxOpenUploadsPerKey: Int?
     @Option(help: "Bytes one API key may have in unfinished uploads (default 40GiB).") var maxBytesInFlightPerKey: String?
+    @Option(help: "Bytes one API key may keep in videos and unfinished uploads together (default 1TiB).") var maxStoredPerKey: String?
     @Option(help: "Refuse uploads that would leave less free space than this (default 1GiB).") var minFreeSpace: String?
     @Option(help: "Validity of signed playback URLs handed out by the API (default 6h).") var playbackUrlTtl: String?
     @Option(help: "Memory for recently served small files (default 256MiB; 0 disables).") var segmentCacheSize: String?
@@ -53,6 +54,7 @@ struct ServerOptions: ParsableArguments {
                 uploadLifetime: try settings.seconds(uploadLifetime, "upload_lifetime", default: 7 * 24 * 3600),
                 maxOpenUploadsPerKey: try settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20),
                 maxBytesInFlightPerKey: try settings.bytes(maxBytesInFlightPerKey, "max_bytes_in_flight_per_key", default: 40 << 30),
+                maxStoredBytesPerKey: try settings.bytes(maxStoredPerKey, "max_stored_per_key", default: 1 << 40),
                 minFreeBytes: try settings.bytes(minFreeSpace, "min_free_space", default: 1 << 30),
                 signingKey: signingKey,
                 playbackURLTTL: try settings.seconds(playbackUrlTtl, "playback_url_ttl", default: 6 * 3600),

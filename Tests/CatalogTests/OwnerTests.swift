@@ -46,6 +46,19 @@ struct OwnerTests {
         }
     }
 
+    @Test func storedBytesArePerOwner() async throws {
+        let fixture = try CatalogFixture()
+        let alice = try await fixture.catalog.createAPIKey(name: "alice", scope: .upload, secretHash: "a").id
+        let bob = try await fixture.catalog.createAPIKey(name: "bob", scope: .upload, secretHash: "b").id
+        for (title, size, owner) in [("a1", 1000, alice), ("a2", 234, alice), ("b1", 5, bob), ("none", 7, nil)] as [(String, Int64, String?)] {
+            _ = try await fixture.catalog.createVideo(
+                NewVideo(title: title, originalPath: "originals/\(title)/source.mp4", sizeBytes: size, ownerKeyId: owner), jobs: [])
+        }
+        #expect(try await fixture.catalog.storedBytes(ownerKeyId: alice) == 1234)
+        #expect(try await fixture.catalog.storedBytes(ownerKeyId: bob) == 5)
+        #expect(try await fixture.catalog.storedBytes(ownerKeyId: "carol") == 0)
+    }
+
     /// A catalog from before owners were recorded: its videos keep working, with no owner, so a private
     /// one is seen by admins only.
     @Test func upgradingKeepsOldVideosWithoutAnOwner() async throws {

@@ -192,6 +192,23 @@ def test_quotas_per_key(reel_bin: Path, tmp_path):
         s.stop()
 
 
+def test_stored_bytes_quota_per_key(reel_bin: Path, tmp_path):
+    """Videos a key keeps count against its storage quota, with what it has in flight."""
+    s = Server(reel_bin, tmp_path, ["--max-stored-per-key", "1000"])
+    try:
+        first = s.create(600)
+        assert first.status_code == 201, first.text
+        done = s.patch(first.headers["Location"], 0, b"v" * 600)
+        assert done.status_code == 204 and "Reel-Video-Id" in done.headers, done.text
+        over = assert_problem(s.create(500), 507, "600 stored + 500 more")
+        assert "storage quota" in over["detail"] and "600" in over["detail"], over
+        assert s.create(300).status_code == 201
+        # Another key stores nothing yet.
+        assert s.create(900, key=s.other_key).status_code == 201
+    finally:
+        s.stop()
+
+
 # --------------------------------------------------------------------------
 # Expect: 100-continue only once the route accepted the request; refused bodies are not read
 # --------------------------------------------------------------------------

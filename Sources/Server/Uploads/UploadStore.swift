@@ -20,6 +20,7 @@ final class UploadStore: Sendable {
     let minFreeBytes: Int64
     let maxOpenUploadsPerKey: Int
     let maxBytesInFlightPerKey: Int64
+    let maxStoredBytesPerKey: Int64
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -37,6 +38,7 @@ final class UploadStore: Sendable {
         self.minFreeBytes = settings.minFreeBytes
         self.maxOpenUploadsPerKey = settings.maxOpenUploadsPerKey
         self.maxBytesInFlightPerKey = settings.maxBytesInFlightPerKey
+        self.maxStoredBytesPerKey = settings.maxStoredBytesPerKey
         self.metrics = metrics
         self.logger = logger
     }
@@ -63,14 +65,18 @@ final class UploadStore: Sendable {
             throw Problem(.contentTooLarge, "The upload is \(length) bytes; an API key may have at most \(maxBytesInFlightPerKey) bytes in unfinished uploads.",
                           title: Self.quotaTitle)
         }
-        return try await NIOThreadPool.singleton.runIfActive { [self] in
+        // Videos only change this when an upload finishes (its bytes move from in flight to stored), so
+        // reading it outside the creation lock cannot let a key pass its quota by more than one upload.
+        var stored: Int64 = 0
+        if let owner { stored = try await catalog.storedBytes(ownerKeyId: owner) }
+        return try await NIOThreadPool.singleton.runIfActive { [self, stored] in
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             let lock = open(layout.root.appendingPathComponent(".uploads.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard lock >= 0 else { throw Problem(.internalServerError, "Cannot open .uploads.lock on the storage root.") }
             defer { close(lock) }
             while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
             let ledger = Ledger(of: unfinished(now: Date()))
-            if let owner { try checkQuotas(owner: owner, length: lengthKnown ? length : 0, ledger: ledger) }
+            if let owner { try checkQuotas(owner: owner, length: lengthKnown ? length : 0, stored: stored, ledger: ledger) }
             if lengthKnown { try checkSpace(for: length, promised: ledger.promised) }
             let now = Date()
             let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
@@ -87,7 +93,7 @@ final class UploadStore: Sendable {
 
     static let quotaTitle = "Upload quota exceeded"
 
-    private func checkQuotas(owner: String, length: Int64, ledger: Ledger) throws {
+    private func checkQuotas(owner: String, length: Int64, stored: Int64, ledger: Ledger) throws {
         let mine = ledger.byOwner[owner] ?? (0, 0)
         if mine.open >= maxOpenUploadsPerKey {
             throw Problem(.insufficientStorage,
@@ -97,6 +103,11 @@ final class UploadStore: Sendable {
         if mine.bytes + length > maxBytesInFlightPerKey {
             throw Problem(.insufficientStorage,
                           "This API key has \(mine.bytes) bytes in flight in unfinished uploads; with this upload's \(length) it would pass its quota of \(maxBytesInFlightPerKey). Finish or delete an upload first.",
+                          title: Self.quotaTitle)
+        }
+        if stored + mine.bytes + length > maxStoredBytesPerKey {
+            throw Problem(.insufficientStorage,
+                          "This API key keeps \(stored) bytes in videos and \(mine.bytes) in unfinished uploads; with this upload's \(length) it would pass its storage quota of \(maxStoredBytesPerKey). Ask an administrator to delete videos or raise max_stored_per_key.",
                           title: Self.quotaTitle)
         }
     }
