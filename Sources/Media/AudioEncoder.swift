@@ -23,6 +23,8 @@ final class AudioEncoder {
     /// of the last AAC/MP3 frame; the container's duration says where the real audio ends).
     private var samplesBuffered: Int64 = 0
     var sampleLimit: Int64?
+    /// Asked between blocks of leading silence, which can be long; with the path for its error.
+    var gate: (InputGate, path: String)?
 
     var sampleRate: Int64 { Int64(spec.sampleRate) }
 
@@ -141,6 +143,7 @@ final class AudioEncoder {
     private func queueSilence(_ count: Int64) throws(MediaError) {
         var remaining = count
         while remaining > 0 {
+            if let (gate, path) = gate { try gate.check(path: path) }
             let block = Int32(min(remaining, sampleRate))
             var buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>? = nil
             try check(av_samples_alloc_array_and_samples(&buffers, nil, Int32(spec.channels), block, AV_SAMPLE_FMT_FLTP, 0), "allocating audio")

@@ -9,8 +9,15 @@ final class Decoder {
     private(set) var damagedPackets = 0
     private(set) var framesDecoded = 0
 
-    init(stream: UnsafeMutablePointer<AVStream>, path: String) throws(MediaError) {
+    /// Pictures larger than this are refused by the decoder itself (a header can say 320×240 and the
+    /// frames 16000×16000); nil for audio.
+    private let maxPixels: Int?
+    private let path: String
+
+    init(stream: UnsafeMutablePointer<AVStream>, path: String, maxPixels: Int? = nil) throws(MediaError) {
         self.stream = stream
+        self.maxPixels = maxPixels
+        self.path = path
         guard let decoder = avcodec_find_decoder(stream.parameters.codec_id) else {
             throw .unsupportedCodec(path: path, codec: stream.codecName)
         }
@@ -28,6 +35,7 @@ final class Decoder {
         }
         ctx.pointee.pkt_timebase = stream.pointee.time_base
         ctx.pointee.thread_count = 0      // one thread per core
+        if let maxPixels { ctx.pointee.max_pixels = Int64(maxPixels) }
         let status = avcodec_open2(ctx, decoder, nil)
         if status < 0 { throw .unsupportedCodec(path: path, codec: "\(stream.codecName) (\(ffmpegErrorText(status)))") }
     }
@@ -48,17 +56,25 @@ final class Decoder {
             status = 0
         }
         if status < 0 && status != averrorEOF && status != averrorEAGAIN {
-            throw .internalFailure("decoding \(stream.codecName): \(ffmpegErrorText(status))")
+            throw failure(status)
         }
         while true {
             let received = avcodec_receive_frame(context, frame)
             if received == averrorEAGAIN || received == averrorEOF { return }
             if received == reel_averror_invaliddata() { damagedPackets += 1; continue }
-            if received < 0 { throw .internalFailure("decoding \(stream.codecName): \(ffmpegErrorText(received))") }
+            if received < 0 { throw failure(received) }
             framesDecoded += 1
             defer { av_frame_unref(frame) }
             try body(frame)
         }
+    }
+
+    /// With a pixel bound, FFmpeg refuses an oversized picture with EINVAL: that is the file's doing.
+    private func failure(_ status: Int32) -> MediaError {
+        if let maxPixels, status == reel_averror(EINVAL) {
+            return .exceedsLimit(path: path, detail: "a picture in it is larger than the \(maxPixels / 1_000_000) megapixels allowed (or damaged)")
+        }
+        return .internalFailure("decoding \(stream.codecName): \(ffmpegErrorText(status))")
     }
 
     /// A frame's start in seconds on the stream's own clock, when known.

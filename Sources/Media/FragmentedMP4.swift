@@ -190,10 +190,11 @@ struct FragmentedMP4Track {
                     dataOffsetPosition = w.count
                     w.u32(0)
                     for (sample, duration) in zip(pending, durations) {
-                        w.u32(UInt32(duration))
+                        // 32-bit fields: limits keep real values far below; a lie is clamped, not a trap.
+                        w.u32(UInt32(clamping: duration))
                         w.u32(UInt32(sample.data.count))
                         w.u32(sample.isSync ? 0x0200_0000 : 0x0101_0000)
-                        w.u32(UInt32(max(sample.pts - sample.dts, 0)))
+                        w.u32(UInt32(clamping: max(sample.pts - sample.dts, 0)))
                     }
                 }
             }

@@ -20,7 +20,9 @@ struct FrameTiming: Sendable, Equatable {
     /// The constant rate to plan output at: the source rate when it is constant, otherwise the smallest
     /// common rate (within 3 %) that keeps up with the source's fast passages.
     var nominal: Rational {
-        guard isVariable else { return average }
+        // Below one picture a second (a slideshow, or a header that says 1/50000) output runs at a
+        // common rate like a variable source, so no frame period is longer than a tenth of a second.
+        guard isVariable || average < Rational(1) else { return average }
         let common: [Int64] = [10, 12, 15, 20, 24, 25, 30, 48, 50, 60]
         let wanted = (peak ?? average).seconds * 0.97
         return Rational(common.first { Double($0) >= wanted } ?? 60)
@@ -63,7 +65,8 @@ struct FrameTiming: Sendable, Equatable {
         // Tolerate rounding of timestamps to the time base (e.g. 33 ms / 34 ms at 1/1000).
         let variable = Double(longest - shortest) > max(1.0, Double(shortest) * 0.1)
         guard variable else {
-            return FrameTiming(average: Rational(Int64((average.seconds * 1000).rounded()), 1000).snappedToNTSC, isVariable: false)
+            let milli = Int64((average.seconds * 1000).rounded())
+            return FrameTiming(average: milli > 0 ? Rational(milli, 1000).snappedToNTSC : average, isVariable: false)
         }
         let fastGap = gaps.sorted()[gaps.count / 10]
         return FrameTiming(average: average, isVariable: true, peak: Rational(1) / (Rational(fastGap) * timeBase))

@@ -28,7 +28,17 @@ final class InputFile {
         self.limits = limits
         context = try AcceptedInput.open(path: path, gate: gate)
         // From here every stored property is set, so `deinit` closes the context on every path below.
-        let infoStatus = avformat_find_stream_info(context, nil)
+        let found = (0..<Int(context.pointee.nb_streams)).compactMap { context.pointee.streams[$0] }
+        if let violation = limits.violation(streams: found) { throw .exceedsLimit(path: path, detail: violation) }
+        // Stream info decodes a little of every stream: one thread each, and no picture above the limit.
+        let count = Int(context.pointee.nb_streams)
+        var options = [OpaquePointer?](repeating: nil, count: max(count, 1))
+        for i in 0..<count {
+            av_dict_set(&options[i], "threads", "1", 0)
+            av_dict_set(&options[i], "max_pixels", "\(limits.maxPixels)", 0)
+        }
+        let infoStatus = options.withUnsafeMutableBufferPointer { avformat_find_stream_info(context, $0.baseAddress) }
+        for i in options.indices { av_dict_free(&options[i]) }
         if infoStatus < 0 {
             if let stopped = gate.error(path: path) { throw stopped }
             throw .truncated(path: path, detail: ffmpegErrorText(infoStatus))

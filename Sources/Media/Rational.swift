@@ -6,8 +6,9 @@ public struct Rational: Sendable, Hashable, Comparable, CustomStringConvertible 
     public let num: Int64
     public let den: Int64
 
+    /// A zero denominator saturates (see below) rather than trapping: frame rates and time bases come
+    /// from files.
     public init(_ num: Int64, _ den: Int64 = 1) {
-        precondition(den != 0, "zero denominator")
         self.init(wide: Int128(num), Int128(den))
     }
 

@@ -18,7 +18,10 @@ extension UnsafeMutablePointer where Pointee == AVStream {
     var sampleAspectRatio: Rational? {
         let sar = av_guess_sample_aspect_ratio(nil, self, nil)
         guard sar.num > 0, sar.den > 0, sar.num != sar.den else { return nil }
-        return Rational(sar)
+        // Real anamorphic pixels are within 1:4…4:1; anything wider is a header lie, shown square.
+        let ratio = Rational(sar)
+        guard Rational(1, 4) <= ratio, ratio <= Rational(4) else { return nil }
+        return ratio
     }
 
     /// Width and height as shown: SAR applied to the width, then rotated.

@@ -107,8 +107,8 @@ final class TranscodeSession {
         return try finishOutput()
     }
 
-    /// The latest time any output may reach.
-    private var maxTime: Rational { Rational(Int64(min(limits.maxDuration, 1e12))) }
+    /// How far output may go, from the limits, the stated duration and the file's size.
+    private var bounds: OutputBounds { OutputBounds(limits: limits, statedDuration: duration, fileSize: input.fileSize) }
 
     private var reached: Rational { max(ladder?.reached ?? Rational(0), audioEnd) }
 
@@ -126,15 +126,17 @@ final class TranscodeSession {
         if let videoStream, let ladderPlan {
             let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, path: input.path, profile: profile,
                                          origin: origin, poster: directory.appendingPathComponent("poster.jpg"),
-                                         gate: gate, maxTime: maxTime)
+                                         gate: gate, bounds: bounds)
             try ladder.start(offset: offset, root: directory, from: start, to: end)
             self.ladder = ladder
         }
         if let audioStream {
             audioDecoder = try Decoder(stream: audioStream, path: input.path)
             let encoder = try AudioEncoder(spec: profile.audio)
+            encoder.gate = (gate, input.path)
             if audioStream.pointee.duration > 0, audioStream.pointee.start_time != noPTS {
-                let end = Rational(audioStream.pointee.start_time + audioStream.pointee.duration) * Rational(audioStream.pointee.time_base) - origin
+                let end = (Rational(audioStream.pointee.start_time) + Rational(audioStream.pointee.duration))
+                    * Rational(audioStream.pointee.time_base) - origin
                 encoder.sampleLimit = end.ticks(encoder.sampleRate)
             }
             let template = RenditionSummary(name: "audio", kind: "audio", codecs: "", width: nil, height: nil, frameRate: nil,
@@ -182,9 +184,7 @@ final class TranscodeSession {
     private func addAudio(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         guard let audio, let audioDecoder else { return }
         let start = (audioDecoder.time(of: frame) ?? audioEnd + origin) - origin
-        if start > maxTime {
-            throw .exceedsLimit(path: input.path, detail: "its audio is stamped at \(MediaLimits.hours(start.seconds)), past the \(MediaLimits.hours(maxTime.seconds)) allowed")
-        }
+        try bounds.check(start: start, path: input.path, what: "its audio")
         try audio.add(frame, start: start)
         let length = Rational(Int64(frame.pointee.nb_samples), Int64(max(frame.pointee.sample_rate, 1)))
         audioEnd = max(audioEnd, start + length)

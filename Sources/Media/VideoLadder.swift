@@ -31,15 +31,18 @@ final class VideoLadder {
     /// Checked for every output frame: one packet can jump far ahead in time and fill the gap with copies.
     private let gate: InputGate
     private let path: String
-    /// No picture may land later than this (the longest duration allowed), whatever its timestamp says.
-    private let maxTime: Rational
+    /// What the file may produce: no picture later than `bounds.latest`; the last picture held no longer
+    /// than a little past the stated duration; no picture above `bounds.maxPixels`.
+    private let bounds: OutputBounds
+    /// When the current picture started.
+    private var currentStart = Rational(0)
 
     init(stream: UnsafeMutablePointer<AVStream>, plan: LadderPlan, path: String, profile: Profile, origin: Rational,
-         poster: URL, gate: InputGate, maxTime: Rational) throws(MediaError) {
+         poster: URL, gate: InputGate, bounds: OutputBounds) throws(MediaError) {
         self.gate = gate
         self.path = path
-        self.maxTime = maxTime
-        decoder = try Decoder(stream: stream, path: path)
+        self.bounds = bounds
+        decoder = try Decoder(stream: stream, path: path, maxPixels: bounds.maxPixels)
         preprocessor = VideoPreprocessor(rotation: stream.uprightRotation, deinterlace: stream.isInterlaced,
                                          timeBase: stream.pointee.time_base)
         self.origin = origin
@@ -128,13 +131,18 @@ final class VideoLadder {
     private func show(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         let base = Rational(decoder.stream.pointee.time_base)
         let start = frame.pointee.pts != noPTS ? Rational(frame.pointee.pts) * base - origin : reached
-        if start > maxTime {
-            throw .exceedsLimit(path: path, detail: "a picture is stamped at \(MediaLimits.hours(start.seconds)), past the \(MediaLimits.hours(maxTime.seconds)) allowed")
+        try bounds.check(start: start, path: path, what: "a picture")
+        let (w, h) = (Int(frame.pointee.width), Int(frame.pointee.height))
+        if w * h > bounds.maxPixels {
+            throw .exceedsLimit(path: path, detail: "a picture in it is \(w)×\(h), larger than the \(bounds.maxPixels / 1_000_000) megapixels allowed")
         }
         if !hasCurrent { try replaceCurrent(with: frame) }
         try emit(until: start)
         try replaceCurrent(with: frame)
-        let length = frame.pointee.pkt_duration > 0 ? Rational(frame.pointee.pkt_duration) * base : sourcePeriod
+        // A picture's stated length only matters for the last one; ten seconds is plenty for a real one.
+        let stated = frame.pointee.pkt_duration > 0 ? Rational(frame.pointee.pkt_duration) * base : sourcePeriod
+        let length = min(stated, max(sourcePeriod, Rational(10)))
+        currentStart = start
         reached = max(reached, start + length)
     }
 
@@ -166,7 +174,7 @@ final class VideoLadder {
     /// Shows the last picture until the end of its duration, then flushes every rung.
     /// `wholeFile`: write a poster from the last picture if the video was too short to reach the poster time.
     func finish(wholeFile: Bool) throws(MediaError) {
-        if hasCurrent { try emit(until: reached) }
+        if hasCurrent { try emit(until: min(reached, bounds.lastPictureEnd(start: currentStart, period: sourcePeriod))) }
         if wholeFile && hasCurrent && !posterDone {
             posterDone = true
             try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)

@@ -29,17 +29,28 @@ final class VideoRungEncoder {
         guard let encoder = avcodec_find_encoder_by_name("libx264") else {
             throw .internalFailure("this FFmpeg build has no libx264 encoder")
         }
-        guard let ctx = avcodec_alloc_context3(encoder), let frame = av_frame_alloc(), let pkt = av_packet_alloc() else {
+        var allocatedContext = avcodec_alloc_context3(encoder)
+        var allocatedFrame = av_frame_alloc()
+        var allocatedPacket = av_packet_alloc()
+        guard let ctx = allocatedContext, let frame = allocatedFrame, let pkt = allocatedPacket else {
+            // `deinit` does not run for a half-made object: free what was allocated.
+            avcodec_free_context(&allocatedContext); av_frame_free(&allocatedFrame); av_packet_free(&allocatedPacket)
             throw .internalFailure("out of memory allocating the \(rung.name) encoder")
         }
         codec = ctx; scaled = frame; packet = pkt
-
-        ctx.pointee.width = Int32(rung.width)
-        ctx.pointee.height = Int32(rung.height)
+        // Every stored property is set: `deinit` frees the handles if anything below throws.
+        // Sizes and rates derive from the file: refuse what does not fit FFmpeg's 32-bit fields.
+        guard let width = Int32(exactly: rung.width), let height = Int32(exactly: rung.height),
+              let rateNum = Int32(exactly: rung.frameRate.num), let rateDen = Int32(exactly: rung.frameRate.den),
+              width > 0, height > 0, rateNum > 0, rateDen > 0 else {
+            throw .internalFailure("the \(rung.name) rung's size \(rung.width)×\(rung.height) or rate \(rung.frameRate.num)/\(rung.frameRate.den) is out of range")
+        }
+        ctx.pointee.width = width
+        ctx.pointee.height = height
         ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
         ctx.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
-        ctx.pointee.time_base = AVRational(num: Int32(rung.frameRate.den), den: Int32(rung.frameRate.num))
-        ctx.pointee.framerate = AVRational(num: Int32(rung.frameRate.num), den: Int32(rung.frameRate.den))
+        ctx.pointee.time_base = AVRational(num: rateDen, den: rateNum)
+        ctx.pointee.framerate = AVRational(num: rateNum, den: rateDen)
         ctx.pointee.bit_rate = Int64(rung.videoBitrate)
         ctx.pointee.rc_max_rate = Int64(rung.peakBitrate)
         ctx.pointee.rc_buffer_size = Int32(clamping: rung.videoBitrate * 2)
