@@ -5,10 +5,12 @@ import ReelTestSupport
 @testable import Media
 import Profiles
 
-/// Uploads made by an attacker (scripts/hostile-inputs): each is refused before any work is planned,
-/// with a reason the uploader can read, and nothing they point at is ever opened.
+/// Uploads made by an attacker (scripts/hostile-inputs): each is refused before any work is planned
+/// (or, for media whose lies show only once decoded, while transcoding), with a reason the uploader can
+/// read, and nothing they point at is ever opened.
 @Suite("Hostile inputs are refused, bounded and interruptible")
 struct HostileInputTests {
+    /// Refused by `Prober.probe` (manifest stage "probe"), with this kind.
     static let expected: [String: String] = [
         "playlist-sibling.mp4": "not_accepted", "playlist-absolute.mp4": "not_accepted",
         "playlist-live.mp4": "not_accepted", "concat.mp4": "not_accepted", "manifest.mpd.mp4": "not_accepted",
@@ -18,7 +20,19 @@ struct HostileInputTests {
         "duration-billion.mkv": "exceeds_limit", "duration-huge.mp4": "exceeds_limit",
         "timestamp-jump.mkv": "exceeds_limit", "picture-9000-wide.mkv": "exceeds_limit",
         "streams-100.mkv": "exceeds_limit",
+        "sar-huge.mkv": "exceeds_limit", "wav-1hz.wav": "exceeds_limit", "streams-64-8k.mkv": "exceeds_limit",
+        "streams-300.mkv": "exceeds_limit",
     ]
+
+    /// Checked by transcoding (manifest stage "transcode"): refused with this kind, or "ready" for a good
+    /// file with one absurd field, which must become a normal short video.
+    static let transcoded: [String: String] = [
+        "slowdeclared.mp4": "exceeds_limit", "audio-overflow.mp4": "exceeds_limit",
+        "timestamp-jump-nodur.mkv": "exceeds_limit", "huge-frames.mkv": "exceeds_limit",
+        "late-audio.mkv": "exceeds_limit",
+        "long-last-frame.mkv": "ready",
+    ]
+    static var transcodeRefusals: [String] { transcoded.filter { $0.value != "ready" }.keys.sorted() }
 
     /// The generated files, made once per run.
     static let inputs: URL = {
@@ -28,10 +42,15 @@ struct HostileInputTests {
         return dir
     }()
 
-    @Test("every generated file is listed here with the refusal it must get")
+    @Test("every generated file is listed here with the refusal it must get, at the stage the manifest says")
     func manifestMatches() throws {
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.inputs.appendingPathComponent("manifest.json"))) as! [[String: String]]
-        #expect(Set(manifest.compactMap { $0["file"] }) == Set(Self.expected.keys))
+        #expect(Set(manifest.compactMap { $0["file"] }) == Set(Self.expected.keys).union(Self.transcoded.keys))
+        for entry in manifest {
+            let name = entry["file"] ?? "?"
+            #expect(entry["stage"] == (Self.expected[name] != nil ? "probe" : "transcode"), "\(name)")
+            #expect(entry["expect"] == (Self.transcoded[name] == "ready" ? "ready" : "failed"), "\(name)")
+        }
     }
 
     @Test("probing refuses it, permanently, in words", arguments: expected.keys.sorted())
@@ -47,6 +66,46 @@ struct HostileInputTests {
             guard let e = error as? MediaError else { return false }
             return e.kind == Self.expected[name] && e.isPermanent && !e.description.contains("Fatal")
         }
+    }
+
+    @Test("transcoding refuses what probing let through, permanently, with the limit named",
+          arguments: transcodeRefusals)
+    func refusedWhenTranscoding(_ name: String) async throws {
+        let out = try Paths.temporaryDirectory("hostile-transcode")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let profile = try ProfileLoader.load(path: Paths.profile("small"))
+        // The deadline only turns a regression (hours of output) into a failure instead of a hung suite.
+        await #expect {
+            _ = try await Transcoder.transcode(input: Self.inputs.appendingPathComponent(name).path, into: out,
+                                               profile: profile, deadline: Date().addingTimeInterval(120))
+        } throws: { error in
+            guard let e = error as? MediaError else { return false }
+            return e.kind == Self.transcoded[name] && e.isPermanent && !e.description.contains("Fatal")
+        }
+    }
+
+    @Test("a good file whose last frame claims 10^12 ms becomes its 2 s of video")
+    func absurdLastFrameDuration() async throws {
+        let name = try #require(Self.transcoded.first(where: { $0.value == "ready" })?.key)
+        let out = try Paths.temporaryDirectory("hostile-ready")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let profile = try ProfileLoader.load(path: Paths.profile("small"))
+        _ = try await Transcoder.transcode(input: Self.inputs.appendingPathComponent(name).path, into: out,
+                                           profile: profile, deadline: Date().addingTimeInterval(120))
+        let duration = try FFprobe.duration(out.appendingPathComponent("master.m3u8").path)
+        #expect(duration > 1 && duration < 10, "\(name) became \(duration) s")
+    }
+
+    @Test("probing many or huge video streams is refused in bounded memory (under 1 GiB)",
+          arguments: ["streams-300.mkv", "streams-64-8k.mkv"])
+    func streamsRefusedCheaply(_ name: String) throws {
+        // GNU time prints the child's maximum resident set size in KB as the last line of its error output.
+        let r = try Tool.run("/usr/bin/time", ["-f", "%M", Paths.reel, "probe", Self.inputs.appendingPathComponent(name).path])
+        #expect(r.status == 65, "reel probe \(name): \(r.stderr)")
+        #expect(r.stderr.contains("cannot be processed"), "\(r.stderr)")
+        let lastLine = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        let kilobytes = try #require(Int(lastLine.trimmingCharacters(in: .whitespaces)), "no RSS in \(r.stderr)")
+        #expect(kilobytes < 1 << 20, "reel probe \(name) used \(kilobytes / 1024) MB")
     }
 
     @Test("the good fixtures are still accepted by the same rule", arguments: [

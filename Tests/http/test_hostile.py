@@ -1,20 +1,26 @@
 """Hostile uploads over HTTP: what scripts/hostile-inputs writes, uploaded with an upload key to the real
 `reel serve` and its workers.
 
-Every file must end `failed` within a bounded time with a reason a person can read; nothing of the
-private video they point at (or of any other file) may be published under the attacker's video; and a
-good video uploaded right after must still become ready — no worker is left hung.
+Every file the manifest marks `"expect": "failed"` must end `failed` within a bounded time with a reason
+a person can read; nothing of the private video they point at (or of any other file) may be published
+under the attacker's video; and a good video uploaded right after must still become ready — no worker is
+left hung. A file marked `"expect": "ready"` (a good video with one absurd field) must become ready and
+play, as the short video it really is.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+from urllib.parse import urljoin
 
-from reel_http_support import FIXTURES, REPO_ROOT
+from reel_http_support import FIXTURES, REPO_ROOT, variants
 
 FAIL_WITHIN_S = 180
+# long-last-frame.mkv is 2 s of video; anything near this means the absurd last frame was believed.
+READY_MAX_SECONDS = 10
 
 
 def test_hostile_uploads_fail_with_reasons_and_publish_nothing(reel, private_video, tmp_path):
@@ -28,12 +34,18 @@ def test_hostile_uploads_fail_with_reasons_and_publish_nothing(reel, private_vid
     assert len(manifest) >= 15
 
     uploaded: dict[str, str] = {}
+    ready: dict[str, str] = {}
     for entry in manifest:
         resp = reel.put_video(out / entry["file"], key="upload", filename=entry["file"])
+        if entry["expect"] == "ready":
+            assert resp.status_code == 201, f"{entry['file']}: {resp.status_code} {resp.text[:300]}"
+            ready[resp.json()["id"]] = entry["file"]
+            continue
         # Refused at upload or accepted then failed: both are fine; a 5xx or a crash is not.
         assert resp.status_code in (201, 415, 422), f"{entry['file']}: {resp.status_code} {resp.text[:300]}"
         if resp.status_code == 201:
             uploaded[resp.json()["id"]] = entry["file"]
+    assert ready, "the manifest marks no file as one that must become ready"
 
     deadline = time.monotonic() + FAIL_WITHIN_S
     reasons: dict[str, str] = {}
@@ -48,6 +60,15 @@ def test_hostile_uploads_fail_with_reasons_and_publish_nothing(reel, private_vid
         assert reel.get(f"/hls/{vid}/master.m3u8").status_code == 404, name
         published = [p for p in (reel.data / "hls" / vid).rglob("*") if p.suffix in (".m4s", ".mp4", ".m3u8")]
         assert not published, f"{name}: published {published[:5]}"
+
+    for vid, name in ready.items():
+        reel.wait_state(vid, "ready", timeout=max(5.0, deadline - time.monotonic()))
+        master = reel.get(f"/hls/{vid}/master.m3u8")
+        assert master.status_code == 200, f"{name}: master.m3u8 {master.status_code}"
+        rung = reel.get(urljoin(f"/hls/{vid}/master.m3u8", variants(master.text)[0].uri))
+        assert rung.status_code == 200, f"{name}: {rung.status_code}"
+        seconds = sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", rung.text))
+        assert 1 < seconds < READY_MAX_SECONDS, f"{name}: published {seconds:.1f} s"
 
     refused_formats = [n for n, e in reasons.items() if "does not accept" in e]
     assert any("playlist" in n for n in refused_formats), reasons
