@@ -234,6 +234,17 @@ def raw_request(port: int, method: str, path: str, headers: dict[str, str] | Non
         conn.close()
 
 
+def read_head(sock, what: str = "a response") -> tuple[bytes, bytes]:
+    """The next response head on a raw socket (status line and fields) and whatever followed it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before {what}: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
 # --------------------------------------------------------------------------
 # curl, ffprobe, ffmpeg
 # --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from reel_http_support import FIXTURES, RawResponse, assert_problem, component_schema, curl, sha256_file, validate_json
+from reel_http_support import FIXTURES, RawResponse, assert_problem, component_schema, curl, read_head, sha256_file, validate_json
 
 
 def _originals(reel) -> set[str]:
@@ -114,13 +114,8 @@ def test_expect_100_continue_comes_before_the_body_is_sent(reel):
         s.sendall((f"PUT /v1/videos?filename=expect.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                    f"Authorization: Bearer {reel.upload_key}\r\nContent-Length: {len(body)}\r\n"
                    f"Expect: 100-continue\r\n\r\n").encode())
-        interim = b""
-        while b"\r\n\r\n" not in interim:
-            chunk = s.recv(4096)
-            assert chunk, f"connection closed before 100 Continue: {interim!r}"
-            interim += chunk
-        head, _, rest = interim.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 100 Continue"), interim[:300]
+        head, rest = read_head(s, "100 Continue")
+        assert head.startswith(b"HTTP/1.1 100 Continue"), head[:300]
         s.sendall(body)
         data = rest
         while b"\r\n\r\n" not in data:

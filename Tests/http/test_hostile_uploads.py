@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from conftest import _env, _stop
-from reel_http_support import REPO_ROOT, TUS, assert_problem, free_port, start_and_wait, wait_until
+from reel_http_support import REPO_ROOT, TUS, assert_problem, free_port, read_head, start_and_wait, wait_until
 
 OCTETS = "application/offset+octet-stream"
 
@@ -216,17 +216,6 @@ def test_stored_bytes_quota_per_key(reel_bin: Path, tmp_path):
 BIG_BODY = 30 << 20
 
 
-def _read_head(s: socket.socket) -> tuple[bytes, bytes]:
-    """The next response head on `s` (status line and fields) and whatever followed it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        assert chunk, f"connection closed before a response: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
-
-
 def _fields(head: bytes) -> dict[str, str]:
     lines = head.decode("latin-1").split("\r\n")[1:]
     return {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines if ":" in line)}
@@ -245,7 +234,7 @@ def _bytes_accepted(s: socket.socket, total: int) -> int:
 
 
 def _refused_and_closed(s: socket.socket, status: int) -> None:
-    head, _ = _read_head(s)
+    head, _ = read_head(s)
     assert head.startswith(f"HTTP/1.1 {status}".encode()), f"expected {status} first, got {head[:200]!r}"
     assert _fields(head).get("connection", "").lower() == "close", f"the refusal must say Connection: close: {head!r}"
     sent = _bytes_accepted(s, BIG_BODY)
@@ -267,20 +256,20 @@ def test_expect_continue_is_not_answered_for_a_wrong_offset(server: Server):
         s.sendall((f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
                    f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 500\r\nContent-Type: {OCTETS}\r\n"
                    "Content-Length: 500\r\nExpect: 100-continue\r\n\r\n").encode())
-        head, _ = _read_head(s)
+        head, _ = read_head(s)
         assert head.startswith(b"HTTP/1.1 409"), f"a wrong offset must be refused before 100 Continue: {head[:200]!r}"
     # The right offset: 100 Continue, then the body, then 204.
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall((f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
                    f"Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: {OCTETS}\r\n"
                    "Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n").encode())
-        head, rest = _read_head(s)
+        head, rest = read_head(s)
         assert head.startswith(b"HTTP/1.1 100"), head[:200]
         s.sendall(b"z" * 1000)
         if b"\r\n\r\n" in rest:
             head = rest.partition(b"\r\n\r\n")[0]
         else:
-            head, _ = _read_head(s)
+            head, _ = read_head(s)
         assert head.startswith(b"HTTP/1.1 204") and _fields(head)["upload-offset"] == "1000", head[:300]
 
 
@@ -367,7 +356,7 @@ def test_connections_per_client_are_capped(reel_bin: Path, tmp_path):
             sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
             try:
                 sock.sendall(request)
-                assert _read_head(sock)[0].startswith(b"HTTP/1.1 200")
+                assert read_head(sock)[0].startswith(b"HTTP/1.1 200")
                 return sock
             except (AssertionError, ConnectionResetError, BrokenPipeError):
                 sock.close()
