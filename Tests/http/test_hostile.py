@@ -34,6 +34,7 @@ def test_hostile_uploads_fail_with_reasons_and_publish_nothing(reel, private_vid
     assert len(manifest) >= 15
 
     uploaded: dict[str, str] = {}
+    stage = {entry["file"]: entry["stage"] for entry in manifest}
     ready: dict[str, str] = {}
     for entry in manifest:
         resp = reel.put_video(out / entry["file"], key="upload", filename=entry["file"])
@@ -56,10 +57,14 @@ def test_hostile_uploads_fail_with_reasons_and_publish_nothing(reel, private_vid
         assert str(reel.data) not in error, f"{name}: the reason shows the storage root: {error!r}"
         assert failed["playable"] is False and failed["playbackUrl"] is None, f"{name}: {failed}"
         reasons[name] = error
-        # Nothing was published for it: no playlist over HTTP, no segment on disk.
-        assert reel.get(f"/hls/{vid}/master.m3u8").status_code == 404, name
-        published = [p for p in (reel.data / "hls" / vid).rglob("*") if p.suffix in (".m4s", ".mp4", ".m3u8")]
-        assert not published, f"{name}: published {published[:5]}"
+        # Nothing is published for it. Refused when probed: nothing was even written. Refused while
+        # encoding (a timestamp past its bounds): what was written before is never served.
+        hls = reel.data / "hls" / vid
+        if stage[name] == "probe":
+            assert not hls.exists(), f"{name}: refused at probe, yet wrote {list(hls.rglob('*'))[:5]}"
+        for path in [hls / "master.m3u8", *(p for p in hls.rglob("*") if p.is_file())]:
+            rel = path.relative_to(reel.data / "hls")
+            assert reel.get(f"/hls/{rel}").status_code == 404, f"{name}: /hls/{rel} is served"
 
     for vid, name in ready.items():
         reel.wait_state(vid, "ready", timeout=max(5.0, deadline - time.monotonic()))

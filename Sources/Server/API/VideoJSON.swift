@@ -9,7 +9,8 @@ struct VideoJSON {
     let playbackURLTTL: TimeInterval
 
     func object(_ video: VideoRecord, renditions: [RenditionRecord], now: Date = Date()) -> [String: Any] {
-        let playable = video.playableAt != nil || video.state == .ready
+        // A failed video is not served, even the part that played while it was encoding.
+        let playable = video.state != .failed && (video.playableAt != nil || video.state == .ready)
         // Private videos get signed URLs; the signature covers the whole folder, poster included.
         let base: String
         if video.visibility == .private {

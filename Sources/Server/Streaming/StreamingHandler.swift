@@ -26,6 +26,8 @@ struct StreamingHandler: Sendable {
     func serve(_ request: Request, components: [Substring], signed: Bool) async throws -> Response {
         guard let path = MediaPath.parse(components) else { throw Problem.notFound() }
         guard let status = try await statuses.status(of: path.videoId) else { throw Problem.notFound() }
+        // What a failed video wrote before it failed is not a video: none of it is served.
+        if status.state == .failed { throw Problem.notFound() }
         if status.visibility == .private && !signed {
             throw Problem.notFound("This video is private: it plays only through a signed URL (see playbackUrl in the API).")
         }
