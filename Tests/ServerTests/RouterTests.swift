@@ -43,8 +43,16 @@ struct RouterTests {
         return (secret, try await catalog.createAPIKey(name: name, scope: scope, secretHash: hash))
     }
 
-    func withRouter(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withRouter(_ settings: ((inout ServerSettings) -> Void)? = nil,
+                    _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         defer { try? FileManager.default.removeItem(at: root) }
+        var dependencies = dependencies
+        if let settings {
+            var values = dependencies.settings
+            settings(&values)
+            dependencies = try ServerDependencies(settings: values, catalog: catalog, metrics: ServerMetrics(),
+                                                  logger: Logger(label: "router-tests"))
+        }
         let app = Application(router: try buildRouter(dependencies))
         try await app.test(.router) { client in try await test(client) }
     }
@@ -87,6 +95,30 @@ struct RouterTests {
             }
         }
         #expect(try await catalog.video(id: video.id) != nil)
+    }
+
+    @Test("/readyz: its reasons for admin keys only; a wrong key is a 401 there too")
+    func readyzDetail() async throws {
+        try await withRouter { [admin, upload] client in
+            let anonymous = try Self.json(try await client.execute(uri: "/readyz", method: .get))
+            #expect(anonymous["status"] as? String == "ready" && anonymous["checks"] == nil)
+            let uploader = try Self.json(try await client.execute(uri: "/readyz", method: .get, headers: Self.bearer(upload)))
+            #expect(uploader["checks"] == nil)
+            let operator_ = try Self.json(try await client.execute(uri: "/readyz", method: .get, headers: Self.bearer(admin)))
+            #expect((operator_["checks"] as? [String: String])?["catalog"] == "ok")
+            _ = try Self.problem(try await client.execute(uri: "/readyz", method: .get, headers: Self.bearer("reel_wrong")), 401)
+            _ = try Self.problem(try await client.execute(uri: "/metrics", method: .get), 401)
+            #expect(try await client.execute(uri: "/metrics", method: .get, headers: Self.bearer(admin)).status == .ok)
+        }
+    }
+
+    @Test("With metrics_public, /metrics and the reasons of /readyz need no key, and no key is read")
+    func metricsPublic() async throws {
+        try await withRouter({ $0.metricsPublic = true }) { client in
+            #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
+            let ready = try Self.json(try await client.execute(uri: "/readyz", method: .get, headers: Self.bearer("reel_wrong")))
+            #expect((ready["checks"] as? [String: String])?["storage"] == "ok")
+        }
     }
 
     // MARK: - tus
@@ -158,6 +190,11 @@ struct RouterTests {
             let noKey = try await client.execute(uri: "/v1/uploads", method: .post, headers: [.tusResumable: "1.0.0", .uploadLength: "10"])
             _ = try Self.problem(noKey, 401)
             #expect(noKey.headers[.tusResumable] == "1.0.0")
+            // The key is checked before anything about the chunk: nothing is told to a caller without one.
+            let anonymousChunk = try await client.execute(uri: location, method: .patch, headers: [.tusResumable: "1.0.0", .contentType: "text/plain"],
+                                                          body: ByteBuffer(repeating: 1, count: 4))
+            _ = try Self.problem(anonymousChunk, 401)
+            #expect(anonymousChunk.headers[.tusResumable] == "1.0.0")
             // The status JSON is not tus: no version needed, no tus header.
             let status = try await client.execute(uri: location, method: .get, headers: Self.bearer(upload))
             #expect(status.status == .ok && status.headers[.tusResumable] == nil)

@@ -17,14 +17,13 @@ struct HealthRoutes: Sendable {
     let auth: Authenticator
     let metricsPublic: Bool
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register<Context: KeyedRequestContext>(on router: Router<Context>) {
         router.get("/healthz") { _, _ in try JSONResponse.make(["status": "alive"]) }
-        router.get("/readyz") { request, _ in
-            let detail = metricsPublic ? true : try await auth.key(for: request)?.scope == .admin
-            return try await ready(detail: detail)
-        }
-        router.get("/metrics") { request, _ in
-            if !metricsPublic { _ = try await auth.require(.admin, for: request) }
+        // With `metricsPublic` no key is read at all.
+        let anyone = metricsPublic ? router.group() : router.group().add(middleware: OptionalKey(auth: auth))
+        anyone.get("/readyz") { _, context in try await ready(detail: metricsPublic || context.key?.scope == .admin) }
+        let admins = metricsPublic ? router.group() : router.group().add(middleware: RequireKey(auth: auth, scope: .admin))
+        admins.get("/metrics") { _, _ in
             let bytes = try await metrics.render(catalog: catalog, root: layout.root)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
