@@ -16,7 +16,7 @@ struct VideoRoutes: Sendable {
     let layout: StorageLayout
     let logger: Logger
 
-    func register<Context: ExpectContinueContext & KeyedRequestContext>(on router: Router<Context>) {
+    func register<Context: APIRequestContext>(on router: Router<Context>) {
         let videos = router.group("/v1/videos")
         // Anyone may read a public video; a key shows its private ones too.
         videos.group()
@@ -33,11 +33,11 @@ struct VideoRoutes: Sendable {
             .post(":id/retry") { _, context in try await retry(id: context.parameters.get("id") ?? "", key: try context.requireKey()) }
     }
 
-    private func render(_ video: VideoRecord) async throws -> [String: Any] {
-        json.object(video, renditions: try await catalog.renditions(videoId: video.id))
+    private func render(_ video: VideoRecord) async throws -> API.Video {
+        json.video(video, renditions: try await catalog.renditions(videoId: video.id))
     }
 
-    private func list(_ request: Request, key: APIKeyRecord) async throws -> Response {
+    private func list(_ request: Request, key: APIKeyRecord) async throws -> API.VideoPage {
         let query = request.uri.queryParameters
         let limit = try Self.integer(query.get("limit"), name: "limit", default: 20, range: 1...200)
         let offset = try Self.integer(query.get("offset"), name: "offset", default: 0, range: 0...Int.max)
@@ -51,18 +51,18 @@ struct VideoRoutes: Sendable {
         // One more than asked tells whether there is a next page.
         // Filtered in the query, so that every page is whole and `next` is right.
         let videos = try await catalog.videos(state: state, audience: Authenticator.audience(of: key), limit: limit + 1, offset: offset)
-        var items: [[String: Any]] = []
+        var items: [API.Video] = []
         for video in videos.prefix(limit) { items.append(try await render(video)) }
-        var next: Any = NSNull()
+        var next: String?
         if videos.count > limit {
             next = "/v1/videos?limit=\(limit)&offset=\(offset + limit)" + (state.map { "&state=\($0.rawValue)" } ?? "")
         }
-        return try JSONResponse.make(["items": items, "limit": limit, "offset": offset, "next": next])
+        return API.VideoPage(items: items, limit: limit, offset: offset, next: next)
     }
 
-    private func get(id: String, key: APIKeyRecord?) async throws -> Response {
+    private func get(id: String, key: APIKeyRecord?) async throws -> API.Video {
         let video = try await visibleVideo(id, to: key)
-        return try JSONResponse.make(try await render(video))
+        return try await render(video)
     }
 
     /// The video if this key may see it. Someone else's private video is "not found", word for word as an
@@ -91,7 +91,7 @@ struct VideoRoutes: Sendable {
         return Response(status: .noContent)
     }
 
-    private func retry(id: String, key: APIKeyRecord) async throws -> Response {
+    private func retry(id: String, key: APIKeyRecord) async throws -> EditedResponse<API.Video> {
         _ = try await visibleVideo(id, to: key)
         let stuck = try await catalog.jobs(videoId: id, states: [.failed, .dead, .cancelled], limit: 1000)
         guard !stuck.isEmpty else {
@@ -100,11 +100,11 @@ struct VideoRoutes: Sendable {
         for job in stuck { try await catalog.retry(jobId: job.id) }
         statuses.forget(id)
         guard let video = try await catalog.video(id: id) else { throw Problem(.notFound, "No video with id \(id).") }
-        return try JSONResponse.make(try await render(video), status: .accepted)
+        return EditedResponse(status: .accepted, response: try await render(video))
     }
 
     /// The whole file as the body of a PUT/POST (not multipart), streamed to disk.
-    private func upload(_ request: Request, _ context: some ExpectContinueContext & KeyedRequestContext) async throws -> Response {
+    private func upload(_ request: Request, _ context: some APIRequestContext) async throws -> EditedResponse<API.Video> {
         let key = try context.requireKey()
         let query = request.uri.queryParameters
         var length: Int64?
@@ -135,7 +135,7 @@ struct VideoRoutes: Sendable {
             try? FileManager.default.removeItem(at: store.directory(info.id))
             throw Problem(.badRequest, "The body ended after \(appended.offset) of \(length ?? 0) bytes; nothing was stored.")
         }
-        return try JSONResponse.make(try await render(video), status: .created, headers: [.location: "/v1/videos/\(video.id)"])
+        return EditedResponse(status: .created, headers: [.location: "/v1/videos/\(video.id)"], response: try await render(video))
     }
 
     private static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

@@ -12,7 +12,7 @@ struct TusRoutes: Sendable {
     static let version = "1.0.0"
     static let extensions = "creation,creation-with-upload,expiration,checksum,termination"
 
-    func register<Context: ExpectContinueContext & KeyedRequestContext>(on router: Router<Context>) {
+    func register<Context: APIRequestContext>(on router: Router<Context>) {
         let uploads = router.group("/v1/uploads")
         uploads.on("", method: .options) { _, _ in options() }
         uploads.on(":id", method: .options) { _, _ in options() }
@@ -36,7 +36,7 @@ struct TusRoutes: Sendable {
         ])
     }
 
-    private func create(_ request: Request, _ context: some ExpectContinueContext & KeyedRequestContext) async throws -> Response {
+    private func create(_ request: Request, _ context: some APIRequestContext) async throws -> Response {
         let key = try context.requireKey()
         if request.headers[.uploadDeferLength] != nil {
             throw Problem(.badRequest, "Upload-Defer-Length is not supported: send Upload-Length.")
@@ -80,7 +80,7 @@ struct TusRoutes: Sendable {
         return Response(status: .ok, headers: headers)
     }
 
-    private func patch(_ request: Request, _ context: some ExpectContinueContext & KeyedRequestContext) async throws -> Response {
+    private func patch(_ request: Request, _ context: some APIRequestContext) async throws -> Response {
         try checkContentType(request)
         guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText), offset >= 0 else {
             throw Problem(.badRequest, "Upload-Offset is required (where this chunk starts).")
@@ -103,14 +103,10 @@ struct TusRoutes: Sendable {
     }
 
     /// Not part of tus: the upload's state as JSON, for pages and scripts.
-    private func status(_ context: some KeyedRequestContext) async throws -> Response {
+    private func status(_ context: some KeyedRequestContext) async throws -> API.Upload {
         let info = try await store.settle(try owned(context).id)
-        let body: [String: Any] = [
-            "id": info.id, "offset": store.offset(info), "length": info.length,
-            "expiresAt": VideoJSON.timestamp(info.expiresAt),
-            "videoId": info.videoId.map { $0 as Any } ?? NSNull(),
-        ]
-        return try JSONResponse.make(body)
+        return API.Upload(id: info.id, offset: store.offset(info), length: info.length,
+                          expiresAt: VideoJSON.timestamp(info.expiresAt), videoId: info.videoId)
     }
 
     /// The upload, if the caller's key created it (or is an admin key); otherwise it does not exist.
