@@ -30,6 +30,16 @@ public struct Problem: Error, Sendable {
     }
 }
 
+/// An error that has an answer for the client: `Problem` itself, and domain errors such as `UploadError`
+/// that map themselves to one. `EdgeMiddleware` sends it.
+protocol ProblemConvertible: Error {
+    var problem: Problem { get }
+}
+
+extension Problem: ProblemConvertible {
+    var problem: Problem { self }
+}
+
 extension Problem {
     /// The JSON members (docs/openapi.yaml, `Problem`).
     struct Body: Codable, Sendable {

@@ -115,7 +115,7 @@ struct TusRoutes: Sendable {
         let id = context.parameters.get("id") ?? ""
         let info = try store.info(id)
         guard key.scope == .admin || info.ownerKeyId == nil || info.ownerKeyId == key.id else {
-            throw Problem(.notFound, "No upload with id \(id).")
+            throw UploadError.notFound(id: id)
         }
         return info
     }

@@ -14,7 +14,8 @@ struct TusVersionMiddleware<Context: RequestContext>: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.tusResumable] = TusRoutes.version
             return response
-        } catch var problem as Problem {
+        } catch let error as any ProblemConvertible {
+            var problem = error.problem
             problem.headers[.tusResumable] = TusRoutes.version
             throw problem
         }
