@@ -83,7 +83,11 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Catalog", "Storage", "Media", "Profiles", "ReelTestSupport"]),
         .testTarget(name: "AutoscalerTests", dependencies: ["Autoscaler", "Catalog", "Storage", "ReelTestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "ReelTestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "ReelTestSupport",
+                                                  // `app.test(.router)`: the router called in-process.
+                                                  .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                  // Reads docs/openapi.yaml to hold the response types to it.
+                                                  .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage", "ReelTestSupport"]),
     ]
 )

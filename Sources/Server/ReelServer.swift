@@ -25,34 +25,8 @@ public struct ReelServer: Sendable {
 
     /// Builds the application; `run()` serves it until SIGTERM/SIGINT.
     public func application() throws -> some ApplicationProtocol {
-        let layout = settings.layout
-        try FileManager.default.createDirectory(at: layout.hls, withIntermediateDirectories: true)
-        let auth = Authenticator(catalog: catalog)
-        let signer = URLSigner(key: settings.signingKey)
-        let statuses = VideoStatusCache(catalog: catalog)
-        let store = UploadStore(layout: layout, catalog: catalog, settings: settings, metrics: metrics, logger: logger)
-        let devices = DeviceRulesSource(file: settings.profilesDirectory.appendingPathComponent("devices.yaml"), logger: logger)
-        let streaming = StreamingHandler(layout: layout, statuses: statuses, signer: signer, devices: devices,
-                                         cache: settings.segmentCacheBytes > 0 ? FileCache(capacityBytes: settings.segmentCacheBytes) : nil,
-                                         sendfile: settings.sendfile)
-
-        let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: EdgeMiddleware(metrics: metrics))
-        try PageRoutes().register(on: router)
-        HealthRoutes(catalog: catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: metrics,
-                     auth: auth, metricsPublic: settings.metricsPublic).register(on: router)
-        TusRoutes(store: store, auth: auth).register(on: router)
-        VideoRoutes(catalog: catalog, auth: auth, store: store,
-                    json: VideoJSON(layout: layout, signer: signer, playbackURLTTL: settings.playbackURLTTL),
-                    statuses: statuses, layout: layout, logger: logger).register(on: router)
-        for method in [HTTPRequest.Method.get, .head] {
-            router.on("/hls/**", method: method) { request, context in
-                try await streaming.serve(request, components: context.parameters.getCatchAll(), signed: false)
-            }
-            router.on("/s/**", method: method) { request, context in
-                try await streaming.serveSigned(request, components: context.parameters.getCatchAll())
-            }
-        }
+        let dependencies = try ServerDependencies(settings: settings, catalog: catalog, metrics: metrics, logger: logger)
+        let router = try buildRouter(dependencies)
 
         // A client that stops sending mid-upload (a phone losing its network) is disconnected after two
         // quiet minutes, which ends its PATCH and releases the upload's lock for the resume.
@@ -74,7 +48,7 @@ public struct ReelServer: Sendable {
             server: .http1WithSendfile(configuration: http1),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
-        app.addServices(UploadSweeper(store: store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
+        app.addServices(UploadSweeper(store: dependencies.store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
         return app
     }
 

@@ -57,9 +57,65 @@ struct UploadStoreTests {
                 continuation.finish()
             }
         }
-        await #expect(throws: Problem.self) {
+        await #expect(throws: UploadError.lifetimeReached(seconds: 1)) {
             _ = try await store.append(id: info.id, at: 0, body: RequestBody(asyncSequence: trickle), checksum: nil)
         }
         #expect(store.sweep() == 1)
+    }
+
+    @Test("The store refuses with domain errors, not HTTP: size, quotas, offsets, checksums, unknown ids")
+    func domainErrors() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = store { $0.maxUploadBytes = 1000; $0.maxOpenUploadsPerKey = 1 }
+        await #expect(throws: UploadError.negativeLength) {
+            _ = try await store.create(length: -1, filename: nil, title: nil, visibility: .public, owner: "k")
+        }
+        await #expect(throws: UploadError.tooLarge(length: 1001, limit: 1000)) {
+            _ = try await store.create(length: 1001, filename: nil, title: nil, visibility: .public, owner: "k")
+        }
+        let info = try await store.create(length: 10, filename: nil, title: nil, visibility: .public, owner: "k")
+        await #expect(throws: UploadError.quotaExceeded(.openUploads(open: 1))) {
+            _ = try await store.create(length: 10, filename: nil, title: nil, visibility: .public, owner: "k")
+        }
+        await #expect(throws: UploadError.offsetMismatch(expected: 3, actual: 0)) {
+            _ = try await store.append(id: info.id, at: 3, body: chunk(1), checksum: nil)
+        }
+        await #expect(throws: UploadError.pastLength(10)) {
+            _ = try await store.append(id: info.id, at: 0, body: chunk(11), checksum: nil)
+        }
+        await #expect(throws: UploadError.checksumMismatch) {
+            _ = try await store.append(id: info.id, at: 0, body: chunk(4), checksum: .sha256(Data(count: 32)))
+        }
+        // Neither refusal kept a byte; a plain chunk does.
+        #expect(try await store.append(id: info.id, at: 0, body: chunk(4), checksum: nil).offset == 4)
+        #expect(throws: UploadError.notFound(id: "nope")) { _ = try store.info("nope") }
+        #expect(throws: UploadError.notFound(id: "../x")) { _ = try store.info("../x") }
+    }
+
+    @Test("One place turns upload errors into problems: status, title and detail")
+    func problems() {
+        let quota = UploadError.quotaExceeded(.bytesInFlight(inFlight: 5, length: 6, limit: 10)).problem
+        #expect(quota.status.code == 507 && quota.title == "Upload quota exceeded")
+        #expect(quota.detail.contains("5 bytes in flight") && quota.detail.contains("quota of 10"))
+        let larger = UploadError.quotaExceeded(.uploadLargerThanInFlight(length: 20, limit: 10)).problem
+        #expect(larger.status.code == 413 && larger.title == "Upload quota exceeded")
+        let space = UploadError.insufficientStorage(free: 100, promised: 0, needed: 50, reserve: 80).problem
+        #expect(space.status.code == 507 && space.title == "Insufficient Storage" && !space.detail.contains("promised"))
+        #expect(UploadError.insufficientStorage(free: 100, promised: 30, needed: 50, reserve: 80).problem.detail
+                    .contains("30 of them promised to unfinished uploads"))
+        let statuses: [(UploadError, Int)] = [
+            (.negativeLength, 400), (.tooLarge(length: 2, limit: 1), 413), (.bodyTooLarge(limit: 1), 413), (.pastLength(1), 400),
+            (.storageFull, 507), (.notFound(id: "x"), 404), (.expired, 410), (.lifetimeReached(seconds: 1), 410),
+            (.locked(.anotherWriter), 423), (.locked(.anotherFinisher), 423), (.locked(.writer), 423),
+            (.offsetMismatch(expected: 1, actual: 0), 409), (.alreadyComplete(expected: 1, length: 2), 409),
+            (.bodyEndedEarly(reason: "eof", stored: 3), 400), (.checksumMismatch, 460),
+            (.sha256Mismatch(actual: "a", given: "b"), 422), (.storageFailure("disk"), 500),
+        ]
+        for (error, status) in statuses {
+            #expect(error.problem.status.code == status, "\(error)")
+            #expect(!error.problem.detail.isEmpty)
+        }
+        // Only a full disk keeps what arrived before it.
+        #expect(UploadError.storageFull.keepsReceivedBytes && !UploadError.checksumMismatch.keepsReceivedBytes)
     }
 }

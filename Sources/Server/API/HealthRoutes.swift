@@ -17,14 +17,13 @@ struct HealthRoutes: Sendable {
     let auth: Authenticator
     let metricsPublic: Bool
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
-        router.get("/healthz") { _, _ in try JSONResponse.make(["status": "alive"]) }
-        router.get("/readyz") { request, _ in
-            let detail = metricsPublic ? true : try await auth.key(for: request)?.scope == .admin
-            return try await ready(detail: detail)
-        }
-        router.get("/metrics") { request, _ in
-            if !metricsPublic { _ = try await auth.require(.admin, for: request) }
+    func register<Context: APIRequestContext>(on router: Router<Context>) {
+        router.get("/healthz") { _, _ in API.Liveness() }
+        // With `metricsPublic` no key is read at all.
+        let anyone = metricsPublic ? router.group() : router.group().add(middleware: OptionalKey(auth: auth))
+        anyone.get("/readyz") { _, context in try await ready(detail: metricsPublic || context.key?.scope == .admin) }
+        let admins = metricsPublic ? router.group() : router.group().add(middleware: RequireKey(auth: auth, scope: .admin))
+        admins.get("/metrics") { _, _ in
             let bytes = try await metrics.render(catalog: catalog, root: layout.root)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -32,29 +31,26 @@ struct HealthRoutes: Sendable {
     }
 
     /// 200 or 503 for everyone; the `checks` only with `detail`.
-    private func ready(detail: Bool) async throws -> Response {
-        var checks: [String: String] = [:]
+    private func ready(detail: Bool) async throws -> EditedResponse<API.Readiness> {
+        var checks = API.Readiness.Checks(catalog: "ok", storage: "ok", disk: "ok")
         do {
             _ = try await catalog.queueDepth()
-            checks["catalog"] = "ok"
         } catch {
-            checks["catalog"] = "catalog unreachable: \(error)"
+            checks.catalog = "catalog unreachable: \(error)"
         }
         let probe = layout.root.appendingPathComponent(".readyz-\(getpid())")
         if FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) {
             try? FileManager.default.removeItem(at: probe)
-            checks["storage"] = "ok"
         } else {
-            checks["storage"] = "cannot write to \(layout.root.path)"
+            checks.storage = "cannot write to \(layout.root.path)"
         }
         if let free = DiskSpace.available(at: layout.root.path) {
-            checks["disk"] = free >= minFreeBytes ? "ok" : "only \(free) bytes free (need \(minFreeBytes))"
+            if free < minFreeBytes { checks.disk = "only \(free) bytes free (need \(minFreeBytes))" }
         } else {
-            checks["disk"] = "cannot read free space of \(layout.root.path)"
+            checks.disk = "cannot read free space of \(layout.root.path)"
         }
-        let ready = checks.values.allSatisfy { $0 == "ok" }
-        var body: [String: Any] = ["status": ready ? "ready" : "not ready"]
-        if detail { body["checks"] = checks }
-        return try JSONResponse.make(body, status: ready ? .ok : .serviceUnavailable)
+        let ready = [checks.catalog, checks.storage, checks.disk].allSatisfy { $0 == "ok" }
+        return EditedResponse(status: ready ? .ok : .serviceUnavailable,
+                              response: API.Readiness(status: ready ? "ready" : "not ready", checks: detail ? checks : nil))
     }
 }

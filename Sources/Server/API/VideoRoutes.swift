@@ -16,21 +16,28 @@ struct VideoRoutes: Sendable {
     let layout: StorageLayout
     let logger: Logger
 
-    func register<Context: ExpectContinueContext>(on router: Router<Context>) {
-        router.get("/v1/videos") { request, _ in try await list(request) }
-        router.put("/v1/videos") { request, context in try await upload(request, context) }
-        router.post("/v1/videos") { request, context in try await upload(request, context) }
-        router.get("/v1/videos/:id") { request, context in try await get(request, id: context.parameters.get("id") ?? "") }
-        router.delete("/v1/videos/:id") { request, context in try await delete(request, id: context.parameters.get("id") ?? "") }
-        router.post("/v1/videos/:id/retry") { request, context in try await retry(request, id: context.parameters.get("id") ?? "") }
+    func register<Context: APIRequestContext>(on router: Router<Context>) {
+        let videos = router.group("/v1/videos")
+        // Anyone may read a public video; a key shows its private ones too.
+        videos.group()
+            .add(middleware: OptionalKey(auth: auth))
+            .get(":id") { _, context in try await get(id: context.parameters.get("id") ?? "", key: context.key) }
+        videos.group()
+            .add(middleware: RequireKey(auth: auth, scope: .upload))
+            .get { request, context in try await list(request, key: try context.requireKey()) }
+            .put { request, context in try await upload(request, context) }
+            .post { request, context in try await upload(request, context) }
+        videos.group()
+            .add(middleware: RequireKey(auth: auth, scope: .admin))
+            .delete(":id") { _, context in try await delete(id: context.parameters.get("id") ?? "", key: try context.requireKey()) }
+            .post(":id/retry") { _, context in try await retry(id: context.parameters.get("id") ?? "", key: try context.requireKey()) }
     }
 
-    private func render(_ video: VideoRecord) async throws -> [String: Any] {
-        json.object(video, renditions: try await catalog.renditions(videoId: video.id))
+    private func render(_ video: VideoRecord) async throws -> API.Video {
+        json.video(video, renditions: try await catalog.renditions(videoId: video.id))
     }
 
-    private func list(_ request: Request) async throws -> Response {
-        let key = try await auth.require(.upload, for: request)
+    private func list(_ request: Request, key: APIKeyRecord) async throws -> API.VideoPage {
         let query = request.uri.queryParameters
         let limit = try Self.integer(query.get("limit"), name: "limit", default: 20, range: 1...200)
         let offset = try Self.integer(query.get("offset"), name: "offset", default: 0, range: 0...Int.max)
@@ -44,18 +51,18 @@ struct VideoRoutes: Sendable {
         // One more than asked tells whether there is a next page.
         // Filtered in the query, so that every page is whole and `next` is right.
         let videos = try await catalog.videos(state: state, audience: Authenticator.audience(of: key), limit: limit + 1, offset: offset)
-        var items: [[String: Any]] = []
+        var items: [API.Video] = []
         for video in videos.prefix(limit) { items.append(try await render(video)) }
-        var next: Any = NSNull()
+        var next: String?
         if videos.count > limit {
             next = "/v1/videos?limit=\(limit)&offset=\(offset + limit)" + (state.map { "&state=\($0.rawValue)" } ?? "")
         }
-        return try JSONResponse.make(["items": items, "limit": limit, "offset": offset, "next": next])
+        return API.VideoPage(items: items, limit: limit, offset: offset, next: next)
     }
 
-    private func get(_ request: Request, id: String) async throws -> Response {
-        let video = try await visibleVideo(id, to: try await auth.key(for: request))
-        return try JSONResponse.make(try await render(video))
+    private func get(id: String, key: APIKeyRecord?) async throws -> API.Video {
+        let video = try await visibleVideo(id, to: key)
+        return try await render(video)
     }
 
     /// The video if this key may see it. Someone else's private video is "not found", word for word as an
@@ -67,8 +74,7 @@ struct VideoRoutes: Sendable {
         return video
     }
 
-    private func delete(_ request: Request, id: String) async throws -> Response {
-        let key = try await auth.require(.admin, for: request)
+    private func delete(id: String, key: APIKeyRecord) async throws -> Response {
         _ = try await visibleVideo(id, to: key)
         do {
             try await catalog.deleteVideo(id: id)
@@ -85,8 +91,7 @@ struct VideoRoutes: Sendable {
         return Response(status: .noContent)
     }
 
-    private func retry(_ request: Request, id: String) async throws -> Response {
-        let key = try await auth.require(.admin, for: request)
+    private func retry(id: String, key: APIKeyRecord) async throws -> EditedResponse<API.Video> {
         _ = try await visibleVideo(id, to: key)
         let stuck = try await catalog.jobs(videoId: id, states: [.failed, .dead, .cancelled], limit: 1000)
         guard !stuck.isEmpty else {
@@ -95,12 +100,12 @@ struct VideoRoutes: Sendable {
         for job in stuck { try await catalog.retry(jobId: job.id) }
         statuses.forget(id)
         guard let video = try await catalog.video(id: id) else { throw Problem(.notFound, "No video with id \(id).") }
-        return try JSONResponse.make(try await render(video), status: .accepted)
+        return EditedResponse(status: .accepted, response: try await render(video))
     }
 
     /// The whole file as the body of a PUT/POST (not multipart), streamed to disk.
-    private func upload(_ request: Request, _ context: some ExpectContinueContext) async throws -> Response {
-        let key = try await auth.require(.upload, for: request)
+    private func upload(_ request: Request, _ context: some APIRequestContext) async throws -> EditedResponse<API.Video> {
+        let key = try context.requireKey()
         let query = request.uri.queryParameters
         var length: Int64?
         if let text = request.headers[.contentLength] {
@@ -130,7 +135,7 @@ struct VideoRoutes: Sendable {
             try? FileManager.default.removeItem(at: store.directory(info.id))
             throw Problem(.badRequest, "The body ended after \(appended.offset) of \(length ?? 0) bytes; nothing was stored.")
         }
-        return try JSONResponse.make(try await render(video), status: .created, headers: [.location: "/v1/videos/\(video.id)"])
+        return EditedResponse(status: .created, headers: [.location: "/v1/videos/\(video.id)"], response: try await render(video))
     }
 
     private static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

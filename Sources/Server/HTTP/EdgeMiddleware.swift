@@ -33,8 +33,8 @@ struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
         } else {
             do {
                 response = try await next(request, context)
-            } catch let problem as Problem {
-                response = problem.response()
+            } catch let error as any ProblemConvertible {
+                response = error.problem.response()
             } catch let error as HTTPError {
                 response = Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers).response()
             } catch {

@@ -87,14 +87,3 @@ extension ExpectContinueContext {
         return { channel?.triggerUserOutboundEvent(ExpectContinueHandler.Accept(), promise: nil) }
     }
 }
-
-/// Reel's request context: Hummingbird's basics and the connection.
-struct ReelRequestContext: ExpectContinueContext {
-    var coreContext: CoreRequestContextStorage
-    let channel: (any Channel)?
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        channel = source.channel
-    }
-}

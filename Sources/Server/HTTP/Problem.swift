@@ -20,17 +20,33 @@ public struct Problem: Error, Sendable {
 
     /// `type` points at the HTTP status' definition: the client needs nothing more specific today.
     func response() -> Response {
-        let body: [String: Any] = [
-            "type": "about:blank",
-            "title": title,
-            "status": status.code,
-            "detail": detail,
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(Body(type: "about:blank", title: title, status: status.code, detail: detail))) ?? Data()
         var headers = self.headers
         headers[.contentType] = "application/problem+json"
         headers[.cacheControl] = "no-store"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// An error that has an answer for the client: `Problem` itself, and domain errors such as `UploadError`
+/// that map themselves to one. `EdgeMiddleware` sends it.
+protocol ProblemConvertible: Error {
+    var problem: Problem { get }
+}
+
+extension Problem: ProblemConvertible {
+    var problem: Problem { self }
+}
+
+extension Problem {
+    /// The JSON members (docs/openapi.yaml, `Problem`).
+    struct Body: Codable, Sendable {
+        var type: String
+        var title: String
+        var status: Int
+        var detail: String
     }
 }
 

@@ -10,7 +10,7 @@ struct ChunkWriter {
     /// Bytes in the file that were written completely (the upload's offset after this request).
     private(set) var durable: Int64
     let limit: Int64
-    let overLimit: Problem
+    let overLimit: UploadError
     private(set) var hash: Crypto.SHA256?
     private var chunkSHA1: Insecure.SHA1?
     private var chunkSHA256: Crypto.SHA256?
@@ -24,7 +24,7 @@ struct ChunkWriter {
     static let spaceCheckInterval: Int64 = 64 << 20
 
     init(fd: Int32, offset: Int64, limit: Int64, hash: Crypto.SHA256?, checksum: UploadStore.Checksum?,
-         overLimit: Problem = Problem(.badRequest, "The body goes past Upload-Length."), spaceCheck: @escaping () throws -> Void) {
+         overLimit: UploadError, spaceCheck: @escaping () throws -> Void) {
         self.fd = fd
         self.durable = offset
         self.limit = limit
@@ -74,20 +74,19 @@ struct ChunkWriter {
                 if n < 0 {
                     if errno == EINTR { continue }
                     if errno == ENOSPC || errno == EDQUOT {
-                        throw Problem(.insufficientStorage, "The storage root is full; the bytes received so far are kept.")
+                        throw UploadError.storageFull
                     }
-                    throw Problem(.internalServerError, "Writing the upload failed: \(String(cString: strerror(errno))).")
+                    throw UploadError.storageFailure("Writing the upload failed: \(String(cString: strerror(errno))).")
                 }
                 done += n
             }
         }
     }
 
-    /// After the whole body: nil when there was no checksum or it matched.
-    func checksumProblem() -> Problem? {
-        guard let expected else { return nil }
+    /// After the whole body: true when there was no checksum or it matched.
+    var checksumMatches: Bool {
+        guard let expected else { return true }
         let actual: Data? = chunkSHA1.map { Data($0.finalize()) } ?? chunkSHA256.map { Data($0.finalize()) }
-        guard actual != expected else { return nil }
-        return Problem(.checksumMismatch, "The body does not match Upload-Checksum; it was discarded, resend it.")
+        return actual == expected
     }
 }

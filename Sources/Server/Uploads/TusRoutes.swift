@@ -12,14 +12,21 @@ struct TusRoutes: Sendable {
     static let version = "1.0.0"
     static let extensions = "creation,creation-with-upload,expiration,checksum,termination"
 
-    func register<Context: ExpectContinueContext>(on router: Router<Context>) {
-        router.on("/v1/uploads", method: .options) { _, _ in options() }
-        router.on("/v1/uploads/:id", method: .options) { _, _ in options() }
-        router.post("/v1/uploads") { request, context in try await tus { try await create(request, context) } }
-        router.head("/v1/uploads/:id") { request, context in try await tus { try await head(request, context) } }
-        router.patch("/v1/uploads/:id") { request, context in try await tus { try await patch(request, context) } }
-        router.delete("/v1/uploads/:id") { request, context in try await tus { try await terminate(request, context) } }
-        router.get("/v1/uploads/:id") { request, context in try await status(request, context) }
+    func register<Context: APIRequestContext>(on router: Router<Context>) {
+        let uploads = router.group("/v1/uploads")
+        uploads.on("", method: .options) { _, _ in options() }
+        uploads.on(":id", method: .options) { _, _ in options() }
+        uploads.group()
+            .add(middleware: TusVersionMiddleware())
+            .add(middleware: RequireKey(auth: auth, scope: .upload))
+            .post { request, context in try await create(request, context) }
+            .head(":id") { _, context in try await head(context) }
+            .patch(":id") { request, context in try await patch(request, context) }
+            .delete(":id") { _, context in try await terminate(context) }
+        // Not tus: no version needed.
+        uploads.group()
+            .add(middleware: RequireKey(auth: auth, scope: .upload))
+            .get(":id") { _, context in try await status(context) }
     }
 
     private func options() -> Response {
@@ -29,28 +36,8 @@ struct TusRoutes: Sendable {
         ])
     }
 
-    /// Every tus answer, errors included, names the protocol version.
-    private func tus(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            var response = try await body()
-            response.headers[.tusResumable] = Self.version
-            return response
-        } catch var problem as Problem {
-            problem.headers[.tusResumable] = Self.version
-            throw problem
-        }
-    }
-
-    private func checkVersion(_ request: Request) throws {
-        guard request.headers[.tusResumable] == Self.version else {
-            throw Problem(.preconditionFailed, "This server speaks tus 1.0.0: send 'Tus-Resumable: 1.0.0'.",
-                          headers: [.tusVersion: Self.version])
-        }
-    }
-
-    private func create(_ request: Request, _ context: some ExpectContinueContext) async throws -> Response {
-        try checkVersion(request)
-        let key = try await auth.require(.upload, for: request)
+    private func create(_ request: Request, _ context: some APIRequestContext) async throws -> Response {
+        let key = try context.requireKey()
         if request.headers[.uploadDeferLength] != nil {
             throw Problem(.badRequest, "Upload-Defer-Length is not supported: send Upload-Length.")
         }
@@ -82,9 +69,8 @@ struct TusRoutes: Sendable {
         return Response(status: .created, headers: headers)
     }
 
-    private func head(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        try checkVersion(request)
-        let info = try await store.settle(try await owned(request, context).id)
+    private func head(_ context: some KeyedRequestContext) async throws -> Response {
+        let info = try await store.settle(try owned(context).id)
         var headers: HTTPFields = [
             .uploadOffset: String(store.offset(info)), .uploadLength: String(info.length), .cacheControl: "no-store",
         ]
@@ -94,13 +80,12 @@ struct TusRoutes: Sendable {
         return Response(status: .ok, headers: headers)
     }
 
-    private func patch(_ request: Request, _ context: some ExpectContinueContext) async throws -> Response {
-        try checkVersion(request)
+    private func patch(_ request: Request, _ context: some APIRequestContext) async throws -> Response {
         try checkContentType(request)
         guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText), offset >= 0 else {
             throw Problem(.badRequest, "Upload-Offset is required (where this chunk starts).")
         }
-        let info = try await owned(request, context)
+        let info = try owned(context)
         let appended = try await store.append(id: info.id, at: offset, body: request.body, checksum: try checksum(request),
                                               accepted: context.bodyAcceptor)
         var headers: HTTPFields = [.uploadOffset: String(appended.offset)]
@@ -111,31 +96,26 @@ struct TusRoutes: Sendable {
         return Response(status: .noContent, headers: headers)
     }
 
-    private func terminate(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        try checkVersion(request)
-        let info = try await owned(request, context)
+    private func terminate(_ context: some KeyedRequestContext) async throws -> Response {
+        let info = try owned(context)
         try store.delete(info.id)
         return Response(status: .noContent)
     }
 
     /// Not part of tus: the upload's state as JSON, for pages and scripts.
-    private func status(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let info = try await store.settle(try await owned(request, context).id)
-        let body: [String: Any] = [
-            "id": info.id, "offset": store.offset(info), "length": info.length,
-            "expiresAt": VideoJSON.timestamp(info.expiresAt),
-            "videoId": info.videoId.map { $0 as Any } ?? NSNull(),
-        ]
-        return try JSONResponse.make(body)
+    private func status(_ context: some KeyedRequestContext) async throws -> API.Upload {
+        let info = try await store.settle(try owned(context).id)
+        return API.Upload(id: info.id, offset: store.offset(info), length: info.length,
+                          expiresAt: VideoJSON.timestamp(info.expiresAt), videoId: info.videoId)
     }
 
     /// The upload, if the caller's key created it (or is an admin key); otherwise it does not exist.
-    private func owned(_ request: Request, _ context: some RequestContext) async throws -> UploadInfo {
-        let key = try await auth.require(.upload, for: request)
+    private func owned(_ context: some KeyedRequestContext) throws -> UploadInfo {
+        let key = try context.requireKey()
         let id = context.parameters.get("id") ?? ""
         let info = try store.info(id)
         guard key.scope == .admin || info.ownerKeyId == nil || info.ownerKeyId == key.id else {
-            throw Problem(.notFound, "No upload with id \(id).")
+            throw UploadError.notFound(id: id)
         }
         return info
     }

@@ -57,13 +57,12 @@ final class UploadStore: Sendable {
     /// checked while the body streams in.
     func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?,
                 lengthKnown: Bool = true) async throws -> UploadInfo {
-        guard length >= 0 else { throw Problem(.badRequest, "Upload-Length must be a non-negative integer.") }
+        guard length >= 0 else { throw UploadError.negativeLength }
         guard length <= maxUploadBytes else {
-            throw Problem(.contentTooLarge, "The upload is \(length) bytes; this server accepts at most \(maxUploadBytes).")
+            throw UploadError.tooLarge(length: length, limit: maxUploadBytes)
         }
         if lengthKnown, owner != nil, length > maxBytesInFlightPerKey {
-            throw Problem(.contentTooLarge, "The upload is \(length) bytes; an API key may have at most \(maxBytesInFlightPerKey) bytes in unfinished uploads.",
-                          title: Self.quotaTitle)
+            throw UploadError.quotaExceeded(.uploadLargerThanInFlight(length: length, limit: maxBytesInFlightPerKey))
         }
         // Videos only change this when an upload finishes (its bytes move from in flight to stored), so
         // reading it outside the creation lock cannot let a key pass its quota by more than one upload.
@@ -72,7 +71,7 @@ final class UploadStore: Sendable {
         return try await NIOThreadPool.singleton.runIfActive { [self, stored] in
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             let lock = open(layout.root.appendingPathComponent(".uploads.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard lock >= 0 else { throw Problem(.internalServerError, "Cannot open .uploads.lock on the storage root.") }
+            guard lock >= 0 else { throw UploadError.storageFailure("Cannot open .uploads.lock on the storage root.") }
             defer { close(lock) }
             while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
             let ledger = Ledger(of: unfinished(now: Date()))
@@ -84,31 +83,23 @@ final class UploadStore: Sendable {
                                   ownerKeyId: owner, videoId: nil, deferredLength: lengthKnown ? nil : true)
             try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
-                throw Problem(.internalServerError, "Cannot create the upload's file on the storage root.")
+                throw UploadError.storageFailure("Cannot create the upload's file on the storage root.")
             }
             try save(info)
             return info
         }
     }
 
-    static let quotaTitle = "Upload quota exceeded"
-
     private func checkQuotas(owner: String, length: Int64, stored: Int64, ledger: Ledger) throws {
         let mine = ledger.byOwner[owner] ?? (0, 0)
         if mine.open >= maxOpenUploadsPerKey {
-            throw Problem(.insufficientStorage,
-                          "This API key already has \(mine.open) open uploads, the most it may have; finish or delete one (DELETE /v1/uploads/{id}) first.",
-                          title: Self.quotaTitle)
+            throw UploadError.quotaExceeded(.openUploads(open: mine.open))
         }
         if mine.bytes + length > maxBytesInFlightPerKey {
-            throw Problem(.insufficientStorage,
-                          "This API key has \(mine.bytes) bytes in flight in unfinished uploads; with this upload's \(length) it would pass its quota of \(maxBytesInFlightPerKey). Finish or delete an upload first.",
-                          title: Self.quotaTitle)
+            throw UploadError.quotaExceeded(.bytesInFlight(inFlight: mine.bytes, length: length, limit: maxBytesInFlightPerKey))
         }
         if stored + mine.bytes + length > maxStoredBytesPerKey {
-            throw Problem(.insufficientStorage,
-                          "This API key keeps \(stored) bytes in videos and \(mine.bytes) in unfinished uploads; with this upload's \(length) it would pass its storage quota of \(maxStoredBytesPerKey). Ask an administrator to delete videos or raise max_stored_per_key.",
-                          title: Self.quotaTitle)
+            throw UploadError.quotaExceeded(.bytesStored(stored: stored, inFlight: mine.bytes, length: length, limit: maxStoredBytesPerKey))
         }
     }
 
@@ -159,9 +150,9 @@ final class UploadStore: Sendable {
     func info(_ id: String) throws -> UploadInfo {
         guard MediaPath.isPlainName(id), let data = FileManager.default.contents(atPath: infoURL(id).path),
               let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data)
-        else { throw Problem(.notFound, "No upload with id \(id).") }
+        else { throw UploadError.notFound(id: id) }
         if info.videoId == nil && deadline(info) < Date() {
-            throw Problem(.gone, "This upload expired before it was finished; start a new one.")
+            throw UploadError.expired
         }
         return info
     }
@@ -224,9 +215,7 @@ final class UploadStore: Sendable {
     private func checkSpace(for bytes: Int64, promised: Int64 = 0) throws {
         guard let free = DiskSpace.available(at: layout.root.path) else { return }
         if free - promised - bytes < minFreeBytes {
-            let spoken = promised > 0 ? ", \(promised) of them promised to unfinished uploads" : ""
-            throw Problem(.insufficientStorage,
-                          "The storage root has \(free) bytes free\(spoken); this upload needs \(bytes) plus a reserve of \(minFreeBytes).")
+            throw UploadError.insufficientStorage(free: free, promised: promised, needed: bytes, reserve: minFreeBytes)
         }
     }
 
@@ -248,31 +237,27 @@ final class UploadStore: Sendable {
     /// `accepted` runs once every check passed, just before the body is read (it answers `Expect: 100-continue`).
     func append(id: String, at expected: Int64, body: RequestBody, checksum: Checksum?, wholeFileSHA256: String? = nil,
                 deferredLength: Bool = false, accepted: @Sendable () -> Void = {}) async throws -> Appended {
-        guard busy.withLock({ $0.insert(id).inserted }) else {
-            throw Problem(.locked, "Another request is writing to this upload; retry when it has finished.")
-        }
+        guard busy.withLock({ $0.insert(id).inserted }) else { throw UploadError.locked(.anotherWriter) }
         defer { _ = busy.withLock { $0.remove(id) } }
 
         guard var info = try await reconcile(try info(id)) else {
-            throw Problem(.locked, "Another request is finishing this upload; retry when it has finished.")
+            throw UploadError.locked(.anotherFinisher)
         }
         if info.videoId != nil {
             guard expected == info.length else {
-                throw Problem(.conflict, "Upload-Offset is \(expected) but the upload is complete at \(info.length).")
+                throw UploadError.alreadyComplete(expected: expected, length: info.length)
             }
             return Appended(offset: info.length, video: try await catalog.video(id: info.videoId!))
         }
         let fd = open(dataPath(id), O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Problem(.notFound, "No upload with id \(id).") }
+        guard fd >= 0 else { throw UploadError.notFound(id: id) }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            throw Problem(.locked, "Another request is writing to this upload; retry when it has finished.")
-        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw UploadError.locked(.anotherWriter) }
         var st = stat()
         fstat(fd, &st)
         let start = Int64(st.st_size)
         guard start == expected else {
-            throw Problem(.conflict, "Upload-Offset is \(expected) but the server has \(start) bytes.")
+            throw UploadError.offsetMismatch(expected: expected, actual: start)
         }
         lseek(fd, off_t(start), SEEK_SET)
         accepted()
@@ -281,27 +266,25 @@ final class UploadStore: Sendable {
                                  hash: hashes.withLock { $0[id] }.flatMap { $0.offset == start ? $0.hash : nil }
                                     ?? (start == 0 ? Crypto.SHA256() : nil),
                                  checksum: checksum,
-                                 overLimit: deferredLength
-                                    ? Problem(.contentTooLarge, "The body is larger than this server accepts (\(maxUploadBytes) bytes).")
-                                    : Problem(.badRequest, "The body goes past Upload-Length (\(info.length) bytes)."),
+                                 overLimit: deferredLength ? .bodyTooLarge(limit: maxUploadBytes) : .pastLength(info.length),
                                  spaceCheck: { [self] in try checkSpace(for: 0) })
         let end = info.createdAt.addingTimeInterval(lifetime)
         do {
             for try await buffer in body {
                 // The lifetime ends the upload even while a request is still trickling into it.
                 guard Date() < end else {
-                    throw Problem(.gone, "This upload reached its lifetime (\(Int(lifetime)) s) before it was finished; start a new one.")
+                    throw UploadError.lifetimeReached(seconds: Int(lifetime))
                 }
                 try await writer.add(buffer)
             }
             try await writer.flush()
         } catch {
-            let problem = error as? Problem
+            let refusal = error as? UploadError
             // What arrived stays (the client resumes from there) when the connection dropped or the disk
             // filled up; a checksummed chunk, or a body that broke the rules, is all or nothing.
-            let keep = checksum == nil && (problem == nil || problem?.status == .insufficientStorage)
+            let keep = checksum == nil && (refusal?.keepsReceivedBytes ?? true)
             if keep {
-                if problem == nil { try? await writer.flush() }
+                if refusal == nil { try? await writer.flush() }
                 ftruncate(fd, off_t(writer.durable))  // drops a half-done write, if any
                 remember(id: id, writer: writer)
                 await fsyncOffPool(fd)
@@ -311,13 +294,13 @@ final class UploadStore: Sendable {
                 ftruncate(fd, off_t(start))
             }
             metrics.recordUpload(bytes: keep ? Int(max(0, writer.durable - start)) : 0)
-            if let problem { throw problem }
+            if let refusal { throw refusal }
             // Not a server failure: logged quietly, and the client (if still there) learns where to resume.
-            throw Problem(.badRequest, "The body ended early (\(error)); \(writer.durable) bytes are stored: resume from there.")
+            throw UploadError.bodyEndedEarly(reason: "\(error)", stored: writer.durable)
         }
-        if let problem = writer.checksumProblem() {
+        if !writer.checksumMatches {
             ftruncate(fd, off_t(start))
-            throw problem
+            throw UploadError.checksumMismatch
         }
         await fsyncOffPool(fd)
         metrics.recordUpload(bytes: Int(writer.durable - start))
@@ -362,12 +345,12 @@ final class UploadStore: Sendable {
         }
         if let expectedSHA256, expectedSHA256.lowercased() != sha256 {
             try? FileManager.default.removeItem(at: directory(id))
-            throw Problem(.unprocessableContent, "The body's SHA-256 is \(sha256), not \(expectedSHA256.lowercased()) as given; nothing was stored.")
+            throw UploadError.sha256Mismatch(actual: sha256, given: expectedSHA256.lowercased())
         }
         let destination = originalURL(info)
         try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         guard rename(dataPath(id), destination.path) == 0 else {
-            throw Problem(.internalServerError, "Cannot move the upload into originals/: \(String(cString: strerror(errno))).")
+            throw UploadError.storageFailure("Cannot move the upload into originals/: \(String(cString: strerror(errno))).")
         }
         let title = info.title.flatMap { $0.isEmpty ? nil : $0 }
             ?? info.filename.map { ($0 as NSString).deletingPathExtension } ?? "Untitled"
@@ -396,7 +379,7 @@ final class UploadStore: Sendable {
 
     private static func hashFile(_ path: String) throws -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Problem(.internalServerError, "Cannot read the upload back to hash it.") }
+        guard fd >= 0 else { throw UploadError.storageFailure("Cannot read the upload back to hash it.") }
         defer { close(fd) }
         var hash = Crypto.SHA256()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -404,7 +387,7 @@ final class UploadStore: Sendable {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count < 0 {
-                throw Problem(.internalServerError, "Reading the upload back to hash it failed: \(String(cString: strerror(errno))).")
+                throw UploadError.storageFailure("Reading the upload back to hash it failed: \(String(cString: strerror(errno))).")
             }
             if count == 0 { break }
             buffer.withUnsafeBytes { hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
@@ -415,14 +398,10 @@ final class UploadStore: Sendable {
     // MARK: - Removing
 
     func delete(_ id: String) throws {
-        guard busy.withLock({ !$0.contains(id) }) else {
-            throw Problem(.locked, "A request is writing to this upload; retry when it has finished.")
-        }
+        guard busy.withLock({ !$0.contains(id) }) else { throw UploadError.locked(.writer) }
         _ = try info(id)
         // Another process or host may be writing to it.
-        guard !lockedElsewhere(id) else {
-            throw Problem(.locked, "A request is writing to this upload; retry when it has finished.")
-        }
+        guard !lockedElsewhere(id) else { throw UploadError.locked(.writer) }
         hashes.withLock { $0[id] = nil }
         try FileManager.default.removeItem(at: directory(id))
     }
