@@ -19,9 +19,10 @@ extension WorkerProcessTests {
         #expect(made.status == 0, "\(made.stderr)")
         let id = try #require(try s.ingest([source]).first)
 
-        // One worker: the first chunk (one segment) runs first, then the audio job.
-        let worker = try s.worker(["--chunk-seconds", "60", "--audio-publish-interval", "0.1"], label: "audio")
-        defer { worker.signal(SIGKILL) }
+        // Two workers: the first chunk (one segment) and the audio job start together, whichever order
+        // they are claimed in; the chunk is done long before five minutes of audio are.
+        let workers = try (0..<2).map { try s.worker(["--chunk-seconds", "60", "--audio-publish-interval", "0.1"], label: "audio\($0)") }
+        defer { workers.forEach { $0.signal(SIGKILL) } }
         var seen: (published: Int, audioRunning: Bool)?
         let playableEarly = try await eventually(timeout: 180) {
             let video = try await s.catalog.video(id: id)
@@ -30,7 +31,9 @@ extension WorkerProcessTests {
             if published > 0 { seen = (published, audio?.state == .running) }
             return published > 0 && audio?.state == .running
         }
-        #expect(playableEarly, "published \(String(describing: seen)) \(worker.output.suffix(2000))")
+        let jobs = try await s.catalog.jobs(videoId: id, states: nil, limit: 100)
+            .map { "\($0.kind) \($0.state) attempt \($0.attempt) \($0.lastError ?? "")" }
+        #expect(playableEarly, "published \(String(describing: seen)); jobs \(jobs)\n\(workers.map { $0.output.suffix(3000) })")
 
         // What is listed is complete on disk: the EVENT playlists decode without an error.
         let event = try String(contentsOfFile: s.root.appendingPathComponent("hls/\(id)/audio/index.m3u8").path, encoding: .utf8)
