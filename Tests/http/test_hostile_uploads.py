@@ -209,6 +209,50 @@ def test_stored_bytes_quota_per_key(reel_bin: Path, tmp_path):
         s.stop()
 
 
+def _chunked_put(s: "Server", size: int, key: str | None = None) -> requests.Response:
+    """A plain upload of unknown length (Transfer-Encoding: chunked), like `curl -T -`."""
+    def body():
+        left = size
+        while left > 0:
+            n = min(left, 1 << 20)
+            yield b"c" * n
+            left -= n
+    return requests.put(s.base + "/v1/videos?filename=chunked.mp4", data=body(), timeout=120,
+                        headers={"Authorization": f"Bearer {key or s.key}"})
+
+
+def test_chunked_plain_upload_is_held_to_the_quotas(reel_bin: Path, tmp_path):
+    """A body of unknown length promised nothing at creation: it is checked as it arrives (and at its end)."""
+    s = Server(reel_bin, tmp_path, ["--max-bytes-in-flight-per-key", "1000", "--max-stored-per-key", "3000"])
+    try:
+        over = assert_problem(_chunked_put(s, 5000), 507, "chunked body above the bytes in flight")
+        assert "quota" in over["detail"], over
+        assert not any((s.data / "uploads").iterdir()), "the refused plain upload left files behind"
+        assert _chunked_put(s, 900).status_code == 201
+        assert _chunked_put(s, 900).status_code == 201
+        assert _chunked_put(s, 900).status_code == 201
+        stored = assert_problem(_chunked_put(s, 900), 507, "chunked body past the storage quota")
+        assert "storage quota" in stored["detail"], stored
+    finally:
+        s.stop()
+
+
+def test_chunked_plain_upload_cannot_take_promised_space(reel_bin: Path, tmp_path):
+    """A tus upload is promised 250 MiB of the 300 MiB above the reserve; a chunked PUT may not eat into it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    reserve = _free_bytes(data) - (300 << 20)
+    s = Server(reel_bin, tmp_path, ["--max-upload-size", "1TiB", "--min-free-space", str(reserve),
+                                    "--max-bytes-in-flight-per-key", "1TiB"], data=data)
+    try:
+        assert s.create(250 << 20).status_code == 201
+        refused = assert_problem(_chunked_put(s, 200 << 20, key=s.other_key), 507, "chunked PUT into promised space")
+        assert "promised" in refused["detail"], refused
+        assert _free_bytes(data) > reserve, "the reserve was eaten"
+    finally:
+        s.stop()
+
+
 # --------------------------------------------------------------------------
 # Expect: 100-continue only once the route accepted the request; refused bodies are not read
 # --------------------------------------------------------------------------

@@ -101,3 +101,15 @@ def test_private_video_never_streams_unsigned(reel, owned_private):
     for rest in ("master.m3u8", "poster.jpg"):
         assert reel.get(f"/hls/{vid}/{rest}", key="upload").status_code == 404, f"{rest} with the owner's key"
         assert reel.get(f"/hls/{vid}/{rest}", key=None).status_code == 404, rest
+
+
+def test_unsigned_hls_answers_alike_for_private_and_unknown_videos(reel, owned_private):
+    """Without a signature, a private video's files get exactly the 404 of an id that does not exist:
+    same status, same body, same length, for GET and HEAD."""
+    vid = owned_private["id"]
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for method in ("GET", "HEAD"):
+        private = reel.request(method, f"/hls/{vid}/master.m3u8", key=None)
+        missing = reel.request(method, f"/hls/{unknown}/master.m3u8", key=None)
+        assert (private.status_code, private.content) == (missing.status_code, missing.content), method
+        assert private.headers.get("Content-Length") == missing.headers.get("Content-Length"), method

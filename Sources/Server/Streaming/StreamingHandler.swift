@@ -29,7 +29,8 @@ struct StreamingHandler: Sendable {
         // What a failed video wrote before it failed is not a video: none of it is served.
         if status.state == .failed { throw Problem.notFound() }
         if status.visibility == .private && !signed {
-            throw Problem.notFound("This video is private: it plays only through a signed URL (see playbackUrl in the API).")
+            // The same answer as for an id that does not exist: a private video's existence is not told.
+            throw Problem.notFound()
         }
         let found: (path: String, identity: FileIdentity)
         do {

@@ -20,11 +20,13 @@ struct ChunkWriter {
     private var sinceSpaceCheck: Int64 = 0
 
     static let writeSize = 1 << 20
-    /// How often free space is checked while a body streams in.
-    static let spaceCheckInterval: Int64 = 64 << 20
+    /// How often free space (and, for a body of unknown length, the key's quotas) is checked while a
+    /// body streams in.
+    private let spaceCheckInterval: Int64
 
     init(fd: Int32, offset: Int64, limit: Int64, hash: Crypto.SHA256?, checksum: UploadStore.Checksum?,
-         overLimit: UploadError, spaceCheck: @escaping () throws -> Void) {
+         overLimit: UploadError, spaceCheckInterval: Int64 = 64 << 20, spaceCheck: @escaping () throws -> Void) {
+        self.spaceCheckInterval = spaceCheckInterval
         self.fd = fd
         self.durable = offset
         self.limit = limit
@@ -60,7 +62,7 @@ struct ChunkWriter {
         durable += Int64(count)
         staging = ByteBufferAllocator().buffer(capacity: Self.writeSize)
         sinceSpaceCheck += Int64(count)
-        if sinceSpaceCheck >= Self.spaceCheckInterval {
+        if sinceSpaceCheck >= spaceCheckInterval {
             sinceSpaceCheck = 0
             try spaceCheck()
         }

@@ -260,6 +260,24 @@ final class UploadStore: Sendable {
             throw UploadError.offsetMismatch(expected: expected, actual: start)
         }
         lseek(fd, off_t(start), SEEK_SET)
+        // A body of unknown length promised nothing when it was created: it is held to the free space
+        // (less what other uploads were promised) and to its key's quotas as it arrives.
+        var stored: Int64 = 0
+        if deferredLength, let owner = info.ownerKeyId { stored = try await catalog.storedBytes(ownerKeyId: owner) }
+        let owner = info.ownerKeyId
+        let runningCheck: @Sendable () throws -> Void = { [self, stored] in
+            guard deferredLength else { return try checkSpace(for: 0) }
+            let ledger = Ledger(of: unfinished(now: Date()))
+            try checkSpace(for: 0, promised: ledger.promised)
+            guard let owner else { return }
+            let mine = ledger.byOwner[owner] ?? (0, 0)
+            if mine.bytes > maxBytesInFlightPerKey {
+                throw UploadError.quotaExceeded(.bytesInFlight(inFlight: mine.bytes, length: 0, limit: maxBytesInFlightPerKey))
+            }
+            if stored + mine.bytes > maxStoredBytesPerKey {
+                throw UploadError.quotaExceeded(.bytesStored(stored: stored, inFlight: mine.bytes, length: 0, limit: maxStoredBytesPerKey))
+            }
+        }
         accepted()
 
         var writer = ChunkWriter(fd: fd, offset: start, limit: info.length,
@@ -267,7 +285,7 @@ final class UploadStore: Sendable {
                                     ?? (start == 0 ? Crypto.SHA256() : nil),
                                  checksum: checksum,
                                  overLimit: deferredLength ? .bodyTooLarge(limit: maxUploadBytes) : .pastLength(info.length),
-                                 spaceCheck: { [self] in try checkSpace(for: 0) })
+                                 spaceCheckInterval: deferredLength ? 4 << 20 : 64 << 20, spaceCheck: runningCheck)
         let end = info.createdAt.addingTimeInterval(lifetime)
         do {
             for try await buffer in body {
@@ -278,6 +296,8 @@ final class UploadStore: Sendable {
                 try await writer.add(buffer)
             }
             try await writer.flush()
+            // The last stretch of a body of unknown length is checked too, however short.
+            if deferredLength { try runningCheck() }
         } catch {
             let refusal = error as? UploadError
             // What arrived stays (the client resumes from there) when the connection dropped or the disk
