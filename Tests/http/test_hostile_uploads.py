@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -438,3 +439,26 @@ def test_creation_with_an_oversized_first_chunk_is_not_read_on(server: Server):
                    f"Content-Length: {BIG_BODY}\r\n\r\n").encode())
         sent = _bytes_accepted(s, BIG_BODY)
         assert sent < BIG_BODY, "the server kept reading a first chunk past Upload-Length"
+
+
+def test_expect_continue_on_a_route_that_reads_no_body_closes_the_connection(reel_bin: Path, tmp_path):
+    """`GET /healthz` with `Expect: 100-continue` and a declared body: the answer closes the connection
+    instead of draining a body the client may trickle in for ever."""
+    s = Server(reel_bin, tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
+            head, _ = read_head(sock)
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+            assert b"connection: close" in head.lower(), head
+            sock.settimeout(20)
+            try:
+                for _ in range(20):          # a byte a second: a trickle the server must not wait for
+                    sock.sendall(b"x")
+                    time.sleep(1)
+                closed = sock.recv(1) == b""
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+            assert closed, "the server kept the connection open to drain the body"
+    finally:
+        s.stop()

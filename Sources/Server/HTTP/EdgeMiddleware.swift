@@ -43,8 +43,12 @@ struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         }
         // A refused request's body may be unread (or even unsent, waiting for 100 Continue): close the
-        // connection rather than read it (`ExpectContinueHandler` does the closing).
-        if response.status.code >= 400, Self.declaresBody(request) { response.headers[.connection] = "close" }
+        // connection rather than read it (`ExpectContinueHandler` does the closing). So too after any
+        // answer to a request that waited for 100 Continue: a route that never reads bodies (`/healthz`)
+        // would otherwise drain one trickled in after it, outside the slow-client deadlines.
+        if Self.declaresBody(request), response.status.code >= 400 || request.headers[.expect] != nil {
+            response.headers[.connection] = "close"
+        }
         response.headers[.accessControlAllowOrigin] = "*"
         response.headers[.accessControlExposeHeaders] = Self.exposedHeaders
         metrics.recordRequest(method: request.method, path: request.uri.path, status: response.status.code,
