@@ -431,8 +431,8 @@ def test_connections_per_client_are_capped(reel_bin: Path, tmp_path):
 
 
 def test_creation_with_an_oversized_first_chunk_is_not_read_on(server: Server):
-    """creation-with-upload whose body runs past Upload-Length: still 201 (the upload exists), but the rest
-    of the body is not read."""
+    """creation-with-upload whose declared body runs past Upload-Length: refused (413) before anything is
+    created, and the body is not read."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall((f"POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.key}\r\n"
                    f"Tus-Resumable: 1.0.0\r\nUpload-Length: 10\r\nContent-Type: {OCTETS}\r\n"
@@ -462,3 +462,21 @@ def test_expect_continue_on_a_route_that_reads_no_body_closes_the_connection(ree
             assert closed, "the server kept the connection open to drain the body"
     finally:
         s.stop()
+
+
+def test_no_100_continue_for_a_body_that_cannot_fit_or_a_bad_checksum(server: Server):
+    """A PATCH declaring more than is left of Upload-Length gets its refusal instead of 100 Continue; a
+    creation-with-upload with a malformed Upload-Checksum creates nothing."""
+    created = server.create(100)
+    assert created.status_code == 201, created.text
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall((f"PATCH {created.headers['Location']} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Authorization: Bearer {server.key}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                   f"Content-Type: {OCTETS}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n").encode())
+        head, _ = read_head(s)
+        assert head.startswith(b"HTTP/1.1 400"), head[:200]
+    before = set((server.data / "uploads").iterdir())
+    r = requests.post(server.base + "/v1/uploads", data=b"x" * 10, timeout=30, headers={
+        **server.auth(), "Upload-Length": "10", "Content-Type": OCTETS, "Upload-Checksum": "md5 AAAA"})
+    assert r.status_code == 400, f"{r.status_code} {r.text[:200]}"
+    assert set((server.data / "uploads").iterdir()) == before, "a refused creation left an upload behind"

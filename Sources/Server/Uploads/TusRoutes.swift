@@ -45,7 +45,15 @@ struct TusRoutes: Sendable {
             throw Problem(.badRequest, "Upload-Length is required (the file's size in bytes).")
         }
         let metadata = try UploadInfo.parseMetadata(request.headers[.uploadMetadata])
-        if hasBody(request) { try checkContentType(request) }  // before anything is created
+        // Everything about the first chunk is checked before anything is created.
+        var firstChunkChecksum: UploadStore.Checksum?
+        if hasBody(request) {
+            try checkContentType(request)
+            firstChunkChecksum = try checksum(request)
+            if let declared = request.headers[.contentLength].flatMap({ Int64($0) }), declared > length {
+                throw Problem(.contentTooLarge, "The body is \(declared) bytes, more than Upload-Length (\(length)).")
+            }
+        }
         var info = try await store.create(length: length, filename: metadata["filename"] ?? metadata["name"],
                                     title: metadata["title"], visibility: try UploadInfo.visibility(metadata["visibility"]),
                                     owner: key.id)
@@ -53,7 +61,7 @@ struct TusRoutes: Sendable {
         if hasBody(request) || length == 0 {
             // creation-with-upload (or an empty file, complete as soon as it exists).
             do {
-                let appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: try checksum(request),
+                let appended = try await store.append(id: info.id, at: 0, body: request.body, checksum: firstChunkChecksum,
                                                       accepted: context.bodyAcceptor)
                 if let video = appended.video { addVideo(video.id, to: &headers) }
             } catch {
@@ -87,6 +95,7 @@ struct TusRoutes: Sendable {
         }
         let info = try owned(context)
         let appended = try await store.append(id: info.id, at: offset, body: request.body, checksum: try checksum(request),
+                                              declared: request.headers[.contentLength].flatMap { Int64($0) },
                                               accepted: context.bodyAcceptor)
         var headers: HTTPFields = [.uploadOffset: String(appended.offset)]
         if let video = appended.video { addVideo(video.id, to: &headers) } else {

@@ -236,7 +236,8 @@ final class UploadStore: Sendable {
     /// stays, so the client can resume from there.
     /// `accepted` runs once every check passed, just before the body is read (it answers `Expect: 100-continue`).
     func append(id: String, at expected: Int64, body: RequestBody, checksum: Checksum?, wholeFileSHA256: String? = nil,
-                deferredLength: Bool = false, accepted: @Sendable () -> Void = {}) async throws -> Appended {
+                deferredLength: Bool = false, declared: Int64? = nil,
+                accepted: @Sendable () -> Void = {}) async throws -> Appended {
         guard busy.withLock({ $0.insert(id).inserted }) else { throw UploadError.locked(.anotherWriter) }
         defer { _ = busy.withLock { $0.remove(id) } }
 
@@ -259,6 +260,8 @@ final class UploadStore: Sendable {
         guard start == expected else {
             throw UploadError.offsetMismatch(expected: expected, actual: start)
         }
+        // A body declared longer than what is left would be cut short: refuse it before 100 Continue.
+        if !deferredLength, let declared, declared > info.length - start { throw UploadError.pastLength(info.length) }
         lseek(fd, off_t(start), SEEK_SET)
         // A body of unknown length promised nothing when it was created: it is held to the free space
         // (less what other uploads were promised) and to its key's quotas as it arrives.
