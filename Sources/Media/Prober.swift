@@ -10,9 +10,6 @@ public enum Prober {
     }
 
     static func describe(_ input: InputFile) throws(MediaError) -> ProbeResult {
-        if input.streams.count > input.limits.maxStreams {
-            throw .exceedsLimit(path: input.path, detail: "it has \(input.streams.count) streams, more than the \(input.limits.maxStreams) allowed")
-        }
         if input.indexPointsPastEnd() {
             throw .truncated(path: input.path, detail: "the file ends before the data its index lists")
         }

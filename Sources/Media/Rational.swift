@@ -24,6 +24,13 @@ public struct Rational: Sendable, Hashable, Comparable, CustomStringConvertible 
         }
         var n = den < 0 ? -num : num
         var d = den < 0 ? -den : den
+        // The common case (every frame's arithmetic) fits 64 bits: reduce there, cheaply.
+        if let small = Int64(exactly: n), let smallDen = Int64(exactly: d), small != Int64.min {
+            let g = Int64(clamping: Rational.gcd(small.magnitude, smallDen.magnitude))
+            self.num = small / max(g, 1)
+            self.den = smallDen / max(g, 1)
+            return
+        }
         let g = Rational.gcd(n.magnitude, d.magnitude)
         if g > 1 { n /= Int128(g); d /= Int128(g) }
         let limit = Int128(Int64.max)
@@ -46,8 +53,8 @@ public struct Rational: Sendable, Hashable, Comparable, CustomStringConvertible 
     public var seconds: Double { Double(num) / Double(den) }
     public var description: String { den == 1 ? "\(num)" : "\(num)/\(den)" }
 
-    static func gcd(_ a: Int64, _ b: Int64) -> Int64 { Int64(clamping: gcd(UInt128(a.magnitude), UInt128(b.magnitude))) }
-    private static func gcd(_ a: UInt128, _ b: UInt128) -> UInt128 {
+    static func gcd(_ a: Int64, _ b: Int64) -> Int64 { Int64(clamping: gcd(a.magnitude, b.magnitude)) }
+    private static func gcd<T: UnsignedInteger>(_ a: T, _ b: T) -> T {
         var (a, b) = (a, b)
         while b != 0 { (a, b) = (b, a % b) }
         return a

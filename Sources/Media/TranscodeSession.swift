@@ -13,6 +13,8 @@ final class TranscodeSession {
     private let gate: InputGate
     private let limits: MediaLimits
     private let duration: Double?
+    /// How far output may go, from the limits, the stated duration and the file's size.
+    private let bounds: OutputBounds
 
     private let videoStream: UnsafeMutablePointer<AVStream>?
     private let audioStream: UnsafeMutablePointer<AVStream>?
@@ -44,6 +46,7 @@ final class TranscodeSession {
         self.scope = scope
         self.progress = progress
         duration = probe.duration
+        bounds = OutputBounds(limits: limits, statedDuration: probe.duration, fileSize: input.fileSize)
         let video = input.bestStream(AVMEDIA_TYPE_VIDEO)
         let audio = input.bestStream(AVMEDIA_TYPE_AUDIO)
         // The origin and the timeline depend on the source alone, never on the scope: every piece of a
@@ -106,9 +109,6 @@ final class TranscodeSession {
         if end == nil { try checkComplete() }
         return try finishOutput()
     }
-
-    /// How far output may go, from the limits, the stated duration and the file's size.
-    private var bounds: OutputBounds { OutputBounds(limits: limits, statedDuration: duration, fileSize: input.fileSize) }
 
     private var reached: Rational { max(ladder?.reached ?? Rational(0), audioEnd) }
 

@@ -39,9 +39,8 @@ struct ServerOptions: ParsableArguments {
         }
         let profiles = settings.string(nil, "profiles_dir") ?? ProfileLoader.defaultProfilesDirectory() ?? "profiles"
         do {
-            if let open = try? settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20), open < 1 {
-                throw ValidationError("max_open_uploads_per_key must be at least 1")
-            }
+            let openUploads = try settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20)
+            guard openUploads >= 1 else { throw ValidationError("max_open_uploads_per_key must be at least 1") }
             let sendTimeoutSeconds = try settings.seconds(sendTimeout, "send_timeout", default: 60)
             guard sendTimeoutSeconds > 0 else { throw ValidationError("send_timeout must be more than 0") }
             return ServerSettings(
@@ -52,7 +51,7 @@ struct ServerOptions: ParsableArguments {
                 maxUploadBytes: try settings.bytes(maxUploadSize, "max_upload_size", default: 20 << 30),
                 uploadExpiry: try settings.seconds(uploadExpiry, "upload_expiry", default: 24 * 3600),
                 uploadLifetime: try settings.seconds(uploadLifetime, "upload_lifetime", default: 7 * 24 * 3600),
-                maxOpenUploadsPerKey: try settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20),
+                maxOpenUploadsPerKey: openUploads,
                 maxBytesInFlightPerKey: try settings.bytes(maxBytesInFlightPerKey, "max_bytes_in_flight_per_key", default: 40 << 30),
                 maxStoredBytesPerKey: try settings.bytes(maxStoredPerKey, "max_stored_per_key", default: 1 << 40),
                 minFreeBytes: try settings.bytes(minFreeSpace, "min_free_space", default: 1 << 30),
