@@ -47,17 +47,20 @@ struct UploadStoreTests {
     @Test("A request still trickling when the lifetime ends is cut off, and the upload is swept")
     func lifetimeEndsARunningRequest() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
-        let store = store { $0.uploadLifetime = 1 }
+        // Long enough that the request surely starts within the lifetime even when the suites starve
+        // this process for seconds; its second byte comes only after the lifetime has ended.
+        let store = store { $0.uploadLifetime = 5 }
         let info = try await store.create(length: 100, filename: nil, title: nil, visibility: .public, owner: "k")
+        let end = info.createdAt.addingTimeInterval(5.5)
         let trickle = AsyncStream<ByteBuffer> { continuation in
             Task {
                 continuation.yield(ByteBuffer(repeating: 1, count: 1))
-                try await Task.sleep(for: .milliseconds(1500))
+                try await Task.sleep(for: .seconds(max(0, end.timeIntervalSinceNow)))
                 continuation.yield(ByteBuffer(repeating: 2, count: 1))
                 continuation.finish()
             }
         }
-        await #expect(throws: UploadError.lifetimeReached(seconds: 1)) {
+        await #expect(throws: UploadError.lifetimeReached(seconds: 5)) {
             _ = try await store.append(id: info.id, at: 0, body: RequestBody(asyncSequence: trickle), checksum: nil)
         }
         #expect(store.sweep() == 1)
