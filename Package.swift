@@ -20,6 +20,9 @@ let package = Package(
         // Hummingbird's own transport; the server adds channel handlers of its own (sendfile, 100-continue).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // The catalog on a PostgreSQL server, for several hosts.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // FFmpeg 5.1 C libraries, found with pkg-config; shim.h wraps the macros Swift cannot import.
@@ -37,7 +40,10 @@ let package = Package(
         // The storage root: atomic publish (stage, fsync, rename), free space, network filesystems.
         .target(name: "Storage"),
         // Videos, renditions and the job queue (leases, heartbeats, retries) behind one protocol; SQLite via GRDB.
+        // SQLite (GRDB) is the embedded default; PostgreSQL (postgres-nio) holds it for a fleet.
         .target(name: "Catalog", dependencies: ["Storage", .product(name: "GRDB", package: "GRDB.swift"),
+                                                .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                 .product(name: "Logging", package: "swift-log")]),
         // The job loop: claim → transcode a piece → publish → complete; heartbeats, drain on SIGTERM.
         .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles",
@@ -80,7 +86,7 @@ let package = Package(
         // Helpers the test suites share: running tools with deadlines, ffprobe, fixture paths.
         .target(name: "ReelTestSupport", path: "Tests/Support"),
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles"]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "ReelTestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Catalog", "Storage", "Media", "Profiles", "ReelTestSupport"]),
         .testTarget(name: "AutoscalerTests", dependencies: ["Autoscaler", "Catalog", "Storage", "ReelTestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "ReelTestSupport",

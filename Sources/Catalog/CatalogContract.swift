@@ -192,12 +192,15 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
     case leaseLost(jobId: Int64)
     case notFound(String)
     case invalid(String)
+    /// The database cannot be reached, or refused the work (PostgreSQL down, restarting, out of connections).
+    case unavailable(String)
 
     public var description: String {
         switch self {
         case let .leaseLost(id): "job \(id): lease lost (expired and re-claimed, or cancelled)"
         case let .notFound(what): "\(what) not found"
         case let .invalid(why): why
+        case let .unavailable(why): why
         }
     }
 }

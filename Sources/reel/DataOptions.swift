@@ -12,7 +12,7 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Storage root (default: $REEL_DATA_DIR, the config file's data_dir, or ./var).")
     var data: String?
 
-    @Option(name: .long, help: "Catalog database: a SQLite path (default: <data>/reel.sqlite, or $REEL_DATABASE_URL / database_url).")
+    @Option(name: .long, help: "Catalog: postgres://user@host/db or a SQLite path (default: $REEL_DATABASE_URL, database_url, or <data>/reel.sqlite).")
     var database: String?
 
     @Option(name: .long, help: "Config file (default: $REEL_CONFIG, or ./reel.yaml when present).")
@@ -27,13 +27,13 @@ struct DataOptions: ParsableArguments {
         return StorageLayout(path: file.string(data, "data_dir") ?? "var")
     }
 
-    func openCatalog(logger: Logger) throws -> SQLiteCatalog {
-        let url = try settings().string(database, "database_url") ?? layout.catalogPath
-        if url.hasPrefix("postgres") {
-            throw ValidationError("PostgreSQL support is coming; use a SQLite path for --database")
-        }
-        let path = url.hasPrefix("sqlite://") ? String(url.dropFirst("sqlite://".count)) : url
-        return try SQLiteCatalog(path: path, logger: logger)
+    /// The catalog's URL: `--database`, `$REEL_DATABASE_URL`, `database_url`, else `<data>/reel.sqlite`.
+    func catalogURL() throws -> String {
+        try settings().string(database, "database_url") ?? layout.catalogPath
+    }
+
+    func openCatalog(logger: Logger) async throws -> any Catalog {
+        try await CatalogConnector.open(url: catalogURL(), logger: logger)
     }
 }
 

@@ -17,7 +17,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "upload (upload, list, read) or admin (also delete and retry).") var scope: APIKeyScope = .upload
 
         func run() async throws {
-            let catalog = try data.openCatalog(logger: makeLogger("reel.keys"))
+            let catalog = try await data.openCatalog(logger: makeLogger("reel.keys"))
             let key = Authenticator.newKey()
             let record = try await catalog.createAPIKey(name: name, scope: scope, secretHash: key.hash)
             print(key.secret)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReelTestSupport
 import Testing
 @testable import Catalog
 
@@ -16,34 +17,85 @@ final class ManualClock: @unchecked Sendable {
     func advance(_ seconds: TimeInterval) { lock.withLock { current += seconds } }
 }
 
-/// A catalog in a fresh temporary directory (a real SQLite file), removed when the fixture goes away.
+/// The catalog implementations every contract test runs against.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    /// SQLite always; PostgreSQL when a test server is given (`scripts/test` starts one), and always in CI.
+    static var available: [Backend] { TestPostgres.required ? [.sqlite, .postgres] : [.sqlite] }
+}
+
+let quietLogger = Logger(label: "reel.catalog.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// A catalog of its own: a real SQLite file in a fresh temporary directory, or a fresh database on the
+/// test PostgreSQL server. The directory goes away with the fixture; the database with the cluster.
 final class CatalogFixture: Sendable {
+    let backend: Backend
     let directory: URL
-    let path: String
-    let clock = ManualClock()
-    let catalog: SQLiteCatalog
+    /// The SQLite file, or the PostgreSQL URL.
+    let location: String
+    let clock: ManualClock
+    let catalog: any Catalog
+    private let options: CatalogOptions
 
-    init(forceRollbackJournal: Bool = false, retryBaseDelay: TimeInterval = 2, retryMaxDelay: TimeInterval = 300) throws {
-        directory = FileManager.default.temporaryDirectory
+    /// - Parameter realTime: use the system clock instead of the manual one (for tests where leases
+    ///   expire while workers run concurrently).
+    static func make(_ backend: Backend, forceRollbackJournal: Bool = false, retryBaseDelay: TimeInterval = 2,
+                     retryMaxDelay: TimeInterval = 300, realTime: Bool = false) async throws -> CatalogFixture {
+        let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("reel-catalog-tests-\(UUID().uuidString.prefix(8))")
-        path = directory.appendingPathComponent("var/reel.sqlite").path
-        let clock = self.clock
-        catalog = try SQLiteCatalog(
-            path: path, forceRollbackJournal: forceRollbackJournal,
-            options: .init(now: { clock.now }, retryBaseDelay: retryBaseDelay, retryMaxDelay: retryMaxDelay,
-                           jitter: { 1.0 }),
-            logger: Logger(label: "reel.catalog.tests", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let clock = ManualClock()
+        let now: @Sendable () -> Date
+        if realTime { now = { Date() } } else { now = { clock.now } }
+        let options = CatalogOptions(now: now, retryBaseDelay: retryBaseDelay, retryMaxDelay: retryMaxDelay,
+                                     jitter: { 1.0 })
+        switch backend {
+        case .sqlite:
+            let path = directory.appendingPathComponent("var/reel.sqlite").path
+            let catalog = try SQLiteCatalog(path: path, forceRollbackJournal: forceRollbackJournal, options: options,
+                                            logger: quietLogger)
+            return CatalogFixture(backend, directory, path, clock, catalog, options)
+        case .postgres:
+            let url = try TestPostgres.createDatabase("catalog")
+            let catalog = try await PostgresCatalog.connect(url: PostgresURL(url), options: options, logger: quietLogger)
+            return CatalogFixture(backend, directory, url, clock, catalog, options)
+        }
     }
 
-    /// Another catalog instance on the same file, sharing the clock: a second process, as far as
-    /// SQLite can tell (its own connections, its own locks).
-    func anotherInstance() throws -> SQLiteCatalog {
-        let clock = self.clock
-        return try SQLiteCatalog(path: path, options: .init(now: { clock.now }, jitter: { 1.0 }),
-                                 logger: Logger(label: "reel.catalog.tests", factory: { _ in SwiftLogNoOpLogHandler() }))
+    private init(_ backend: Backend, _ directory: URL, _ location: String, _ clock: ManualClock, _ catalog: any Catalog,
+                 _ options: CatalogOptions) {
+        self.backend = backend; self.directory = directory; self.location = location
+        self.clock = clock; self.catalog = catalog; self.options = options
     }
 
-    deinit { try? FileManager.default.removeItem(at: directory) }
+    /// The SQLite catalog (for the tests of SQLite's own setup).
+    var sqlite: SQLiteCatalog { catalog as! SQLiteCatalog }
+    var path: String { location }
+
+    /// Another catalog instance on the same database, sharing the clock: a second process, as far as
+    /// the database can tell (its own connections, its own locks).
+    func anotherInstance() async throws -> any Catalog {
+        switch backend {
+        case .sqlite: try SQLiteCatalog(path: location, forceRollbackJournal: sqlite.usesRollbackJournal, options: options,
+                                        logger: quietLogger)
+        case .postgres: try await PostgresCatalog.connect(url: PostgresURL(location), options: options, logger: quietLogger)
+        }
+    }
+
+    /// This catalog and `count - 1` other instances on the same database.
+    func instances(_ count: Int) async throws -> [any Catalog] {
+        var all: [any Catalog] = [catalog]
+        for _ in 1..<max(count, 1) { all.append(try await anotherInstance()) }
+        return all
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
+        (catalog as? PostgresCatalog)?.close()
+    }
 
     @discardableResult
     func video(_ title: String = "clip", jobs: [NewJob]) async throws -> VideoRecord {

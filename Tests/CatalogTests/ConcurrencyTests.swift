@@ -18,18 +18,12 @@ actor ClaimLog {
 
 @Suite("Many workers, one database")
 struct ConcurrencyTests {
-    static let quiet = Logger(label: "reel.catalog.tests", factory: { _ in SwiftLogNoOpLogHandler() })
-
-    /// `instances` catalogs on one file (as separate processes would have), `workers` tasks spread over
-    /// them, each looping claim → complete until the queue is empty.
-    private func drain(jobs total: Int, workers: Int, instances: Int, rollbackJournal: Bool) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reel-catalog-tests-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("reel.sqlite").path
-        let catalogs = try (0..<instances).map { _ in
-            try SQLiteCatalog(path: path, forceRollbackJournal: rollbackJournal, logger: Self.quiet)
-        }
-        #expect(try catalogs[0].journalMode == (rollbackJournal ? "delete" : "wal"))
+    /// `instances` catalogs on one database (as separate processes would have), `workers` tasks spread
+    /// over them, each looping claim → complete until the queue is empty.
+    private func drain(_ backend: Backend, jobs total: Int, workers: Int, instances: Int, rollbackJournal: Bool = false) async throws {
+        let fixture = try await CatalogFixture.make(backend, forceRollbackJournal: rollbackJournal, realTime: true)
+        let catalogs = try await fixture.instances(instances)
+        if backend == .sqlite { #expect(try fixture.sqlite.journalMode == (rollbackJournal ? "delete" : "wal")) }
 
         // 20 videos × 10 chunks, mixed priorities.
         let perVideo = 10
@@ -64,7 +58,7 @@ struct ConcurrencyTests {
             #expect(perWorker.filter { $0 > 0 }.count > 1, "the work was shared: \(perWorker)")
         }
         let elapsed = Date().timeIntervalSince(started)
-        print("drained \(total) jobs with \(workers) workers over \(instances) instances (\(rollbackJournal ? "rollback journal" : "WAL")) in \(String(format: "%.2f", elapsed)) s")
+        print("drained \(total) jobs with \(workers) workers over \(instances) instances (\(backend)\(rollbackJournal ? ", rollback journal" : "")) in \(String(format: "%.2f", elapsed)) s")
 
         let entries = await log.entries
         let completions = await log.completions
@@ -78,21 +72,19 @@ struct ConcurrencyTests {
         #expect(jobs.allSatisfy { $0.attempt == 1 && $0.state == .succeeded })
     }
 
-    @Test func eightWorkersDrainTwoHundredJobsOnceEachInWALMode() async throws {
-        try await drain(jobs: 200, workers: 8, instances: 4, rollbackJournal: false)
+    @Test(arguments: Backend.available) func eightWorkersDrainTwoHundredJobsOnceEach(_ backend: Backend) async throws {
+        try await drain(backend, jobs: 200, workers: 8, instances: 4)
     }
 
     @Test func eightWorkersDrainTwoHundredJobsOnceEachWithARollbackJournal() async throws {
-        try await drain(jobs: 200, workers: 8, instances: 4, rollbackJournal: true)
+        try await drain(.sqlite, jobs: 200, workers: 8, instances: 4, rollbackJournal: true)
     }
 
     /// Workers that die holding jobs: their jobs come back after the lease expires, are never claimed
     /// twice while a lease is valid, and every job still succeeds exactly once.
-    @Test func jobsOfDeadWorkersAreReclaimedAfterTheirLease() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reel-catalog-tests-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("reel.sqlite").path
-        let catalogs = try (0..<3).map { _ in try SQLiteCatalog(path: path, logger: Self.quiet) }
+    @Test(arguments: Backend.available) func jobsOfDeadWorkersAreReclaimedAfterTheirLease(_ backend: Backend) async throws {
+        let fixture = try await CatalogFixture.make(backend, realTime: true)
+        let catalogs = try await fixture.instances(3)
         let total = 60
         for v in 0..<6 {
             _ = try await catalogs[0].createVideo(NewVideo(title: "v\(v)", originalPath: "o", sizeBytes: 1),

@@ -15,8 +15,8 @@ struct OwnerTests {
                      ownerKeyId: owner), jobs: [])
     }
 
-    @Test func theOwnerIsStoredAndListsFollowTheAudience() async throws {
-        let fixture = try CatalogFixture()
+    @Test(arguments: Backend.available) func theOwnerIsStoredAndListsFollowTheAudience(_ backend: Backend) async throws {
+        let fixture = try await CatalogFixture.make(backend)
         let alice = try await fixture.catalog.createAPIKey(name: "alice", scope: .upload, secretHash: "a")
         let bob = try await fixture.catalog.createAPIKey(name: "bob", scope: .upload, secretHash: "b")
         let alicePublic = try await make(fixture, "alice-public", .public, owner: alice.id)
@@ -46,8 +46,8 @@ struct OwnerTests {
         }
     }
 
-    @Test func storedBytesArePerOwner() async throws {
-        let fixture = try CatalogFixture()
+    @Test(arguments: Backend.available) func storedBytesArePerOwner(_ backend: Backend) async throws {
+        let fixture = try await CatalogFixture.make(backend)
         let alice = try await fixture.catalog.createAPIKey(name: "alice", scope: .upload, secretHash: "a").id
         let bob = try await fixture.catalog.createAPIKey(name: "bob", scope: .upload, secretHash: "b").id
         for (title, size, owner) in [("a1", 1000, alice), ("a2", 234, alice), ("b1", 5, bob), ("none", 7, nil)] as [(String, Int64, String?)] {

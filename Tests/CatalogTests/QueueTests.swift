@@ -4,8 +4,8 @@ import Testing
 
 @Suite("Job queue")
 struct QueueTests {
-    @Test func claimOrderIsPriorityThenAge() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func claimOrderIsPriorityThenAge(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let v1 = try await f.video("old", jobs: [NewJob(kind: .plan, payload: #"{"n":"old-low"}"#)])
         f.clock.advance(1)
         _ = try await f.video("new", jobs: [NewJob(kind: .plan, priority: 5, payload: #"{"n":"new-high"}"#),
@@ -17,8 +17,8 @@ struct QueueTests {
         #expect(try await f.video(id: v1.id).state == .processing, "a claim starts the video")
     }
 
-    @Test func claimReturnsTheJobAndItsLease() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func claimReturnsTheJobAndItsLease(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .plan, maxAttempts: 3, payload: #"{"x":1}"#)])
         let claimed = try #require(try await f.claim("worker-a", lease: 30))
         #expect(claimed.job.videoId == video.id)
@@ -31,8 +31,8 @@ struct QueueTests {
         #expect(try await f.claim() == nil, "nothing else to do")
     }
 
-    @Test func kindsFilter() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func kindsFilter(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         _ = try await f.video(jobs: [NewJob(kind: .videoChunk, priority: 9), NewJob(kind: .audio)])
         #expect(try await f.claim(kinds: []) == nil)
         #expect(try await f.claim(kinds: [.plan, .finalize]) == nil)
@@ -43,14 +43,14 @@ struct QueueTests {
         #expect(chunk.job.kind == .videoChunk)
     }
 
-    @Test func emptyQueueGivesNil() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func emptyQueueGivesNil(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         #expect(try await f.claim() == nil)
         #expect(try await f.catalog.queueDepth() == Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) }))
     }
 
-    @Test func futureRunAfterIsNotClaimable() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func futureRunAfterIsNotClaimable(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         _ = try await f.video(jobs: [NewJob(kind: .plan)])
         let first = try #require(try await f.claim())
         #expect(try await f.catalog.fail(first.lease, error: "disk full", permanent: false) == .queued)
@@ -66,8 +66,8 @@ struct QueueTests {
 
     // MARK: Leases
 
-    @Test func anExpiredLeaseIsReclaimedAndTheOldHolderIsFenced() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func anExpiredLeaseIsReclaimedAndTheOldHolderIsFenced(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk)])
         let a = try #require(try await f.claim("A", lease: 60))
         _ = try await f.catalog.heartbeat(a.lease, leaseDuration: 60, progress: 0.3)
@@ -109,8 +109,8 @@ struct QueueTests {
         #expect(done.finishedAt == f.clock.now)
     }
 
-    @Test func aSlowWorkerWhoseLeaseWasNotReclaimedMayStillFinish() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func aSlowWorkerWhoseLeaseWasNotReclaimedMayStillFinish(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         _ = try await f.video(jobs: [NewJob(kind: .audio)])
         let a = try #require(try await f.claim("A", lease: 60))
         f.clock.advance(600)
@@ -123,8 +123,8 @@ struct QueueTests {
         #expect(try await f.job(a.job.id).state == .succeeded)
     }
 
-    @Test func aJobWhoseWorkersKeepDyingEndsDead() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func aJobWhoseWorkersKeepDyingEndsDead(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk, maxAttempts: 2)])
         _ = try #require(try await f.claim("A", lease: 10))
         f.clock.advance(11)
@@ -142,8 +142,8 @@ struct QueueTests {
 
     // MARK: Failures
 
-    @Test func transientFailuresBackOffThenDie() async throws {
-        let f = try CatalogFixture(retryBaseDelay: 2, retryMaxDelay: 5)
+    @Test(arguments: Backend.available) func transientFailuresBackOffThenDie(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend, retryBaseDelay: 2, retryMaxDelay: 5)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk, maxAttempts: 4)])
         var delays: [TimeInterval] = []
         for attempt in 1...3 {
@@ -170,18 +170,18 @@ struct QueueTests {
     }
 
     @Test func backoffFormula() {
-        #expect(SQLiteCatalog.backoff(attempt: 1, base: 2, cap: 300, jitter: 1) == 2)
-        #expect(SQLiteCatalog.backoff(attempt: 3, base: 2, cap: 300, jitter: 1) == 8)
-        #expect(SQLiteCatalog.backoff(attempt: 3, base: 2, cap: 300, jitter: 0.5) == 4)
-        #expect(SQLiteCatalog.backoff(attempt: 9, base: 2, cap: 300, jitter: 1) == 300)
-        #expect(SQLiteCatalog.backoff(attempt: 10_000, base: 2, cap: 300, jitter: 0.75) == 225)
+        #expect(CatalogOptions.backoff(attempt: 1, base: 2, cap: 300, jitter: 1) == 2)
+        #expect(CatalogOptions.backoff(attempt: 3, base: 2, cap: 300, jitter: 1) == 8)
+        #expect(CatalogOptions.backoff(attempt: 3, base: 2, cap: 300, jitter: 0.5) == 4)
+        #expect(CatalogOptions.backoff(attempt: 9, base: 2, cap: 300, jitter: 1) == 300)
+        #expect(CatalogOptions.backoff(attempt: 10_000, base: 2, cap: 300, jitter: 0.75) == 225)
         // The default jitter stays in [0.5, 1].
         let options = SQLiteCatalog.Options()
         for _ in 0..<1000 { #expect((0.5...1.0).contains(options.jitter())) }
     }
 
-    @Test func permanentFailureFailsAtOnce() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func permanentFailureFailsAtOnce(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .plan, maxAttempts: 5)])
         let claimed = try #require(try await f.claim())
         #expect(try await f.catalog.fail(claimed.lease, error: "not a video: no stream found", permanent: true) == .failed)
@@ -195,8 +195,8 @@ struct QueueTests {
 
     // MARK: Release, cancel, retry
 
-    @Test func releaseDoesNotBurnAnAttempt() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func releaseDoesNotBurnAnAttempt(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         _ = try await f.video(jobs: [NewJob(kind: .videoChunk, maxAttempts: 1)])
         let a = try #require(try await f.claim("A"))
         try await f.catalog.release(a.lease)
@@ -209,8 +209,8 @@ struct QueueTests {
         #expect(try await f.job(a.job.id).state == .succeeded)
     }
 
-    @Test func cancelFencesTheRunningWorker() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func cancelFencesTheRunningWorker(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .audio)])
         let a = try #require(try await f.claim("A"))
         try await f.catalog.cancel(jobId: a.job.id)
@@ -227,8 +227,8 @@ struct QueueTests {
         #expect(try await f.video(id: video.id).state == .processing)
     }
 
-    @Test func retryAndCancelRefuseWrongStates() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func retryAndCancelRefuseWrongStates(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         _ = try await f.video(jobs: [NewJob(kind: .plan), NewJob(kind: .audio)])
         let running = try #require(try await f.claim())
         let queuedId = try #require(try await f.catalog.jobs(videoId: nil, states: [.queued], limit: 10).first?.id)
@@ -247,8 +247,8 @@ struct QueueTests {
         await #expect(throws: CatalogError.notFound("job 999")) { try await f.catalog.cancel(jobId: 999) }
     }
 
-    @Test func queueDepthCountsEveryState() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func queueDepthCountsEveryState(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         _ = try await f.video(jobs: [NewJob(kind: .plan), NewJob(kind: .audio), NewJob(kind: .videoChunk)])
         let a = try #require(try await f.claim())
         _ = try #require(try await f.claim())
@@ -259,8 +259,8 @@ struct QueueTests {
         #expect(depth[.dead] == 0 && depth[.failed] == 0 && depth[.cancelled] == 0)
     }
 
-    @Test func invalidArguments() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func invalidArguments(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         await #expect(throws: CatalogError.self) {
             _ = try await f.video(jobs: [NewJob(kind: .plan, maxAttempts: 0)])
         }

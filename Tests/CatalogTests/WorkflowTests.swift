@@ -26,8 +26,8 @@ struct WorkflowTests {
         return (video, finalize, chunks)
     }
 
-    @Test func aParentWaitsForAllItsChildren() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func aParentWaitsForAllItsChildren(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let (video, finalize, chunks) = try await planned(f)
         #expect(finalize.state == .waiting && finalize.parentId == nil && finalize.priority == 1)
         #expect(chunks.count == 3)
@@ -57,8 +57,8 @@ struct WorkflowTests {
         #expect(ready.playableAt == f.clock.now, "a ready video is playable")
     }
 
-    @Test func aDeadChildCancelsItsParentAndRetryRestoresBoth() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func aDeadChildCancelsItsParentAndRetryRestoresBoth(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let (video, finalize, chunks) = try await planned(f, chunkAttempts: 1)
         let c0 = try #require(try await f.claim())
         let c1 = try #require(try await f.claim())
@@ -91,8 +91,8 @@ struct WorkflowTests {
         #expect(try await f.job(finalize.id).state == .queued)
     }
 
-    @Test func aPermanentlyFailedChildFailsTheVideo() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func aPermanentlyFailedChildFailsTheVideo(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let (video, finalize, _) = try await planned(f)
         let c0 = try #require(try await f.claim())
         #expect(try await f.catalog.fail(c0.lease, error: "corrupt frame data at 00:12", permanent: true) == .failed)
@@ -106,8 +106,8 @@ struct WorkflowTests {
         #expect(try await f.job(finalize.id).state == .waiting)
     }
 
-    @Test func publishSegmentsNeverGoesBackwards() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func publishSegmentsNeverGoesBackwards(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk), NewJob(kind: .videoChunk)])
         let a = try #require(try await f.claim("A"))
         let b = try #require(try await f.claim("B"))
@@ -156,10 +156,10 @@ struct WorkflowTests {
         }
     }
 
-    @Test func publishingIsSerializedAcrossInstances() async throws {
+    @Test(arguments: Backend.available) func publishingIsSerializedAcrossInstances(_ backend: Backend) async throws {
         // Two "processes" publish concurrently; each closure checks that no other publish is inside.
-        let f = try CatalogFixture()
-        let second = try f.anotherInstance()
+        let f = try await CatalogFixture.make(backend)
+        let second = try await f.anotherInstance()
         let video = try await f.video(jobs: [])
         let inside = RunCounter()
         let overlaps = RunCounter()
@@ -168,7 +168,7 @@ struct WorkflowTests {
         nonisolated(unsafe) var busy = false
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 1...40 {
-                let catalog: SQLiteCatalog = i.isMultiple(of: 2) ? f.catalog : second
+                let catalog: any Catalog = i.isMultiple(of: 2) ? f.catalog : second
                 group.addTask {
                     _ = try await catalog.publishSegments(videoId: video.id, count: i, final: false, lease: nil) {
                         flag.withLock { if busy { overlaps.bump() }; busy = true }
@@ -186,8 +186,8 @@ struct WorkflowTests {
         #expect(try await f.video(id: video.id).publishedSegments == 40)
     }
 
-    @Test func completionAppliesTheVideoUpdateAndRenditions() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func completionAppliesTheVideoUpdateAndRenditions(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk), NewJob(kind: .videoChunk), NewJob(kind: .audio)])
         func rendition(_ name: String, _ bandwidth: Int) -> RenditionRecord {
             RenditionRecord(videoId: video.id, name: name, kind: "video", width: 640, height: 360, codecs: "avc1.4d401e",
@@ -222,8 +222,8 @@ struct WorkflowTests {
         #expect(try await f.job(c.job.id).state == .running, "the failed completion changed nothing")
     }
 
-    @Test func progressIsTheMeanOfTheJobs() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func progressIsTheMeanOfTheJobs(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk), NewJob(kind: .audio)])
         let a = try #require(try await f.claim())
         let renewed = try await f.catalog.heartbeat(a.lease, leaseDuration: 60, progress: 0.5)
@@ -238,8 +238,8 @@ struct WorkflowTests {
         #expect(try await f.video(id: video.id).progress == 0)
     }
 
-    @Test func listingAndDeleting() async throws {
-        let f = try CatalogFixture()
+    @Test(arguments: Backend.available) func listingAndDeleting(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
         let first = try await f.video("first", jobs: [NewJob(kind: .plan)])
         f.clock.advance(1)
         let second = try await f.video("second", jobs: [NewJob(kind: .plan), NewJob(kind: .audio)])

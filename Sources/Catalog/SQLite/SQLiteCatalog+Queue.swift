@@ -10,7 +10,7 @@ extension SQLiteCatalog {
     // MARK: - Videos
 
     public func createVideo(_ video: NewVideo, jobs: [NewJob]) async throws -> VideoRecord {
-        for job in jobs { try Self.validate(job) }
+        for job in jobs { try JobRules.validate(job) }
         return try await immediate { db in
             let now = self.options.now()
             if try VideoRecord.exists(db, key: video.id) {
@@ -115,9 +115,8 @@ extension SQLiteCatalog {
 
             var lastError = chosen.lastError
             if chosen.state == .running {
-                let previous = chosen.leaseOwner ?? "unknown"
-                lastError = "attempt \(chosen.attempt): the worker holding it (\(previous)) stopped responding"
-                self.logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(previous) expired; reclaimed by \(owner)")
+                lastError = JobRules.reclaimedReason(chosen)
+                self.logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(chosen.leaseOwner ?? "unknown") expired; reclaimed by \(owner)")
             }
             try db.execute(sql: """
                 UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
@@ -147,7 +146,7 @@ extension SQLiteCatalog {
             SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ? AND attempt >= max_attempts
             """, arguments: [now])
         for job in abandoned {
-            let reason = "the worker holding it stopped responding \(job.attempt) times"
+            let reason = JobRules.abandonedReason(job)
             logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
             try Self.settleUnsuccessful(db, job: job, state: .dead, reason: reason, now: now)
         }
@@ -180,8 +179,8 @@ extension SQLiteCatalog {
     }
 
     public func complete(_ lease: Lease, outcome: JobOutcome) async throws {
-        for job in outcome.enqueue { try Self.validate(job) }
-        if let parent = outcome.parent { try Self.validate(parent) }
+        for job in outcome.enqueue { try JobRules.validate(job) }
+        if let parent = outcome.parent { try JobRules.validate(parent) }
         try await immediate { db in
             let now = self.options.now()
             let job = try Self.fenced(db, lease)
@@ -226,8 +225,7 @@ extension SQLiteCatalog {
                 return .failed
             }
             if job.attempt < job.maxAttempts {
-                let delay = Self.backoff(attempt: job.attempt, base: self.options.retryBaseDelay,
-                                         cap: self.options.retryMaxDelay, jitter: self.options.jitter())
+                let delay = self.options.retryDelay(afterAttempt: job.attempt)
                 self.logger.warning("job \(job.id) (\(job.kind.rawValue)) attempt \(job.attempt)/\(job.maxAttempts) failed, retry in \(String(format: "%.1f", delay)) s: \(error)")
                 try db.execute(sql: """
                     UPDATE jobs SET state = 'queued', run_after = ?, last_error = ?, lease_owner = NULL,
@@ -237,7 +235,7 @@ extension SQLiteCatalog {
                 try Self.refreshProgress(db, videoId: job.videoId, now: now)
                 return .queued
             }
-            let reason = "gave up after \(job.attempt) attempts: \(error)"
+            let reason = JobRules.gaveUpReason(job, error: error)
             self.logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
             try Self.settleUnsuccessful(db, job: job, state: .dead, reason: reason, now: now)
             return .dead
@@ -393,12 +391,6 @@ extension SQLiteCatalog {
 
     // MARK: - Helpers (inside a transaction)
 
-    static func validate(_ job: NewJob) throws {
-        guard job.maxAttempts >= 1 else {
-            throw CatalogError.invalid("a \(job.kind.rawValue) job needs maxAttempts ≥ 1, not \(job.maxAttempts)")
-        }
-    }
-
     static func insertJob(_ db: Database, _ job: NewJob, videoId: String, state: JobState, parentId: Int64?, now: Date) throws -> Int64 {
         try db.execute(sql: """
             INSERT INTO jobs (video_id, kind, state, priority, attempt, max_attempts, run_after, progress,
@@ -420,7 +412,7 @@ extension SQLiteCatalog {
             try db.execute(sql: """
                 UPDATE jobs SET state = 'cancelled', last_error = ?, finished_at = ?, updated_at = ?
                 WHERE id = ? AND state IN ('waiting', 'queued')
-                """, arguments: ["job \(job.id) (\(job.kind.rawValue)) it waits for ended \(state.rawValue)", now, now, id])
+                """, arguments: [JobRules.ancestorReason(job, ended: state), now, now, id])
             guard db.changesCount > 0 else { break }
             ancestorId = try Int64.fetchOne(db, sql: "SELECT parent_id FROM jobs WHERE id = ?", arguments: [id])
         }
@@ -445,20 +437,7 @@ extension SQLiteCatalog {
     /// it); `ready` stamps `readyAt` (and `playableAt` if still unset) and sets progress to 1.
     static func apply(_ update: VideoUpdate, videoId: String, db: Database, now: Date) throws {
         guard var video = try VideoRecord.fetchOne(db, key: videoId) else { throw CatalogError.notFound("video \(videoId)") }
-        if let state = update.state, !(video.state == .failed && state != .failed) {
-            video.state = state
-            if state == .ready {
-                video.readyAt = video.readyAt ?? now
-                video.playableAt = video.playableAt ?? now
-                video.progress = 1
-            }
-        }
-        if let probe = update.probeJSON { video.probeJSON = probe }
-        if let duration = update.durationSeconds { video.durationSeconds = duration }
-        if let segments = update.publishedSegments { video.publishedSegments = max(video.publishedSegments, segments) }
-        if update.markPlayable { video.playableAt = video.playableAt ?? now }
-        if let error = update.error { video.error = error }
-        video.updatedAt = now
+        video.apply(update, now: now)
         try video.update(db)
     }
 

@@ -14,32 +14,8 @@ import Storage
 ///
 /// Several `SQLiteCatalog` instances (in one process or many) may open the same file.
 public final class SQLiteCatalog: Catalog {
-    /// Knobs that tests (and operators) may change. All are fixed for the catalog's lifetime.
-    public struct Options: Sendable {
-        /// The clock. Tests inject one they can move instead of sleeping.
-        public var now: @Sendable () -> Date
-        /// Retry backoff: `min(retryBaseDelay × 2^(attempt−1), retryMaxDelay) × jitter()`.
-        public var retryBaseDelay: TimeInterval
-        public var retryMaxDelay: TimeInterval
-        /// A factor in [0.5, 1] by default ("equal jitter"), so retries of many jobs that failed together
-        /// spread out instead of returning in lockstep.
-        public var jitter: @Sendable () -> Double
-        /// How long a write waits for another connection's lock before failing with SQLITE_BUSY. Generous:
-        /// on a loaded 2-core host, with a rollback journal and many workers, seconds pass between turns.
-        public var busyTimeout: TimeInterval
-
-        public init(now: @escaping @Sendable () -> Date = { Date() },
-                    retryBaseDelay: TimeInterval = 2,
-                    retryMaxDelay: TimeInterval = 300,
-                    jitter: @escaping @Sendable () -> Double = { Double.random(in: 0.5...1.0) },
-                    busyTimeout: TimeInterval = 30) {
-            self.now = now
-            self.retryBaseDelay = retryBaseDelay
-            self.retryMaxDelay = retryMaxDelay
-            self.jitter = jitter
-            self.busyTimeout = busyTimeout
-        }
-    }
+    /// The clock, retry backoff and lock waits (shared with `PostgresCatalog`).
+    public typealias Options = CatalogOptions
 
     /// The database file.
     public let path: String
@@ -102,29 +78,7 @@ public final class SQLiteCatalog: Catalog {
         } else {
             writer = try DatabasePool(path: absolute.path, configuration: config)
         }
-        try Self.migrate(writer)
-    }
-
-    /// Opens a catalog by URL: `sqlite:///absolute/path.sqlite` or a plain path. PostgreSQL will follow.
-    public static func open(url: String, logger: Logger = Logger(label: "reel.catalog")) throws -> any Catalog {
-        let lowered = url.lowercased()
-        if lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") {
-            throw CatalogError.invalid("PostgreSQL support is coming; use a SQLite path")
-        }
-        if lowered.hasPrefix("sqlite:") {
-            var rest = String(url.dropFirst("sqlite:".count))
-            if rest.hasPrefix("//") { rest.removeFirst(2) }
-            let path = rest.removingPercentEncoding ?? rest
-            guard path.hasPrefix("/") else {
-                throw CatalogError.invalid("catalog URL \(url): write sqlite:///absolute/path (three slashes) or a plain path")
-            }
-            return try SQLiteCatalog(path: path, logger: logger)
-        }
-        if let scheme = url.range(of: "://") {
-            throw CatalogError.invalid("catalog URL \(url): unsupported scheme \(url[..<scheme.lowerBound]); use a SQLite path")
-        }
-        guard !url.isEmpty else { throw CatalogError.invalid("catalog URL is empty") }
-        return try SQLiteCatalog(path: url, logger: logger)
+        try Self.migrate(writer, path: absolute.path)
     }
 
     /// The journal mode SQLite reports: "wal" normally, "delete" with a rollback journal.
@@ -136,8 +90,18 @@ public final class SQLiteCatalog: Catalog {
 
     /// Runs the migrations. Several processes may open a fresh file at once: each migration is its own
     /// immediate transaction, so a loser's attempt rolls back whole and it finds the work done.
-    private static func migrate(_ writer: any DatabaseWriter) throws {
+    private static func migrate(_ writer: any DatabaseWriter, path: String) throws {
         let migrator = SQLiteSchema.migrator
+        // A newer Reel added migrations this build does not know: its tables may mean something else now.
+        if try writer.read(migrator.hasBeenSuperseded) {
+            let unknown = try writer.read { db in
+                try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+            }.filter { !migrator.migrations.contains($0) }
+            throw CatalogError.invalid("""
+                catalog \(path) has schema migrations this build of Reel does not know (\(unknown.joined(separator: ", "))): \
+                a newer Reel migrated it. Upgrade this node instead of running it against that schema.
+                """)
+        }
         var attempts = 0
         while true {
             do {
@@ -167,13 +131,5 @@ public final class SQLiteCatalog: Catalog {
 
     func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         try await writer.read(body)
-    }
-
-    /// The retry delay after failed attempt number `attempt` (1-based): `min(base × 2^(attempt−1), cap) × jitter`.
-    /// The cap applies before the jitter, so capped retries still spread over [cap/2, cap].
-    public static func backoff(attempt: Int, base: TimeInterval, cap: TimeInterval, jitter: Double) -> TimeInterval {
-        let exponent = Double(max(attempt, 1) - 1)
-        let raw = base * pow(2, min(exponent, 62))
-        return min(raw, cap) * jitter
     }
 }

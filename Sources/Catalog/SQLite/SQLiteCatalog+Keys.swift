@@ -4,7 +4,7 @@ import GRDB
 extension SQLiteCatalog {
     public func createAPIKey(name: String, scope: APIKeyScope, secretHash: String) async throws -> APIKeyRecord {
         try await immediate { db in
-            let record = APIKeyRecord(id: String(UUID().uuidString.lowercased().prefix(8)), name: name, scope: scope,
+            let record = APIKeyRecord(id: APIKeyRecord.newId(), name: name, scope: scope,
                                       secretHash: secretHash, createdAt: self.options.now(), revokedAt: nil)
             try record.insert(db)
             return record

@@ -1,0 +1,427 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+// The job queue on PostgreSQL. Each operation is one transaction; lock order is always the job's row,
+// then its video's row, then any other job of that video (parents, ancestors).
+
+extension PostgresCatalog {
+    // MARK: - Claim
+
+    public func claim(owner: String, leaseDuration: TimeInterval, kinds: Set<JobKind>?) async throws -> ClaimedJob? {
+        guard leaseDuration > 0 else { throw CatalogError.invalid("lease duration must be positive, not \(leaseDuration)") }
+        guard !owner.isEmpty else { throw CatalogError.invalid("a claim needs an owner name") }
+        if let kinds, kinds.isEmpty { return nil }
+        // NULL: any kind.
+        let kindList: [String]? = kinds.map { $0.map(\.rawValue).sorted() }
+        let logger = self.logger
+        let now = options.now()
+        return try await transaction { connection in
+            try await self.reapAbandoned(connection, now: now)
+            // Claim order: higher priority, then the longest waiting, then the oldest. A locked row is
+            // another worker's claim in progress: skip it rather than wait for it.
+            guard let row = try await connection.all("""
+                SELECT * FROM jobs
+                WHERE ((state = \(JobState.queued.rawValue) AND run_after <= \(now))
+                       OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now)))
+                  AND (\(kindList)::text[] IS NULL OR kind = ANY(\(kindList)::text[]))
+                ORDER BY priority DESC, run_after ASC, id ASC
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED
+                """, logger).first else { return nil }
+            let chosen = try JobRecord(row)
+            var lastError = chosen.lastError
+            if chosen.state == .running {
+                lastError = JobRules.reclaimedReason(chosen)
+                logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(chosen.leaseOwner ?? "unknown") expired; reclaimed by \(owner)")
+            }
+            try await Self.lockVideo(connection, chosen.videoId, logger)
+            let updated = try await connection.all("""
+                UPDATE jobs SET state = \(JobState.running.rawValue), attempt = attempt + 1, lease_owner = \(owner),
+                       lease_expires_at = \(now.addingTimeInterval(leaseDuration)),
+                       started_at = COALESCE(started_at, \(now)), progress = 0, last_error = \(lastError),
+                       updated_at = \(now)
+                WHERE id = \(chosen.id)
+                RETURNING *
+                """, logger)
+            try await connection.all("""
+                UPDATE videos SET state = \(VideoState.processing.rawValue), updated_at = \(now)
+                WHERE id = \(chosen.videoId) AND state = \(VideoState.queued.rawValue)
+                """, logger)
+            try await Self.refreshProgress(connection, videoId: chosen.videoId, now: now, logger)
+            let job = try JobRecord(updated[0])
+            return ClaimedJob(job: job, lease: Lease(jobId: job.id, attempt: job.attempt, owner: owner,
+                                                     expiresAt: job.leaseExpiresAt!))
+        }
+    }
+
+    /// Jobs whose worker stopped responding on their last allowed attempt become dead.
+    private func reapAbandoned(_ connection: PostgresConnection, now: Date) async throws {
+        let rows = try await connection.all("""
+            SELECT * FROM jobs
+            WHERE state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt >= max_attempts
+            ORDER BY id
+            FOR UPDATE SKIP LOCKED
+            """, logger)
+        for row in rows {
+            let job = try JobRecord(row)
+            let reason = JobRules.abandonedReason(job)
+            logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
+            try await Self.settleUnsuccessful(connection, job: job, state: .dead, reason: reason, now: now, logger)
+        }
+    }
+
+    // MARK: - Fenced writes
+
+    /// The job, locked, if `lease` still holds it; otherwise `leaseLost`.
+    static func fenced(_ connection: PostgresConnection, _ lease: Lease, _ logger: Logger) async throws -> JobRecord {
+        guard let row = try await connection.all("""
+            SELECT * FROM jobs
+            WHERE id = \(lease.jobId) AND attempt = \(lease.attempt) AND lease_owner = \(lease.owner)
+              AND state = \(JobState.running.rawValue)
+            FOR UPDATE
+            """, logger).first
+        else { throw CatalogError.leaseLost(jobId: lease.jobId) }
+        return try JobRecord(row)
+    }
+
+    public func heartbeat(_ lease: Lease, leaseDuration: TimeInterval, progress: Double?) async throws -> Lease {
+        guard leaseDuration > 0 else { throw CatalogError.invalid("lease duration must be positive, not \(leaseDuration)") }
+        let clamped = progress.map { $0.isFinite ? min(max($0, 0), 1) : 0 }
+        let logger = self.logger
+        let now = options.now()
+        return try await transaction { connection in
+            let job = try await Self.fenced(connection, lease, logger)
+            let expiresAt = now.addingTimeInterval(leaseDuration)
+            if clamped != nil { try await Self.lockVideo(connection, job.videoId, logger) }
+            let rows = try await connection.all("""
+                UPDATE jobs SET lease_expires_at = \(expiresAt), progress = COALESCE(\(clamped), progress),
+                       updated_at = \(now)
+                WHERE id = \(job.id)
+                RETURNING lease_expires_at
+                """, logger)
+            if clamped != nil { try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger) }
+            return Lease(jobId: lease.jobId, attempt: lease.attempt, owner: lease.owner,
+                         expiresAt: try rows[0].decode(Date.self))
+        }
+    }
+
+    public func complete(_ lease: Lease, outcome: JobOutcome) async throws {
+        for job in outcome.enqueue { try JobRules.validate(job) }
+        if let parent = outcome.parent { try JobRules.validate(parent) }
+        let logger = self.logger
+        let now = options.now()
+        try await transaction { connection in
+            let job = try await Self.fenced(connection, lease, logger)
+            for rendition in outcome.renditions where rendition.videoId != job.videoId {
+                throw CatalogError.invalid("job \(job.id) of video \(job.videoId) cannot store rendition \(rendition.name) of video \(rendition.videoId)")
+            }
+            // Siblings completing together take turns here, so the last one sees the others succeeded.
+            try await Self.lockVideo(connection, job.videoId, logger)
+            try await connection.all("""
+                UPDATE jobs SET state = \(JobState.succeeded.rawValue), progress = 1, lease_expires_at = NULL,
+                       finished_at = \(now), updated_at = \(now)
+                WHERE id = \(job.id)
+                """, logger)
+            var newParentId: Int64?
+            if let parent = outcome.parent {
+                // A parent without children has nothing to wait for.
+                newParentId = try await Self.insertJob(connection, parent, videoId: job.videoId,
+                                                       state: outcome.enqueue.isEmpty ? .queued : .waiting,
+                                                       parentId: nil, now: now, logger)
+            }
+            for next in outcome.enqueue {
+                _ = try await Self.insertJob(connection, next, videoId: job.videoId, state: .queued,
+                                             parentId: newParentId, now: now, logger)
+            }
+            if let update = outcome.video {
+                try await Self.apply(update, videoId: job.videoId, connection, now: now, logger)
+            }
+            for r in outcome.renditions {
+                try await connection.all("""
+                    INSERT INTO renditions (video_id, name, kind, width, height, codecs, bandwidth, average_bandwidth, playlist_path)
+                    VALUES (\(r.videoId), \(r.name), \(r.kind), \(r.width), \(r.height), \(r.codecs), \(r.bandwidth),
+                            \(r.averageBandwidth), \(r.playlistPath))
+                    ON CONFLICT (video_id, name) DO UPDATE SET
+                        kind = excluded.kind, width = excluded.width, height = excluded.height, codecs = excluded.codecs,
+                        bandwidth = excluded.bandwidth, average_bandwidth = excluded.average_bandwidth,
+                        playlist_path = excluded.playlist_path
+                    """, logger)
+            }
+            if let parentId = job.parentId {
+                try await Self.wakeIfChildrenDone(connection, parentId: parentId, now: now, logger)
+            }
+            try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger)
+        }
+    }
+
+    public func fail(_ lease: Lease, error: String, permanent: Bool) async throws -> JobState {
+        let logger = self.logger
+        let now = options.now()
+        let delay = options.retryDelay(afterAttempt: lease.attempt)
+        return try await transaction { connection in
+            let job = try await Self.fenced(connection, lease, logger)
+            if permanent {
+                logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) failed: \(error)")
+                try await Self.settleUnsuccessful(connection, job: job, state: .failed, reason: error, now: now, logger)
+                return .failed
+            }
+            if job.attempt < job.maxAttempts {
+                logger.warning("job \(job.id) (\(job.kind.rawValue)) attempt \(job.attempt)/\(job.maxAttempts) failed, retry in \(String(format: "%.1f", delay)) s: \(error)")
+                try await Self.lockVideo(connection, job.videoId, logger)
+                try await connection.all("""
+                    UPDATE jobs SET state = \(JobState.queued.rawValue), run_after = \(now.addingTimeInterval(delay)),
+                           last_error = \(error), lease_owner = NULL, lease_expires_at = NULL, progress = 0,
+                           updated_at = \(now)
+                    WHERE id = \(job.id)
+                    """, logger)
+                try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger)
+                return .queued
+            }
+            let reason = JobRules.gaveUpReason(job, error: error)
+            logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
+            try await Self.settleUnsuccessful(connection, job: job, state: .dead, reason: reason, now: now, logger)
+            return .dead
+        }
+    }
+
+    public func release(_ lease: Lease) async throws {
+        let logger = self.logger
+        let now = options.now()
+        try await transaction { connection in
+            let job = try await Self.fenced(connection, lease, logger)
+            try await Self.lockVideo(connection, job.videoId, logger)
+            try await connection.all("""
+                UPDATE jobs SET state = \(JobState.queued.rawValue), attempt = GREATEST(attempt - 1, 0),
+                       lease_owner = NULL, lease_expires_at = NULL, progress = 0, updated_at = \(now)
+                WHERE id = \(job.id)
+                """, logger)
+            try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger)
+        }
+    }
+
+    /// The publish lock is the video's row lock: publications of one video take turns, and each checks
+    /// the stored count after the previous one committed.
+    public func publishSegments(videoId: String, count: Int, final: Bool, lease: Lease?,
+                                _ publish: @Sendable () throws -> Void) async throws -> Bool {
+        let logger = self.logger
+        let now = options.now()
+        // The transaction finishes before this returns, so `publish` does not outlive the call.
+        return try await withoutActuallyEscaping(publish) { publish in
+            try await transaction { connection in
+                if let lease {
+                    let job = try await Self.fenced(connection, lease, logger)
+                    guard job.videoId == videoId else {
+                        throw CatalogError.invalid("job \(job.id) belongs to video \(job.videoId), not \(videoId)")
+                    }
+                }
+                guard let row = try await connection.all("""
+                    SELECT published_segments, state FROM videos WHERE id = \(videoId) FOR UPDATE
+                    """, logger).first
+                else { throw CatalogError.notFound("video \(videoId)") }
+                let (stored, state) = try row.decode((Int, String).self)
+                guard state != VideoState.ready.rawValue, final || count > stored else { return false }
+                // Still inside the transaction: an error here rolls back and nothing is recorded.
+                try publish()
+                try await connection.all("""
+                    UPDATE videos SET published_segments = \(max(count, stored)), playable_at = COALESCE(playable_at, \(now)),
+                           updated_at = \(now)
+                    WHERE id = \(videoId)
+                    """, logger)
+                return true
+            }
+        }
+    }
+
+    // MARK: - Operators
+
+    public func job(id: Int64) async throws -> JobRecord? {
+        try await rows("SELECT * FROM jobs WHERE id = \(id)").first.map(JobRecord.init)
+    }
+
+    public func jobs(videoId: String?, states: Set<JobState>?, limit: Int) async throws -> [JobRecord] {
+        if let states, states.isEmpty { return [] }
+        let names: [String]? = states.map { $0.map(\.rawValue).sorted() }
+        return try await rows("""
+            SELECT * FROM jobs
+            WHERE (\(videoId)::text IS NULL OR video_id = \(videoId))
+              AND (\(names)::text[] IS NULL OR state = ANY(\(names)::text[]))
+            ORDER BY id DESC LIMIT \(max(limit, 0))
+            """).map(JobRecord.init)
+    }
+
+    public func retry(jobId: Int64) async throws {
+        let logger = self.logger
+        let now = options.now()
+        try await transaction { connection in
+            guard let row = try await connection.all("SELECT * FROM jobs WHERE id = \(jobId) FOR UPDATE", logger).first
+            else { throw CatalogError.notFound("job \(jobId)") }
+            let job = try JobRecord(row)
+            switch job.state {
+            case .failed, .dead, .cancelled:
+                break
+            case .succeeded:
+                throw CatalogError.invalid("job \(jobId) already succeeded; only failed, dead or cancelled jobs can be retried")
+            case .waiting, .queued, .running:
+                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only failed, dead or cancelled jobs can be retried")
+            }
+            try await Self.lockVideo(connection, job.videoId, logger)
+            // A parent whose children are not all done waits for them again.
+            let unfinished = try await connection.all("""
+                SELECT COUNT(*) FROM jobs WHERE parent_id = \(jobId) AND state <> \(JobState.succeeded.rawValue)
+                """, logger)[0].decode(Int.self)
+            let newState: JobState = unfinished > 0 ? .waiting : .queued
+            try await connection.all("""
+                UPDATE jobs SET state = \(newState.rawValue), attempt = 0, run_after = \(now), lease_owner = NULL,
+                       lease_expires_at = NULL, progress = 0, finished_at = NULL, updated_at = \(now)
+                WHERE id = \(jobId)
+                """, logger)
+            // Ancestors cancelled because of this job wait again.
+            var ancestorId = job.parentId
+            while let id = ancestorId {
+                let rows = try await connection.all("""
+                    UPDATE jobs SET state = \(JobState.waiting.rawValue), finished_at = NULL, updated_at = \(now)
+                    WHERE id = \(id) AND state = \(JobState.cancelled.rawValue)
+                    RETURNING parent_id
+                    """, logger)
+                guard let row = rows.first else { break }
+                ancestorId = try row.decode(Int64?.self)
+            }
+            // The video comes back once none of its jobs is failed, dead or cancelled any more.
+            let broken = try await connection.all("""
+                SELECT COUNT(*) FROM jobs WHERE video_id = \(job.videoId)
+                  AND state = ANY(\([JobState.failed, .dead, .cancelled].map(\.rawValue))::text[])
+                """, logger)[0].decode(Int.self)
+            if broken == 0 {
+                try await connection.all("""
+                    UPDATE videos SET state = \(VideoState.processing.rawValue), error = NULL, updated_at = \(now)
+                    WHERE id = \(job.videoId) AND state = \(VideoState.failed.rawValue)
+                    """, logger)
+            }
+            try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger)
+            logger.notice("job \(jobId) (\(job.kind.rawValue)) of video \(job.videoId) retried by hand (\(newState.rawValue))")
+        }
+    }
+
+    public func cancel(jobId: Int64) async throws {
+        let logger = self.logger
+        let now = options.now()
+        try await transaction { connection in
+            guard let row = try await connection.all("SELECT * FROM jobs WHERE id = \(jobId) FOR UPDATE", logger).first
+            else { throw CatalogError.notFound("job \(jobId)") }
+            let job = try JobRecord(row)
+            switch job.state {
+            case .waiting, .queued, .running:
+                break
+            case .succeeded, .failed, .dead, .cancelled:
+                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only waiting, queued or running jobs can be cancelled")
+            }
+            logger.notice("job \(jobId) (\(job.kind.rawValue)) of video \(job.videoId) cancelled by hand")
+            try await Self.settleUnsuccessful(connection, job: job, state: .cancelled,
+                                              reason: "job \(jobId) (\(job.kind.rawValue)) was cancelled by an operator",
+                                              now: now, logger)
+        }
+    }
+
+    public func queueDepth() async throws -> [JobState: Int] {
+        var depth = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+        for row in try await rows("SELECT state, COUNT(*) FROM jobs GROUP BY state") {
+            let (name, count) = try row.decode((String, Int).self)
+            if let state = JobState(rawValue: name) { depth[state] = count }
+        }
+        return depth
+    }
+
+    public func claimableJobs() async throws -> Int {
+        let now = options.now()
+        return try await rows("""
+            SELECT COUNT(*) FROM jobs
+            WHERE (state = \(JobState.queued.rawValue) AND run_after <= \(now))
+               OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now))
+            """).first?.decode(Int.self) ?? 0
+    }
+
+    // MARK: - Helpers (inside a transaction)
+
+    static func lockVideo(_ connection: PostgresConnection, _ videoId: String, _ logger: Logger) async throws {
+        try await connection.all("SELECT 1 FROM videos WHERE id = \(videoId) FOR UPDATE", logger)
+    }
+
+    static func insertJob(_ connection: PostgresConnection, _ job: NewJob, videoId: String, state: JobState,
+                          parentId: Int64?, now: Date, _ logger: Logger) async throws -> Int64 {
+        try await connection.all("""
+            INSERT INTO jobs (video_id, kind, state, priority, attempt, max_attempts, run_after, progress,
+                              payload, parent_id, created_at, updated_at)
+            VALUES (\(videoId), \(job.kind.rawValue), \(state.rawValue), \(job.priority), 0, \(job.maxAttempts),
+                    \(now), 0, \(job.payload), \(parentId), \(now), \(now))
+            RETURNING id
+            """, logger)[0].decode(Int64.self)
+    }
+
+    /// A job ends without succeeding: its waiting ancestors are cancelled and the video fails with
+    /// `reason` (unless it is ready). The job's row is already locked by the caller.
+    static func settleUnsuccessful(_ connection: PostgresConnection, job: JobRecord, state: JobState, reason: String,
+                                   now: Date, _ logger: Logger) async throws {
+        try await lockVideo(connection, job.videoId, logger)
+        try await connection.all("""
+            UPDATE jobs SET state = \(state.rawValue), last_error = \(reason), lease_expires_at = NULL,
+                   finished_at = \(now), updated_at = \(now)
+            WHERE id = \(job.id)
+            """, logger)
+        var ancestorId = job.parentId
+        while let id = ancestorId {
+            let rows = try await connection.all("""
+                UPDATE jobs SET state = \(JobState.cancelled.rawValue), last_error = \(JobRules.ancestorReason(job, ended: state)),
+                       finished_at = \(now), updated_at = \(now)
+                WHERE id = \(id) AND state = ANY(\([JobState.waiting.rawValue, JobState.queued.rawValue])::text[])
+                RETURNING parent_id
+                """, logger)
+            guard let row = rows.first else { break }
+            ancestorId = try row.decode(Int64?.self)
+        }
+        try await connection.all("""
+            UPDATE videos SET state = \(VideoState.failed.rawValue), error = \(reason), updated_at = \(now)
+            WHERE id = \(job.videoId) AND state <> \(VideoState.ready.rawValue)
+            """, logger)
+        try await refreshProgress(connection, videoId: job.videoId, now: now, logger)
+    }
+
+    /// A waiting parent becomes runnable once every child has succeeded (the video's lock is held).
+    static func wakeIfChildrenDone(_ connection: PostgresConnection, parentId: Int64, now: Date, _ logger: Logger) async throws {
+        let unfinished = try await connection.all("""
+            SELECT COUNT(*) FROM jobs WHERE parent_id = \(parentId) AND state <> \(JobState.succeeded.rawValue)
+            """, logger)[0].decode(Int.self)
+        guard unfinished == 0 else { return }
+        try await connection.all("""
+            UPDATE jobs SET state = \(JobState.queued.rawValue), run_after = \(now), updated_at = \(now)
+            WHERE id = \(parentId) AND state = \(JobState.waiting.rawValue)
+            """, logger)
+    }
+
+    /// A completing job's changes to its video (the video's lock is held). Same rules as SQLite's.
+    static func apply(_ update: VideoUpdate, videoId: String, _ connection: PostgresConnection, now: Date,
+                      _ logger: Logger) async throws {
+        guard let row = try await connection.all("SELECT * FROM videos WHERE id = \(videoId)", logger).first
+        else { throw CatalogError.notFound("video \(videoId)") }
+        var video = try VideoRecord(row)
+        video.apply(update, now: now)
+        try await connection.all("""
+            UPDATE videos SET state = \(video.state.rawValue), probe_json = \(video.probeJSON),
+                   duration_seconds = \(video.durationSeconds), published_segments = \(video.publishedSegments),
+                   playable_at = \(video.playableAt), ready_at = \(video.readyAt), progress = \(video.progress),
+                   error = \(video.error), updated_at = \(now)
+            WHERE id = \(videoId)
+            """, logger)
+    }
+
+    /// The video's progress: the plain mean of its jobs' progress (see `SQLiteCatalog.refreshProgress`).
+    static func refreshProgress(_ connection: PostgresConnection, videoId: String, now: Date, _ logger: Logger) async throws {
+        try await connection.all("""
+            UPDATE videos SET progress = COALESCE((
+                    SELECT AVG(CASE WHEN state = \(JobState.succeeded.rawValue) THEN 1.0 ELSE progress END)
+                    FROM jobs WHERE video_id = \(videoId) AND state <> \(JobState.cancelled.rawValue)), progress),
+                updated_at = \(now)
+            WHERE id = \(videoId) AND state <> \(VideoState.ready.rawValue)
+            """, logger)
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// The catalog on a PostgreSQL server (postgres-nio), for several Reel hosts sharing one queue.
+///
+/// The same contract as `SQLiteCatalog`, with PostgreSQL's own tools for what SQLite's single write
+/// lock gave for free:
+/// - Claims pick with `FOR UPDATE SKIP LOCKED`: concurrent workers each get a different job without
+///   waiting on one another.
+/// - Every write about a job locks the job's row (fencing by id + attempt + owner + running), then its
+///   video's row. The video row lock serialises what must not interleave for one video: siblings
+///   completing (the last one wakes the parent), progress, and playlist publication (the publish lock).
+///   Locks are always taken in that order — job, video, other jobs — so transactions do not deadlock;
+///   should the server still report a deadlock or a serialization failure, the transaction is retried.
+/// - Times come from `options.now` (not the server's clock), as with SQLite, so tests can move time.
+public final class PostgresCatalog: Catalog {
+    public let url: PostgresURL
+    public let options: CatalogOptions
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Connects, and migrates the schema (once, under an advisory lock, however many nodes start together).
+    /// Refuses a database whose schema is newer than this build knows.
+    public static func connect(url: PostgresURL, options: CatalogOptions = CatalogOptions(),
+                               logger: Logger = Logger(label: "reel.catalog")) async throws -> PostgresCatalog {
+        let catalog = try PostgresCatalog(url: url, options: options, logger: logger)
+        do {
+            try await catalog.migrate()
+        } catch {
+            catalog.close()
+            throw error
+        }
+        return catalog
+    }
+
+    private init(url: PostgresURL, options: CatalogOptions, logger: Logger) throws {
+        self.url = url
+        self.options = options
+        self.logger = logger
+        var configuration: PostgresClient.Configuration
+        if let directory = url.socketDirectory {
+            configuration = .init(unixSocketPath: "\(directory)/.s.PGSQL.\(url.port)", username: url.user,
+                                  password: url.password, database: url.database)
+        } else {
+            configuration = .init(host: url.host, port: url.port, username: url.user, password: url.password,
+                                  database: url.database, tls: try Self.tls(url))
+        }
+        configuration.options.maximumConnections = url.poolSize
+        configuration.options.connectTimeout = .seconds(Int64(url.connectTimeout))
+        configuration.options.additionalStartupParameters = [("application_name", url.applicationName)]
+        // The pool logs every failed connection attempt while a server is away; callers get one error.
+        var poolLogger = logger
+        poolLogger.logLevel = .critical
+        client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
+        let client = self.client
+        runner = Task { await client.run() }
+    }
+
+    /// Closes the pool. Queries after this fail.
+    public func close() { runner.cancel() }
+
+    deinit { runner.cancel() }
+
+    static func tls(_ url: PostgresURL) throws -> PostgresClient.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let roots = url.sslRootCert { tls.trustRoots = .file(roots) }
+        switch url.sslMode {
+        case .disable: return .disable
+        case .prefer:
+            tls.certificateVerification = .none
+            return .prefer(tls)
+        case .require:
+            tls.certificateVerification = .none
+            return .require(tls)
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+            return .require(tls)
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+            return .require(tls)
+        }
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in one transaction (READ COMMITTED, with explicit row locks). Any error rolls it back.
+    /// Deadlocks and serialization failures are retried a few times; other server errors and lost
+    /// connections become `CatalogError.unavailable` with what the server said.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 0
+        let logger = self.logger
+        while true {
+            attempt += 1
+            do {
+                return try await leased { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return value
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError {
+                let state = error.serverInfo?[.sqlState]
+                if attempt < 6, state == "40P01" || state == "40001" {
+                    logger.debug("catalog transaction retried (SQLSTATE \(state ?? "?")), attempt \(attempt)")
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...20) * attempt))
+                    continue
+                }
+                throw unavailable(error)
+            }
+        }
+    }
+
+    /// One statement outside a transaction (reads, and single-statement writes).
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let logger = self.logger
+        do {
+            return try await leased { connection in try await Self.collect(connection.query(query, logger: logger)) }
+        } catch let error as PSQLError {
+            throw unavailable(error)
+        }
+    }
+
+    /// Runs `body` on a connection of the pool. While the server is down the pool keeps trying to
+    /// connect, and a request would wait for it (up to a minute, then fail); a caller here waits at most
+    /// `connect_timeout` for a connection, so that `/readyz` and API requests answer "unavailable" promptly.
+    /// Once `body` runs, it is not timed (a long transaction is the server's business).
+    func leased<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let started = Started()
+        let timeout = Duration.seconds(url.connectTimeout)
+        let place = "\(url)"
+        let client = self.client
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        started.mark()
+                        do { return try await body(connection) } catch { throw FromBody(error: error) }
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    if !started.marked {
+                        throw CatalogError.unavailable("PostgreSQL \(place): no connection within \(timeout) — is the server running and reachable?")
+                    }
+                    return nil
+                }
+                while let result = try await group.next() {
+                    if let value = result {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()
+            }
+        } catch let wrapped as FromBody {
+            throw wrapped.error
+        } catch let error as CatalogError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // The pool's own errors (circuit breaker open, shut down).
+            throw CatalogError.unavailable("PostgreSQL \(place): \(error)")
+        }
+    }
+
+    static func collect(_ sequence: PostgresRowSequence) async throws -> [PostgresRow] {
+        var rows: [PostgresRow] = []
+        for try await row in sequence { rows.append(row) }
+        return rows
+    }
+
+    /// What the server (or the lack of one) said, without the query's values.
+    func unavailable(_ error: PSQLError) -> CatalogError {
+        if let info = error.serverInfo {
+            let code = info[.sqlState] ?? "?"
+            return .unavailable("PostgreSQL \(url): \(info[.message] ?? "error") (SQLSTATE \(code))")
+        }
+        return .unavailable("PostgreSQL \(url): \(error.code) — is the server running and reachable?")
+    }
+}
+
+/// An error thrown by the work done on a connection, told apart from the pool's own.
+private struct FromBody: Error {
+    var error: any Error
+}
+
+/// Whether a pooled connection was handed over yet.
+private final class Started: Sendable {
+    private let flag = Mutex(false)
+    func mark() { flag.withLock { $0 = true } }
+    var marked: Bool { flag.withLock { $0 } }
+}
+
+extension PostgresConnection {
+    /// Runs `query` and returns every row.
+    @discardableResult
+    func all(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
+        try await PostgresCatalog.collect(self.query(query, logger: logger))
+    }
+
+}
