@@ -270,6 +270,30 @@ public protocol Catalog: Sendable {
     /// with an expired lease. The autoscaler's backlog.
     func claimableJobs() async throws -> Int
 
+    // Uploads in progress (see `UploadRecord`)
+    /// Inserts `upload` if `admit` accepts the ledger of unfinished uploads created after `createdAfter`
+    /// and not expired at `now`. Runs under the catalog's uploads lock, so that two creations (on any
+    /// host) cannot both be admitted against the same free space or quota.
+    func createUpload(_ upload: UploadRecord, now: Date, createdAfter: Date,
+                      admit: @Sendable (UploadLedger) throws -> Void) async throws
+    func upload(id: String) async throws -> UploadRecord?
+    /// The ledger of unfinished uploads created after `createdAfter` and not expired at `now`.
+    func uploadLedger(now: Date, createdAfter: Date) async throws -> UploadLedger
+    /// Takes (or renews) the write lock of an upload for `holder` until `until`. Returns the record, or
+    /// nil when another holder's lock has not expired yet; throws `notFound` for an unknown id.
+    func lockUpload(id: String, holder: String, until: Date, now: Date) async throws -> UploadRecord?
+    /// Records progress under the lock (and keeps or releases it); throws `uploadLockLost` if `holder`
+    /// does not hold it.
+    func updateUpload(id: String, holder: String, _ progress: UploadProgress) async throws
+    /// The last byte is in: registers the video (and its jobs) and marks the upload finished, in one
+    /// transaction, releasing the lock. A video already registered for it is returned as it is.
+    func finishUpload(id: String, holder: String, video: NewVideo, jobs: [NewJob]) async throws -> VideoRecord
+    /// Deletes the upload's record; `holder` must hold its lock. Files are the caller's business.
+    func deleteUpload(id: String, holder: String) async throws
+    /// Uploads the sweeper may remove: unfinished ones expired at `now` or created before
+    /// `createdBefore`, and finished ones that expired before `finishedBefore`.
+    func expiredUploads(now: Date, createdBefore: Date, finishedBefore: Date) async throws -> [UploadRecord]
+
     // API keys (only a hash of each secret is stored)
     func createAPIKey(name: String, scope: APIKeyScope, secretHash: String) async throws -> APIKeyRecord
     /// The unrevoked key with this hash, if any.

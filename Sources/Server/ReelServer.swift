@@ -76,9 +76,10 @@ struct UploadSweeper: Service {
 
     func run() async throws {
         // Sleeping is cut short by shutdown, so SIGTERM does not wait for the next sweep.
+        await store.adoptLegacyUploads()
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let removed = try await NIOThreadPool.singleton.runIfActive { store.sweep() }
+                let removed = (try? await store.sweep()) ?? 0
                 if removed > 0 { logger.info("upload sweep", metadata: ["removed": "\(removed)"]) }
                 try await Task.sleep(for: .seconds(interval))
             }

@@ -26,6 +26,12 @@ struct UploadStoreTests {
                            logger: Logger(label: "test"))
     }
 
+    /// An upload key of the catalog (uploads and videos name their owner's key).
+    func key() async throws -> String {
+        if let existing = try await catalog.apiKey(secretHash: "hash-k") { return existing.id }
+        return try await catalog.createAPIKey(name: "k", scope: .upload, secretHash: "hash-k").id
+    }
+
     func chunk(_ count: Int) -> RequestBody { RequestBody(buffer: ByteBuffer(repeating: 7, count: count)) }
 
     @Test("Trickling bytes does not keep an upload past its absolute lifetime (7 days by default)")
@@ -33,14 +39,14 @@ struct UploadStoreTests {
         defer { try? FileManager.default.removeItem(at: root) }
         // Each byte would push the expiry 30 days out; the lifetime caps it at 7 days after creation.
         let store = store { $0.uploadExpiry = 30 * 24 * 3600 }
-        let info = try await store.create(length: 100, filename: "a.mp4", title: nil, visibility: .public, owner: "k")
+        let info = try await store.create(length: 100, filename: "a.mp4", title: nil, visibility: .public, owner: try await key())
         var offset: Int64 = 0
         for _ in 0..<3 {
             offset = try await store.append(id: info.id, at: offset, body: chunk(1), checksum: nil).offset
         }
-        let trickled = try store.info(info.id)
+        let trickled = try await store.info(info.id)
         #expect(trickled.expiresAt <= info.createdAt.addingTimeInterval(7 * 24 * 3600))
-        #expect(store.sweep(now: info.createdAt.addingTimeInterval(7 * 24 * 3600 + 1)) == 1)
+        #expect(try await store.sweep(now: info.createdAt.addingTimeInterval(7 * 24 * 3600 + 1)) == 1)
         #expect(!FileManager.default.fileExists(atPath: store.directory(info.id).path))
     }
 
@@ -50,7 +56,7 @@ struct UploadStoreTests {
         // Long enough that the request surely starts within the lifetime even when the suites starve
         // this process for seconds; its second byte comes only after the lifetime has ended.
         let store = store { $0.uploadLifetime = 5 }
-        let info = try await store.create(length: 100, filename: nil, title: nil, visibility: .public, owner: "k")
+        let info = try await store.create(length: 100, filename: nil, title: nil, visibility: .public, owner: try await key())
         let end = info.createdAt.addingTimeInterval(5.5)
         let trickle = AsyncStream<ByteBuffer> { continuation in
             Task {
@@ -63,7 +69,7 @@ struct UploadStoreTests {
         await #expect(throws: UploadError.lifetimeReached(seconds: 5)) {
             _ = try await store.append(id: info.id, at: 0, body: RequestBody(asyncSequence: trickle), checksum: nil)
         }
-        #expect(store.sweep() == 1)
+        #expect(try await store.sweep() == 1)
     }
 
     @Test("The store refuses with domain errors, not HTTP: size, quotas, offsets, checksums, unknown ids")
@@ -71,14 +77,14 @@ struct UploadStoreTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let store = store { $0.maxUploadBytes = 1000; $0.maxOpenUploadsPerKey = 1 }
         await #expect(throws: UploadError.negativeLength) {
-            _ = try await store.create(length: -1, filename: nil, title: nil, visibility: .public, owner: "k")
+            _ = try await store.create(length: -1, filename: nil, title: nil, visibility: .public, owner: try await key())
         }
         await #expect(throws: UploadError.tooLarge(length: 1001, limit: 1000)) {
-            _ = try await store.create(length: 1001, filename: nil, title: nil, visibility: .public, owner: "k")
+            _ = try await store.create(length: 1001, filename: nil, title: nil, visibility: .public, owner: try await key())
         }
-        let info = try await store.create(length: 10, filename: nil, title: nil, visibility: .public, owner: "k")
+        let info = try await store.create(length: 10, filename: nil, title: nil, visibility: .public, owner: try await key())
         await #expect(throws: UploadError.quotaExceeded(.openUploads(open: 1))) {
-            _ = try await store.create(length: 10, filename: nil, title: nil, visibility: .public, owner: "k")
+            _ = try await store.create(length: 10, filename: nil, title: nil, visibility: .public, owner: try await key())
         }
         await #expect(throws: UploadError.offsetMismatch(expected: 3, actual: 0)) {
             _ = try await store.append(id: info.id, at: 3, body: chunk(1), checksum: nil)
@@ -91,8 +97,8 @@ struct UploadStoreTests {
         }
         // Neither refusal kept a byte; a plain chunk does.
         #expect(try await store.append(id: info.id, at: 0, body: chunk(4), checksum: nil).offset == 4)
-        #expect(throws: UploadError.notFound(id: "nope")) { _ = try store.info("nope") }
-        #expect(throws: UploadError.notFound(id: "../x")) { _ = try store.info("../x") }
+        await #expect(throws: UploadError.notFound(id: "nope")) { _ = try await store.info("nope") }
+        await #expect(throws: UploadError.notFound(id: "../x")) { _ = try await store.info("../x") }
     }
 
     @Test("One place turns upload errors into problems: status, title and detail")

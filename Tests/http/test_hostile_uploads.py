@@ -70,10 +70,11 @@ def server(reel_bin: Path, tmp_path):
 # --------------------------------------------------------------------------
 
 
-def test_head_racing_the_last_patch_keeps_the_original(server: Server):
-    """The last PATCH has moved the bytes into originals/ and waits for the catalog (another process holds
-    its write lock); a HEAD arriving then must not move them back. Once the lock is released the video is
-    queued and its original is where the catalog says."""
+def test_a_finish_cut_short_is_completed_by_the_next_head(server: Server):
+    """A node died between moving the last PATCH's bytes into originals/ and registering the video (the
+    catalog still says every byte arrived, nothing registered). The next HEAD, on any node, takes the
+    upload's lock, gives the bytes back to the upload and finishes it: the client gets its video and the
+    original is where the catalog says, once."""
     body = os.urandom(300_000)
     r = server.create(len(body))
     assert r.status_code == 201, r.text
@@ -81,44 +82,65 @@ def test_head_racing_the_last_patch_keeps_the_original(server: Server):
     upload_id = location.rsplit("/", 1)[1]
     assert server.patch(location, 0, body[:100_000]).status_code == 204
     data_file = server.data / "uploads" / upload_id / "data"
-
-    lock = sqlite3.connect(server.data / "reel.sqlite", timeout=30, isolation_level=None)
-    lock.execute("BEGIN IMMEDIATE")
-    result: dict = {}
-
-    def last_patch():
-        try:
-            result["patch"] = server.patch(location, 100_000, body[100_000:])
-        except Exception as e:  # reported below
-            result["patch"] = e
-
-    patcher = threading.Thread(target=last_patch)
+    # The dead node's last steps, as it left them: every byte written and recorded, bytes moved.
+    with open(data_file, "ab") as f:
+        f.write(body[100_000:])
+    original = server.data / "originals" / upload_id / "source.bin"
+    original.parent.mkdir(parents=True)
+    data_file.rename(original)
+    catalog = sqlite3.connect(server.data / "reel.sqlite", timeout=30, isolation_level=None)
     try:
-        patcher.start()
-        # The PATCH has every byte and moved them out of uploads/: it is now waiting for the catalog.
-        wait_until(lambda: not data_file.exists(), 30, 0.05, "the last PATCH moving the bytes into originals/")
-        head = requests.head(server.base + location, headers=server.auth(), timeout=30)
-        assert head.status_code == 200, head.text
-        assert int(head.headers["Upload-Offset"]) == len(body), "every byte arrived: HEAD must not send the client back"
-        assert "patch" not in result, "the catalog is locked: the PATCH cannot have finished yet"
+        catalog.execute('UPDATE uploads SET "offset" = length WHERE id = ?', (upload_id,))
     finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-        patcher.join(60)
-    patch = result["patch"]
-    assert isinstance(patch, requests.Response), patch
-    assert patch.status_code == 204, patch.text
-    video_id = patch.headers["Reel-Video-Id"]
-    video = requests.get(f"{server.base}/v1/videos/{video_id}", headers=server.auth(), timeout=30).json()
-    assert video["state"] == "queued", video
-    originals = list((server.data / "originals" / video_id).glob("source.*"))
-    assert len(originals) == 1 and originals[0].read_bytes() == body, \
-        f"the original must be in originals/{video_id}/, found {originals}"
-    assert not data_file.exists(), "the bytes must not be back in uploads/"
-    # A later HEAD (nothing racing) leaves it alone too.
+        catalog.close()
+
     head = requests.head(server.base + location, headers=server.auth(), timeout=30)
-    assert head.status_code == 200 and head.headers.get("Reel-Video-Id") == video_id
+    assert head.status_code == 200, head.text
+    assert int(head.headers["Upload-Offset"]) == len(body)
+    video_id = head.headers.get("Reel-Video-Id")
+    assert video_id == upload_id, head.headers
+    video = requests.get(f"{server.base}/v1/videos/{video_id}", headers=server.auth(), timeout=30).json()
+    assert video["state"] in ("queued", "processing", "ready", "failed"), video
+    originals = list((server.data / "originals" / video_id).glob("source.*"))
+    assert len(originals) == 1 and originals[0].read_bytes() == body, originals
+    assert not data_file.exists(), "the bytes must not be back in uploads/"
+    # A later HEAD leaves it alone.
+    again = requests.head(server.base + location, headers=server.auth(), timeout=30)
+    assert again.status_code == 200 and again.headers.get("Reel-Video-Id") == video_id
     assert originals[0].is_file() and not data_file.exists()
+
+
+def test_a_patch_while_another_node_holds_the_upload_is_refused(server: Server):
+    """The upload's write lock lives in the catalog: a PATCH arriving while another node (here: a lock
+    written into the catalog as another node would) holds it gets 423 and changes nothing; once that
+    lock expires, the PATCH goes through from the recorded offset."""
+    body = os.urandom(200_000)
+    r = server.create(len(body))
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    assert server.patch(location, 0, body[:50_000]).status_code == 204
+    data_file = server.data / "uploads" / upload_id / "data"
+    # The other node died mid-PATCH: it wrote bytes past the recorded offset and still holds the lock.
+    with open(data_file, "ab") as f:
+        f.write(b"garbage from a dead node")
+    catalog = sqlite3.connect(server.data / "reel.sqlite", timeout=30, isolation_level=None)
+    try:
+        catalog.execute("UPDATE uploads SET lock_holder = 'other-node:1:x', "
+                        "lock_expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '+3 seconds') WHERE id = ?", (upload_id,))
+    finally:
+        catalog.close()
+    refused = server.patch(location, 50_000, body[50_000:])
+    assert refused.status_code == 423, refused.text
+    head = requests.head(server.base + location, headers=server.auth(), timeout=30)
+    assert int(head.headers["Upload-Offset"]) == 50_000, "only what was recorded counts"
+    wait_until(lambda: server.patch(location, 50_000, body[50_000:]).status_code == 204, 30, 0.5,
+               "the PATCH going through once the dead node's lock expired")
+    done = requests.head(server.base + location, headers=server.auth(), timeout=30)
+    video_id = done.headers.get("Reel-Video-Id")
+    assert video_id, done.headers
+    originals = list((server.data / "originals" / video_id).glob("source.*"))
+    assert len(originals) == 1 and originals[0].read_bytes() == body, "the dead node's bytes were cut off"
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 
 // Videos, renditions and API keys.
@@ -9,21 +10,30 @@ extension PostgresCatalog {
         let logger = self.logger
         let now = options.now()
         return try await transaction { connection in
-            let inserted = try await connection.all("""
-                INSERT INTO videos (id, title, state, original_path, size_bytes, sha256, progress, published_segments,
-                                    created_at, updated_at, visibility, filename, owner_key_id)
-                VALUES (\(video.id), \(video.title), \(VideoState.queued.rawValue), \(video.originalPath),
-                        \(video.sizeBytes), \(video.sha256), 0, 0, \(now), \(now), \(video.visibility.rawValue),
-                        \(video.filename), \(video.ownerKeyId))
-                ON CONFLICT (id) DO NOTHING
-                RETURNING *
-                """, logger)
-            guard let row = inserted.first else { throw CatalogError.invalid("a video with id \(video.id) already exists") }
-            for job in jobs {
-                _ = try await Self.insertJob(connection, job, videoId: video.id, state: .queued, parentId: nil, now: now, logger)
+            guard let record = try await Self.insertVideo(connection, video, jobs: jobs, now: now, logger) else {
+                throw CatalogError.invalid("a video with id \(video.id) already exists")
             }
-            return try VideoRecord(row)
+            return record
         }
+    }
+
+    /// Inserts a new video and its first jobs (inside the caller's transaction); nil if the id is taken.
+    static func insertVideo(_ connection: PostgresConnection, _ video: NewVideo, jobs: [NewJob], now: Date,
+                            _ logger: Logger) async throws -> VideoRecord? {
+        let inserted = try await connection.all("""
+            INSERT INTO videos (id, title, state, original_path, size_bytes, sha256, progress, published_segments,
+                                created_at, updated_at, visibility, filename, owner_key_id)
+            VALUES (\(video.id), \(video.title), \(VideoState.queued.rawValue), \(video.originalPath),
+                    \(video.sizeBytes), \(video.sha256), 0, 0, \(now), \(now), \(video.visibility.rawValue),
+                    \(video.filename), \(video.ownerKeyId))
+            ON CONFLICT (id) DO NOTHING
+            RETURNING *
+            """, logger)
+        guard let row = inserted.first else { return nil }
+        for job in jobs {
+            _ = try await insertJob(connection, job, videoId: video.id, state: .queued, parentId: nil, now: now, logger)
+        }
+        return try VideoRecord(row)
     }
 
     public func video(id: String) async throws -> VideoRecord? {

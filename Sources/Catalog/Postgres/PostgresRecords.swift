@@ -69,3 +69,15 @@ extension APIKeyRecord {
             revokedAt: try r.value("revoked_at"))
     }
 }
+
+extension UploadRecord {
+    init(_ row: PostgresRow) throws {
+        let r = row.makeRandomAccess()
+        self.init(
+            id: try r.value("id"), length: try r.value("length"), deferredLength: try r.value("deferred_length"),
+            offset: try r.value("offset"), filename: try r.value("filename"), title: try r.value("title"),
+            visibility: try r.state("visibility"), ownerKeyId: try r.value("owner_key_id"),
+            createdAt: try r.value("created_at"), expiresAt: try r.value("expires_at"), videoId: try r.value("video_id"),
+            lockHolder: try r.value("lock_holder"), lockExpiresAt: try r.value("lock_expires_at"))
+    }
+}

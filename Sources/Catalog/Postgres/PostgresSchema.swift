@@ -29,6 +29,8 @@ enum PostgresSchema {
 
     /// Held (per transaction) while migrating, so that nodes starting together migrate once.
     static let advisoryLock: Int64 = 0x7265_656C_6D69_6772 // "reelmigr"
+    /// Held (per transaction) while an upload is admitted against the ledger of the others.
+    static let uploadsLock: Int64 = 0x7265_656C_7570_6C64 // "reelupld"
 
     static let migrations: [Migration] = [
         Migration(version: 1, name: "videos, renditions, jobs, API keys", sql: """
@@ -105,6 +107,24 @@ enum PostgresSchema {
             CREATE INDEX jobs_by_video ON jobs(video_id, state);
             CREATE INDEX jobs_by_parent ON jobs(parent_id, state);
             CREATE INDEX jobs_by_state ON jobs(state);
+            """),
+        Migration(version: 2, name: "uploads in progress", sql: """
+            CREATE TABLE uploads (
+                id TEXT PRIMARY KEY,
+                length BIGINT NOT NULL CHECK (length >= 0),
+                deferred_length BOOLEAN NOT NULL DEFAULT false,
+                "offset" BIGINT NOT NULL DEFAULT 0 CHECK ("offset" >= 0),
+                filename TEXT,
+                title TEXT,
+                visibility TEXT NOT NULL CHECK (visibility IN ('public', 'private')),
+                owner_key_id TEXT REFERENCES api_keys(id) ON DELETE SET NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL,
+                video_id TEXT,
+                lock_holder TEXT,
+                lock_expires_at TIMESTAMPTZ
+            );
+            CREATE INDEX uploads_open ON uploads(video_id, expires_at);
             """),
     ]
 

@@ -12,23 +12,28 @@ extension SQLiteCatalog {
     public func createVideo(_ video: NewVideo, jobs: [NewJob]) async throws -> VideoRecord {
         for job in jobs { try JobRules.validate(job) }
         return try await immediate { db in
-            let now = self.options.now()
             if try VideoRecord.exists(db, key: video.id) {
                 throw CatalogError.invalid("a video with id \(video.id) already exists")
             }
-            let record = VideoRecord(
-                id: video.id, title: video.title, state: .queued, originalPath: video.originalPath,
-                sizeBytes: video.sizeBytes, sha256: video.sha256, probeJSON: nil, durationSeconds: nil,
-                progress: 0, publishedSegments: 0, error: nil, createdAt: now, updatedAt: now,
-                playableAt: nil, readyAt: nil, visibility: video.visibility, filename: video.filename,
-                ownerKeyId: video.ownerKeyId)
-            try record.insert(db)
-            for job in jobs {
-                _ = try Self.insertJob(db, job, videoId: video.id, state: .queued, parentId: nil, now: now)
-            }
-            // Read back: dates are stored with millisecond precision.
-            return try VideoRecord.fetchOne(db, key: video.id)!
+            return try self.insertVideo(db, video, jobs: jobs)
         }
+    }
+
+    /// Inserts a new video and its first jobs (inside the caller's transaction).
+    func insertVideo(_ db: Database, _ video: NewVideo, jobs: [NewJob]) throws -> VideoRecord {
+        let now = options.now()
+        let record = VideoRecord(
+            id: video.id, title: video.title, state: .queued, originalPath: video.originalPath,
+            sizeBytes: video.sizeBytes, sha256: video.sha256, probeJSON: nil, durationSeconds: nil,
+            progress: 0, publishedSegments: 0, error: nil, createdAt: now, updatedAt: now,
+            playableAt: nil, readyAt: nil, visibility: video.visibility, filename: video.filename,
+            ownerKeyId: video.ownerKeyId)
+        try record.insert(db)
+        for job in jobs {
+            _ = try Self.insertJob(db, job, videoId: video.id, state: .queued, parentId: nil, now: now)
+        }
+        // Read back: dates are stored with millisecond precision.
+        return try VideoRecord.fetchOne(db, key: video.id)!
     }
 
     public func video(id: String) async throws -> VideoRecord? {

@@ -158,3 +158,40 @@ extension JobRecord: FetchableRecord, PersistableRecord {
         container["finished_at"] = finishedAt
     }
 }
+
+extension UploadRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "uploads"
+
+    public init(row: Row) throws {
+        self.init(
+            id: try row.decode(forColumn: "id"),
+            length: try row.decode(forColumn: "length"),
+            deferredLength: try row.decode(forColumn: "deferred_length"),
+            offset: try row.decode(forColumn: "offset"),
+            filename: try row.decode(forColumn: "filename"),
+            title: try row.decode(forColumn: "title"),
+            visibility: try row.decode(forColumn: "visibility"),
+            ownerKeyId: try row.decode(forColumn: "owner_key_id"),
+            createdAt: try row.decode(forColumn: "created_at"),
+            expiresAt: try row.decode(forColumn: "expires_at"),
+            videoId: try row.decode(forColumn: "video_id"),
+            lockHolder: try row.decode(forColumn: "lock_holder"),
+            lockExpiresAt: try row.decode(forColumn: "lock_expires_at"))
+    }
+
+    public func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["length"] = length
+        container["deferred_length"] = deferredLength
+        container["offset"] = offset
+        container["filename"] = filename
+        container["title"] = title
+        container["visibility"] = visibility
+        container["owner_key_id"] = ownerKeyId
+        container["created_at"] = createdAt
+        container["expires_at"] = expiresAt
+        container["video_id"] = videoId
+        container["lock_holder"] = lockHolder
+        container["lock_expires_at"] = lockExpiresAt
+    }
+}

@@ -98,6 +98,28 @@ enum SQLiteSchema {
                 CREATE INDEX videos_by_owner ON videos(owner_key_id, created_at);
                 """)
         }
+        migrator.registerMigration("v4: uploads in progress") { db in
+            // tus and plain uploads, shared by every process (and host) of the catalog: one write lock
+            // and one durable offset per upload. Formerly `uploads/<id>/info.json` on the storage root.
+            try db.execute(sql: """
+                CREATE TABLE uploads (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    length INTEGER NOT NULL CHECK (length >= 0),
+                    deferred_length INTEGER NOT NULL DEFAULT 0,
+                    "offset" INTEGER NOT NULL DEFAULT 0 CHECK ("offset" >= 0),
+                    filename TEXT,
+                    title TEXT,
+                    visibility TEXT NOT NULL CHECK (visibility IN ('public', 'private')),
+                    owner_key_id TEXT REFERENCES api_keys(id) ON DELETE SET NULL,
+                    created_at TEXT NOT NULL,
+                    expires_at TEXT NOT NULL,
+                    video_id TEXT,
+                    lock_holder TEXT,
+                    lock_expires_at TEXT
+                );
+                CREATE INDEX uploads_open ON uploads(video_id, expires_at);
+                """)
+        }
         return migrator
     }
 }

@@ -128,11 +128,11 @@ struct VideoRoutes: Sendable {
                                               accepted: context.bodyAcceptor)
         } catch {
             // A plain upload cannot be resumed: leave nothing behind.
-            try? FileManager.default.removeItem(at: store.directory(info.id))
+            try? await store.delete(info.id)
             throw error
         }
         guard let video = appended.video else {
-            try? FileManager.default.removeItem(at: store.directory(info.id))
+            try? await store.delete(info.id)
             throw Problem(.badRequest, "The body ended after \(appended.offset) of \(length ?? 0) bytes; nothing was stored.")
         }
         return EditedResponse(status: .created, headers: [.location: "/v1/videos/\(video.id)"], response: try await render(video))

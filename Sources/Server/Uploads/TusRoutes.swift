@@ -70,7 +70,7 @@ struct TusRoutes: Sendable {
                 context.logger.info("creation-with-upload body not stored whole", metadata: ["error": "\(error)"])
                 headers[.connection] = "close"
             }
-            info = try store.info(info.id)
+            info = try await store.info(info.id)
             headers[.uploadOffset] = String(store.offset(info))
         }
         if info.videoId == nil { headers[.uploadExpires] = HTTPDate.format(epochSeconds: Int(info.expiresAt.timeIntervalSince1970)) }
@@ -78,7 +78,7 @@ struct TusRoutes: Sendable {
     }
 
     private func head(_ context: some KeyedRequestContext) async throws -> Response {
-        let info = try await store.settle(try owned(context).id)
+        let info = try await store.settle(try await owned(context).id)
         var headers: HTTPFields = [
             .uploadOffset: String(store.offset(info)), .uploadLength: String(info.length), .cacheControl: "no-store",
         ]
@@ -93,36 +93,36 @@ struct TusRoutes: Sendable {
         guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText), offset >= 0 else {
             throw Problem(.badRequest, "Upload-Offset is required (where this chunk starts).")
         }
-        let info = try owned(context)
+        let info = try await owned(context)
         let appended = try await store.append(id: info.id, at: offset, body: request.body, checksum: try checksum(request),
                                               declared: request.headers[.contentLength].flatMap { Int64($0) },
                                               accepted: context.bodyAcceptor)
         var headers: HTTPFields = [.uploadOffset: String(appended.offset)]
         if let video = appended.video { addVideo(video.id, to: &headers) } else {
-            let fresh = try store.info(info.id)
+            let fresh = try await store.info(info.id)
             headers[.uploadExpires] = HTTPDate.format(epochSeconds: Int(fresh.expiresAt.timeIntervalSince1970))
         }
         return Response(status: .noContent, headers: headers)
     }
 
     private func terminate(_ context: some KeyedRequestContext) async throws -> Response {
-        let info = try owned(context)
-        try store.delete(info.id)
+        let info = try await owned(context)
+        try await store.delete(info.id)
         return Response(status: .noContent)
     }
 
     /// Not part of tus: the upload's state as JSON, for pages and scripts.
     private func status(_ context: some KeyedRequestContext) async throws -> API.Upload {
-        let info = try await store.settle(try owned(context).id)
+        let info = try await store.settle(try await owned(context).id)
         return API.Upload(id: info.id, offset: store.offset(info), length: info.length,
                           expiresAt: VideoJSON.timestamp(info.expiresAt), videoId: info.videoId)
     }
 
     /// The upload, if the caller's key created it (or is an admin key); otherwise it does not exist.
-    private func owned(_ context: some KeyedRequestContext) throws -> UploadInfo {
+    private func owned(_ context: some KeyedRequestContext) async throws -> UploadInfo {
         let key = try context.requireKey()
         let id = context.parameters.get("id") ?? ""
-        let info = try store.info(id)
+        let info = try await store.info(id)
         guard key.scope == .admin || info.ownerKeyId == nil || info.ownerKeyId == key.id else {
             throw UploadError.notFound(id: id)
         }

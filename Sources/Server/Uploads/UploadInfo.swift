@@ -1,24 +1,10 @@
 import Catalog
 import Foundation
 
-/// An upload in progress, as `uploads/<id>/info.json` on the storage root. The bytes received so far are
-/// `uploads/<id>/data`; its size is the upload's offset, so there is no second source of truth to drift.
-struct UploadInfo: Codable, Sendable {
-    var id: String
-    var length: Int64
-    var filename: String?
-    var title: String?
-    var visibility: Visibility
-    var createdAt: Date
-    /// Pushed back by every PATCH (never past the upload lifetime); the sweeper removes unfinished uploads past it.
-    var expiresAt: Date
-    /// The API key that created it; only that key (or an admin) may continue or delete it.
-    var ownerKeyId: String?
-    /// Set once the last byte arrived and the video was registered.
-    var videoId: String?
-    /// A chunked plain upload: `length` is only the limit, so no space is promised for it.
-    var deferredLength: Bool? = nil
-}
+/// An upload in progress, as the catalog records it (shared by every host: see `UploadRecord`). The bytes
+/// received so far are `uploads/<id>/data` on the storage root; the catalog's offset says how many of
+/// them are durable.
+typealias UploadInfo = UploadRecord
 
 extension UploadInfo {
     /// tus `Upload-Metadata`: comma-separated `key base64value` pairs.

@@ -8,9 +8,15 @@ import NIOPosix
 import Storage
 import Synchronization
 
-/// Uploads on the storage root: `uploads/<id>/info.json` and `uploads/<id>/data`. Bodies stream to disk
-/// in 1 MiB writes, so memory stays flat whatever the file size; the whole-file SHA-256 is computed on
-/// the way in. A video is registered only when the last byte is on disk (and fsynced).
+/// Uploads: their bytes in `uploads/<id>/data` on the storage root, their state (offset, expiry, owner,
+/// write lock) in the catalog, so that the requests of one upload may reach any host of a fleet. Bodies
+/// stream to disk in 1 MiB writes, so memory stays flat whatever the file size; the whole-file SHA-256 is
+/// computed on the way in. A video is registered only when the last byte is on disk (and fsynced), in the
+/// same catalog transaction that marks the upload finished.
+///
+/// One writer at a time per upload: `busy` in this process, the catalog's upload lock across processes
+/// and hosts (a lease: `lockDuration`, renewed while a body streams in, so a host that dies mid-request
+/// frees the upload after it expires). `flock` is not used: it does not reach across NFS clients reliably.
 final class UploadStore: Sendable {
     let layout: StorageLayout
     let catalog: any Catalog
@@ -24,8 +30,13 @@ final class UploadStore: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
 
-    /// Uploads with a request writing to them (in this process; `flock` covers other processes and hosts).
+    /// Uploads with a request writing to them in this process (the catalog's lock covers other processes).
     private let busy = Mutex<Set<String>>([])
+    /// This process, as the holder of upload locks.
+    let holder: String
+    /// How long an upload's write lock lasts without renewal, and how often a writer renews it.
+    let lockDuration: TimeInterval = 20
+    let lockRenewal: TimeInterval = 5
     /// Running whole-file hashes, valid for the stated offset (lost on restart: then the file is re-read).
     private let hashes = Mutex<[String: (offset: Int64, hash: Crypto.SHA256)]>([:])
 
@@ -41,18 +52,18 @@ final class UploadStore: Sendable {
         self.maxStoredBytesPerKey = settings.maxStoredBytesPerKey
         self.metrics = metrics
         self.logger = logger
+        self.holder = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     var root: URL { layout.root.appendingPathComponent("uploads", isDirectory: true) }
     func directory(_ id: String) -> URL { root.appendingPathComponent(id, isDirectory: true) }
-    private func infoURL(_ id: String) -> URL { directory(id).appendingPathComponent("info.json") }
     private func dataPath(_ id: String) -> String { directory(id).appendingPathComponent("data").path }
 
     // MARK: - Creating and reading
 
     /// Checks the owner's quotas and the free space (less what unfinished uploads were promised) and
-    /// creates the upload, holding `<root>/.uploads.lock` so that two creations, in this process or
-    /// another sharing the storage root, cannot both be promised the same bytes.
+    /// creates the upload. The check runs under the catalog's uploads lock, so that two creations, on
+    /// this host or another sharing the catalog, cannot both be promised the same bytes.
     /// `lengthKnown: false` (a chunked plain upload) promises nothing up front: free space is then
     /// checked while the body streams in.
     func create(length: Int64, filename: String?, title: String?, visibility: Visibility, owner: String?,
@@ -65,33 +76,35 @@ final class UploadStore: Sendable {
             throw UploadError.quotaExceeded(.uploadLargerThanInFlight(length: length, limit: maxBytesInFlightPerKey))
         }
         // Videos only change this when an upload finishes (its bytes move from in flight to stored), so
-        // reading it outside the creation lock cannot let a key pass its quota by more than one upload.
+        // reading it outside the uploads lock cannot let a key pass its quota by more than one upload.
         var stored: Int64 = 0
         if let owner { stored = try await catalog.storedBytes(ownerKeyId: owner) }
-        return try await NIOThreadPool.singleton.runIfActive { [self, stored] in
-            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-            let lock = open(layout.root.appendingPathComponent(".uploads.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard lock >= 0 else { throw UploadError.storageFailure("Cannot open .uploads.lock on the storage root.") }
-            defer { close(lock) }
-            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
-            let ledger = Ledger(of: unfinished(now: Date()))
-            if let owner { try checkQuotas(owner: owner, length: lengthKnown ? length : 0, stored: stored, ledger: ledger) }
-            if lengthKnown { try checkSpace(for: length, promised: ledger.promised) }
-            let now = Date()
-            let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, filename: UploadInfo.cleanFilename(filename),
-                                  title: title, visibility: visibility, createdAt: now, expiresAt: now.addingTimeInterval(min(expiry, lifetime)),
-                                  ownerKeyId: owner, videoId: nil, deferredLength: lengthKnown ? nil : true)
-            try FileManager.default.createDirectory(at: directory(info.id), withIntermediateDirectories: true)
-            guard FileManager.default.createFile(atPath: dataPath(info.id), contents: nil) else {
+        let now = Date()
+        let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, deferredLength: !lengthKnown,
+                              filename: UploadInfo.cleanFilename(filename), title: title, visibility: visibility,
+                              ownerKeyId: owner, createdAt: now, expiresAt: now.addingTimeInterval(min(expiry, lifetime)))
+        let path = dataPath(info.id), folder = directory(info.id)
+        try await NIOThreadPool.singleton.runIfActive {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
                 throw UploadError.storageFailure("Cannot create the upload's file on the storage root.")
             }
-            try save(info)
-            return info
         }
+        do {
+            try await catalog.createUpload(info, now: now, createdAfter: now.addingTimeInterval(-lifetime)) { [self, stored] ledger in
+                if let owner { try checkQuotas(owner: owner, length: lengthKnown ? length : 0, stored: stored, ledger: ledger) }
+                if lengthKnown { try checkSpace(for: length, promised: ledger.promised) }
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
+        // Read back: the catalog keeps dates at its own precision, and deadlines are computed from those.
+        return try await catalog.upload(id: info.id) ?? info
     }
 
-    private func checkQuotas(owner: String, length: Int64, stored: Int64, ledger: Ledger) throws {
-        let mine = ledger.byOwner[owner] ?? (0, 0)
+    private func checkQuotas(owner: String, length: Int64, stored: Int64, ledger: UploadLedger) throws {
+        let mine = ledger.usage(of: owner)
         if mine.open >= maxOpenUploadsPerKey {
             throw UploadError.quotaExceeded(.openUploads(open: mine.open))
         }
@@ -103,37 +116,9 @@ final class UploadStore: Sendable {
         }
     }
 
-    /// What unfinished uploads hold and were promised, read from their `info.json` files (not memory),
-    /// so that a restarted process or another host on the same storage root counts them too.
-    struct Ledger {
-        /// Bytes still to come: free space that is already spoken for.
-        var promised: Int64 = 0
-        /// Per owning key: open uploads, and their lengths (received or not).
-        var byOwner: [String: (open: Int, bytes: Int64)] = [:]
-
-        init(of uploads: [(info: UploadInfo, offset: Int64)]) {
-            for (info, offset) in uploads {
-                let deferred = info.deferredLength == true
-                if !deferred { promised += max(0, info.length - offset) }
-                guard let owner = info.ownerKeyId else { continue }
-                var entry = byOwner[owner] ?? (0, 0)
-                entry.open += 1
-                entry.bytes += deferred ? offset : info.length
-                byOwner[owner] = entry
-            }
-        }
-    }
-
-    /// Unfinished, unexpired uploads on the storage root, with their offsets.
-    func unfinished(now: Date) -> [(info: UploadInfo, offset: Int64)] {
-        guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return [] }
-        return ids.compactMap { id in
-            guard !id.hasPrefix("."), let data = FileManager.default.contents(atPath: infoURL(id).path),
-                  let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data),
-                  info.videoId == nil, deadline(info) >= now
-            else { return nil }
-            return (info, offset(info))
-        }
+    /// What unfinished uploads hold and were promised, from the catalog (so other hosts' count too).
+    func ledger(now: Date = Date()) async throws -> UploadLedger {
+        try await catalog.uploadLedger(now: now, createdAfter: now.addingTimeInterval(-lifetime))
     }
 
     /// When an unfinished upload expires: its last byte plus `expiry`, but never later than `lifetime`
@@ -147,10 +132,8 @@ final class UploadStore: Sendable {
     }
 
     /// 404 for an unknown id, 410 once expired (until the sweeper removes it).
-    func info(_ id: String) throws -> UploadInfo {
-        guard MediaPath.isPlainName(id), let data = FileManager.default.contents(atPath: infoURL(id).path),
-              let info = try? JSONDecoder.upload.decode(UploadInfo.self, from: data)
-        else { throw UploadError.notFound(id: id) }
+    func info(_ id: String) async throws -> UploadInfo {
+        guard MediaPath.isPlainName(id), let info = try await catalog.upload(id: id) else { throw UploadError.notFound(id: id) }
         if info.videoId == nil && deadline(info) < Date() {
             throw UploadError.expired
         }
@@ -158,58 +141,87 @@ final class UploadStore: Sendable {
     }
 
     func offset(_ info: UploadInfo) -> Int64 {
-        if info.videoId != nil { return info.length }
-        var st = stat()
-        if stat(dataPath(info.id), &st) == 0 { return Int64(st.st_size) }
-        // No data file: the bytes are (being) moved into originals/ by `finish`, so every byte arrived.
-        return FileManager.default.fileExists(atPath: originalURL(info).path) ? info.length : 0
+        info.videoId != nil ? info.length : info.offset
     }
 
-    /// An upload whose process stopped between the steps of `finish` (data moved into `originals/`, video
-    /// maybe registered) is brought back to a consistent state: registered → remember the video; not
-    /// registered → move the bytes back, so the upload is complete-but-unregistered and `settle` finishes it.
-    /// The caller holds the upload's busy slot, the lock `finish` runs under in this process; `finish`
-    /// also holds `flock` on the bytes, which moves with them into `originals/`, so a `finish` running in
-    /// another process is seen too: then nil (leave it alone, it is being finished).
-    private func reconcile(_ info: UploadInfo) async throws -> UploadInfo? {
-        guard info.videoId == nil, !FileManager.default.fileExists(atPath: dataPath(info.id)) else { return info }
-        let original = originalURL(info).path
-        let fd = open(original, O_RDONLY | O_CLOEXEC)
-        defer { if fd >= 0 { close(fd) } }
-        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return nil }
+    // MARK: - The write lock
+
+    /// Takes the upload's write lock, in this process and in the catalog; `locked` when another request
+    /// (here or on another host) holds it. Every path that took it calls `release`.
+    private func acquire(_ id: String, refusal: UploadError) async throws -> UploadInfo {
+        guard busy.withLock({ $0.insert(id).inserted }) else { throw refusal }
+        do {
+            let now = Date()
+            guard let info = try await catalog.lockUpload(id: id, holder: holder, until: now.addingTimeInterval(lockDuration), now: now)
+            else { throw refusal }
+            return try await reconcile(info)
+        } catch {
+            _ = busy.withLock { $0.remove(id) }
+            throw error
+        }
+    }
+
+    /// Gives the lock back, recording `progress` if any (else the offset as it is).
+    private func release(_ info: UploadInfo, progress: UploadProgress? = nil) async {
+        defer { _ = busy.withLock { $0.remove(info.id) } }
+        let progress = progress ?? UploadProgress(offset: info.offset, expiresAt: info.expiresAt, lockUntil: nil)
+        do {
+            try await catalog.updateUpload(id: info.id, holder: holder, progress)
+        } catch CatalogError.notFound {
+            // Removed while held (a whole-file checksum that did not match): nothing left to release.
+        } catch {
+            // The lease then simply runs out; nothing was recorded that the file does not hold.
+            logger.warning("upload lock not released", metadata: ["upload": "\(info.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Under the lock, makes the file agree with the catalog. A writer that died mid-body (this host or
+    /// another) may have left bytes past the recorded offset: they are cut off, and the client resends
+    /// them. A finish that stopped between moving the bytes into `originals/` and registering the video
+    /// (which happen in one transaction with marking the upload done) gets its bytes back.
+    private func reconcile(_ info: UploadInfo) async throws -> UploadInfo {
+        guard info.videoId == nil else { return info }
+        let data = dataPath(info.id), original = originalURL(info).path
+        let recorded = info.offset
         var info = info
-        if try await catalog.video(id: info.id) != nil {
-            info.videoId = info.id
-            try save(info)
-        } else if fd >= 0 {
-            _ = rename(original, dataPath(info.id))
+        let size: Int64? = try await NIOThreadPool.singleton.runIfActive {
+            var st = stat()
+            if stat(data, &st) != 0, rename(original, data) != 0 { return nil }
+            guard stat(data, &st) == 0 else { return nil }
+            if Int64(st.st_size) > recorded { _ = truncate(data, off_t(recorded)) }
+            return min(Int64(st.st_size), recorded)
+        }
+        guard let size else { throw UploadError.storageFailure("The upload's bytes are missing from the storage root.") }
+        if size < info.offset {
+            // Fewer bytes than recorded (a storage root restored from an older copy): resume from what is there.
+            logger.warning("upload shorter than recorded", metadata: ["upload": "\(info.id)", "recorded": "\(info.offset)", "found": "\(size)"])
+            info.offset = size
         }
         return info
     }
 
     /// HEAD and GET call this: an upload whose bytes all arrived but whose registration failed (or was
     /// interrupted) is registered now, so the client that already sent everything still gets its video.
-    /// A request writing to the upload (here or in another process) is left to finish it.
+    /// A request writing to the upload (here or on another host) is left to finish it.
     func settle(_ id: String) async throws -> UploadInfo {
-        let info = try self.info(id)
-        guard info.videoId == nil, busy.withLock({ $0.insert(id).inserted }) else { return info }
-        defer { _ = busy.withLock { $0.remove(id) } }
-        guard var settled = try await reconcile(info) else { return info }
-        guard settled.videoId == nil, offset(settled) == settled.length else { return settled }
-        let fd = open(dataPath(id), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return settled }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return settled }
-        _ = try await finish(info: &settled, hash: nil, expectedSHA256: nil)
-        return settled
+        let info = try await self.info(id)
+        guard info.videoId == nil, info.offset == info.length else { return info }
+        guard var held = try? await acquire(id, refusal: .locked(.anotherFinisher)) else { return info }
+        guard held.offset == held.length else {
+            await release(held)
+            return held
+        }
+        do {
+            _ = try await finish(info: &held, hash: nil, expectedSHA256: nil)
+        } catch {
+            await release(held)
+            throw error
+        }
+        return held
     }
 
     private func originalURL(_ info: UploadInfo) -> URL {
         layout.originalDirectory(video: info.id).appendingPathComponent("source.\(Self.fileExtension(info.filename))")
-    }
-
-    private func save(_ info: UploadInfo) throws {
-        try AtomicFile.write(try JSONEncoder.upload.encode(info), to: infoURL(info.id))
     }
 
     private func checkSpace(for bytes: Int64, promised: Int64 = 0) throws {
@@ -238,25 +250,49 @@ final class UploadStore: Sendable {
     func append(id: String, at expected: Int64, body: RequestBody, checksum: Checksum?, wholeFileSHA256: String? = nil,
                 deferredLength: Bool = false, declared: Int64? = nil,
                 accepted: @Sendable () -> Void = {}) async throws -> Appended {
-        guard busy.withLock({ $0.insert(id).inserted }) else { throw UploadError.locked(.anotherWriter) }
-        defer { _ = busy.withLock { $0.remove(id) } }
-
-        guard var info = try await reconcile(try info(id)) else {
-            throw UploadError.locked(.anotherFinisher)
-        }
+        _ = try await info(id)  // 404 and 410 before anything is locked
+        var info = try await acquire(id, refusal: .locked(.anotherWriter))
         if info.videoId != nil {
+            await release(info)
             guard expected == info.length else {
                 throw UploadError.alreadyComplete(expected: expected, length: info.length)
             }
             return Appended(offset: info.length, video: try await catalog.video(id: info.videoId!))
         }
         let fd = open(dataPath(id), O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw UploadError.notFound(id: id) }
+        guard fd >= 0 else {
+            await release(info)
+            throw UploadError.storageFailure("Cannot open the upload's file on the storage root.")
+        }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw UploadError.locked(.anotherWriter) }
-        var st = stat()
-        fstat(fd, &st)
-        let start = Int64(st.st_size)
+        do {
+            let video = try await write(&info, fd: fd, at: expected, body: body, checksum: checksum,
+                                        wholeFileSHA256: wholeFileSHA256, deferredLength: deferredLength,
+                                        declared: declared, accepted: accepted)
+            if video == nil { await release(info, progress: progress(info, lockUntil: nil)) }
+            else { _ = busy.withLock { $0.remove(id) } }  // finishing released the catalog's lock
+            return Appended(offset: video == nil ? info.offset : info.length, video: video)
+        } catch UploadError.locked(let reason) {
+            // The lease was lost mid-body (this host stalled past it): another writer may own the file now.
+            _ = busy.withLock { $0.remove(id) }
+            throw UploadError.locked(reason)
+        } catch {
+            await release(info, progress: progress(info, lockUntil: nil))
+            throw error
+        }
+    }
+
+    private func progress(_ info: UploadInfo, lockUntil: Date?) -> UploadProgress {
+        UploadProgress(offset: info.offset, length: info.deferredLength ? info.length : nil,
+                       expiresAt: info.expiresAt, lockUntil: lockUntil)
+    }
+
+    /// The body of `append`, holding the lock. `info.offset` is what is durable when it returns or throws.
+    private func write(_ info: inout UploadInfo, fd: Int32, at expected: Int64, body: RequestBody, checksum: Checksum?,
+                       wholeFileSHA256: String?, deferredLength: Bool, declared: Int64?,
+                       accepted: @Sendable () -> Void) async throws -> VideoRecord? {
+        let id = info.id
+        let start = info.offset
         guard start == expected else {
             throw UploadError.offsetMismatch(expected: expected, actual: start)
         }
@@ -268,12 +304,10 @@ final class UploadStore: Sendable {
         var stored: Int64 = 0
         if deferredLength, let owner = info.ownerKeyId { stored = try await catalog.storedBytes(ownerKeyId: owner) }
         let owner = info.ownerKeyId
-        let runningCheck: @Sendable () throws -> Void = { [self, stored] in
-            guard deferredLength else { return try checkSpace(for: 0) }
-            let ledger = Ledger(of: unfinished(now: Date()))
+        let ledgerCheck: @Sendable (UploadLedger) throws -> Void = { [self, stored] ledger in
             try checkSpace(for: 0, promised: ledger.promised)
             guard let owner else { return }
-            let mine = ledger.byOwner[owner] ?? (0, 0)
+            let mine = ledger.usage(of: owner)
             if mine.bytes > maxBytesInFlightPerKey {
                 throw UploadError.quotaExceeded(.bytesInFlight(inFlight: mine.bytes, length: 0, limit: maxBytesInFlightPerKey))
             }
@@ -288,8 +322,11 @@ final class UploadStore: Sendable {
                                     ?? (start == 0 ? Crypto.SHA256() : nil),
                                  checksum: checksum,
                                  overLimit: deferredLength ? .bodyTooLarge(limit: maxUploadBytes) : .pastLength(info.length),
-                                 spaceCheckInterval: deferredLength ? 4 << 20 : 64 << 20, spaceCheck: runningCheck)
+                                 spaceCheckInterval: deferredLength ? 4 << 20 : 64 << 20,
+                                 spaceCheck: { [self] in try checkSpace(for: 0) })
         let end = info.createdAt.addingTimeInterval(lifetime)
+        var renewed = Date()
+        var checkedAt: Int64 = start
         do {
             for try await buffer in body {
                 // The lifetime ends the upload even while a request is still trickling into it.
@@ -297,10 +334,22 @@ final class UploadStore: Sendable {
                     throw UploadError.lifetimeReached(seconds: Int(lifetime))
                 }
                 try await writer.add(buffer)
+                if Date().timeIntervalSince(renewed) >= lockRenewal {
+                    try await renew(id)
+                    renewed = Date()
+                }
+                // A body of unknown length counts against the ledger (which holds its recorded offset)
+                // every 4 MiB, with what this request added since.
+                if deferredLength, writer.durable - checkedAt >= 4 << 20 {
+                    try await checkDeferred(&info, writer: writer, check: ledgerCheck)
+                    checkedAt = writer.durable
+                }
             }
             try await writer.flush()
             // The last stretch of a body of unknown length is checked too, however short.
-            if deferredLength { try runningCheck() }
+            if deferredLength { try await checkDeferred(&info, writer: writer, check: ledgerCheck) }
+        } catch UploadError.locked(let reason) {
+            throw UploadError.locked(reason)
         } catch {
             let refusal = error as? UploadError
             // What arrived stays (the client resumes from there) when the connection dropped or the disk
@@ -311,8 +360,8 @@ final class UploadStore: Sendable {
                 ftruncate(fd, off_t(writer.durable))  // drops a half-done write, if any
                 remember(id: id, writer: writer)
                 await fsyncOffPool(fd)
+                info.offset = writer.durable
                 info.expiresAt = extendedExpiry(info)
-                try? save(info)
             } else {
                 ftruncate(fd, off_t(start))
             }
@@ -328,14 +377,31 @@ final class UploadStore: Sendable {
         await fsyncOffPool(fd)
         metrics.recordUpload(bytes: Int(writer.durable - start))
         if deferredLength { info.length = writer.durable }
+        info.offset = writer.durable
         info.expiresAt = extendedExpiry(info)
         guard writer.durable == info.length else {
             remember(id: id, writer: writer)
-            try save(info)
-            return Appended(offset: writer.durable, video: nil)
+            return nil
         }
-        let video = try await finish(info: &info, hash: writer.hash, expectedSHA256: wholeFileSHA256)
-        return Appended(offset: info.length, video: video)
+        // Every byte is durable: say so before finishing, so that a HEAD meanwhile (on any host) does not
+        // send the client back, and a finish cut short is completed by the next HEAD (`settle`).
+        try await catalog.updateUpload(id: id, holder: holder, progress(info, lockUntil: Date().addingTimeInterval(lockDuration)))
+        return try await finish(info: &info, hash: writer.hash, expectedSHA256: wholeFileSHA256)
+    }
+
+    /// Extends the write lock; `locked` if another writer took the upload (this one stalled past the lease).
+    private func renew(_ id: String) async throws {
+        let now = Date()
+        guard try await catalog.lockUpload(id: id, holder: holder, until: now.addingTimeInterval(lockDuration), now: now) != nil
+        else { throw UploadError.locked(.anotherWriter) }
+    }
+
+    /// Checks a body of unknown length against space and quotas, with this request's bytes counted.
+    private func checkDeferred(_ info: inout UploadInfo, writer: ChunkWriter,
+                               check: (UploadLedger) throws -> Void) async throws {
+        var ledger = try await ledger()
+        ledger.add(extra: writer.durable - info.offset, owner: info.ownerKeyId)
+        try check(ledger)
     }
 
     private func remember(id: String, writer: ChunkWriter) {
@@ -348,17 +414,12 @@ final class UploadStore: Sendable {
 
     // MARK: - Finishing
 
-    /// The last byte is on disk: hash (if the running hash was lost), move the data into `originals/`
-    /// and register the video with its plan job in one catalog transaction.
+    /// The last byte is on disk (the caller holds the lock): hash (if the running hash was lost), move the
+    /// data into `originals/`, then register the video with its plan job and mark the upload finished in
+    /// one catalog transaction, which also releases the catalog's lock.
     private func finish(info: inout UploadInfo, hash: Crypto.SHA256?, expectedSHA256: String?) async throws -> VideoRecord {
         let id = info.id
         hashes.withLock { $0[id] = nil }
-        if let registered = try await catalog.video(id: id) {
-            // Registered by an earlier attempt that stopped before it could note it here.
-            info.videoId = id
-            try? save(info)
-            return registered
-        }
         let sha256: String
         if let hash {
             sha256 = hash.finalize().hex
@@ -367,6 +428,7 @@ final class UploadStore: Sendable {
             sha256 = try await NIOThreadPool.singleton.runIfActive { try Self.hashFile(path) }
         }
         if let expectedSHA256, expectedSHA256.lowercased() != sha256 {
+            try? await catalog.deleteUpload(id: id, holder: holder)
             try? FileManager.default.removeItem(at: directory(id))
             throw UploadError.sha256Mismatch(actual: sha256, given: expectedSHA256.lowercased())
         }
@@ -379,17 +441,18 @@ final class UploadStore: Sendable {
             ?? info.filename.map { ($0 as NSString).deletingPathExtension } ?? "Untitled"
         let video: VideoRecord
         do {
-            video = try await catalog.createVideo(
-                NewVideo(id: id, title: title, originalPath: layout.relative(destination), sizeBytes: info.length,
-                         sha256: sha256, visibility: info.visibility, filename: info.filename,
-                         ownerKeyId: info.ownerKeyId),
+            video = try await catalog.finishUpload(
+                id: id, holder: holder,
+                video: NewVideo(id: id, title: title, originalPath: layout.relative(destination), sizeBytes: info.length,
+                                sha256: sha256, visibility: info.visibility, filename: info.filename,
+                                ownerKeyId: info.ownerKeyId),
                 jobs: [NewJob(kind: .plan, priority: Ingest.planPriority, maxAttempts: 3)])
         } catch {
             rename(destination.path, dataPath(id))  // give the bytes back to the upload, so a retry can finish it
             throw error
         }
         info.videoId = id
-        try? save(info)
+        info.offset = info.length
         logger.info("upload complete", metadata: ["video": "\(id)", "bytes": "\(info.length)", "sha256": "\(sha256)"])
         return video
     }
@@ -420,55 +483,102 @@ final class UploadStore: Sendable {
 
     // MARK: - Removing
 
-    func delete(_ id: String) throws {
-        guard busy.withLock({ !$0.contains(id) }) else { throw UploadError.locked(.writer) }
-        _ = try info(id)
-        // Another process or host may be writing to it.
-        guard !lockedElsewhere(id) else { throw UploadError.locked(.writer) }
-        hashes.withLock { $0[id] = nil }
-        try FileManager.default.removeItem(at: directory(id))
+    /// Removes an upload (tus DELETE, or a plain upload that failed): `locked` while a request writes to it.
+    func delete(_ id: String) async throws {
+        let info = try await acquire(id, refusal: .locked(.writer))
+        defer { _ = busy.withLock { $0.remove(id) } }
+        try await remove(info)
     }
 
-    /// Whether another open file description holds the upload's write lock (`flock`).
-    private func lockedElsewhere(_ id: String) -> Bool {
-        let fd = open(dataPath(id), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return true }
-        flock(fd, LOCK_UN)
-        return false
+    /// Record first, then files: a crash in between leaves a folder the sweeper removes by its age.
+    private func remove(_ info: UploadInfo) async throws {
+        try await catalog.deleteUpload(id: info.id, holder: holder)
+        hashes.withLock { $0[info.id] = nil }
+        let folder = directory(info.id)
+        try await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(at: folder) }
     }
 
-    /// Removes unfinished uploads past their expiry, and the bookkeeping of finished ones a day later.
-    func sweep(now: Date = Date()) -> Int {
-        guard let ids = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return 0 }
+    /// Removes unfinished uploads past their deadline and the records of finished ones a while later,
+    /// then folders no record knows (left by a crash) once they are older than the expiry.
+    func sweep(now: Date = Date()) async throws -> Int {
         var removed = 0
-        for id in ids where !id.hasPrefix(".") && busy.withLock({ !$0.contains(id) }) {
-            let info = FileManager.default.contents(atPath: infoURL(id).path)
-                .flatMap { try? JSONDecoder.upload.decode(UploadInfo.self, from: $0) }
-            let deadline = info.map { $0.videoId == nil ? self.deadline($0) : $0.expiresAt.addingTimeInterval(expiry) }
-                ?? modification(of: directory(id)).addingTimeInterval(expiry)  // no readable info: judge by age
-            guard deadline < now, !lockedElsewhere(id) else { continue }
-            hashes.withLock { $0[id] = nil }
-            if (try? FileManager.default.removeItem(at: directory(id))) != nil {
+        let expired = try await catalog.expiredUploads(now: now, createdBefore: now.addingTimeInterval(-lifetime),
+                                                       finishedBefore: now.addingTimeInterval(-expiry))
+        for candidate in expired where busy.withLock({ !$0.contains(candidate.id) }) {
+            // Another host may be writing to it (or sweeping it): then it is not ours to remove now.
+            guard let info = try? await acquire(candidate.id, refusal: .locked(.writer)) else { continue }
+            defer { _ = busy.withLock { $0.remove(candidate.id) } }
+            // A finished upload's folder is already empty: its bytes are the video's original now.
+            if (try? await remove(info)) != nil {
                 removed += 1
-                logger.info("expired upload removed", metadata: ["upload": "\(id)", "finished": "\(info?.videoId != nil)"])
+                logger.info("expired upload removed", metadata: ["upload": "\(info.id)", "finished": "\(info.videoId != nil)"])
             }
+        }
+        let root = self.root, expiry = self.expiry
+        let folders = try await NIOThreadPool.singleton.runIfActive {
+            (try? FileManager.default.contentsOfDirectory(atPath: root.path))?.filter { name in
+                !name.hasPrefix(".") && Self.modification(of: root.appendingPathComponent(name)) < now.addingTimeInterval(-expiry)
+            } ?? []
+        }
+        for name in folders where busy.withLock({ !$0.contains(name) }) {
+            guard MediaPath.isPlainName(name), try await catalog.upload(id: name) == nil else { continue }
+            try? FileManager.default.removeItem(at: directory(name))
+            removed += 1
+            logger.info("stray upload folder removed", metadata: ["upload": "\(name)"])
         }
         return removed
     }
 
-    private func modification(of url: URL) -> Date {
+    private static func modification(of url: URL) -> Date {
         (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? Date()
+    }
+
+    /// Uploads in progress from before their state moved into the catalog (`uploads/<id>/info.json`) are
+    /// recorded there, once, so that an upgrade does not lose them. The file's size is their offset.
+    func adoptLegacyUploads() async {
+        let root = self.root
+        let found: [(UploadInfo, URL)] = (try? await NIOThreadPool.singleton.runIfActive {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+            return names.compactMap { name -> (UploadInfo, URL)? in
+                let url = root.appendingPathComponent(name).appendingPathComponent("info.json")
+                guard let data = FileManager.default.contents(atPath: url.path),
+                      let legacy = try? JSONDecoder.upload.decode(LegacyUploadInfo.self, from: data) else { return nil }
+                var st = stat()
+                let size = stat(root.appendingPathComponent(name).appendingPathComponent("data").path, &st) == 0 ? Int64(st.st_size) : 0
+                return (legacy.record(offset: legacy.videoId == nil ? size : legacy.length), url)
+            }
+        }) ?? []
+        for (info, file) in found {
+            do {
+                if try await catalog.upload(id: info.id) == nil {
+                    try await catalog.createUpload(info, now: Date(), createdAfter: .distantPast) { _ in }
+                    logger.notice("upload adopted from info.json", metadata: ["upload": "\(info.id)", "offset": "\(info.offset)"])
+                }
+                try? FileManager.default.removeItem(at: file)
+            } catch {
+                logger.warning("upload in info.json not adopted", metadata: ["upload": "\(info.id)", "error": "\(error)"])
+            }
+        }
     }
 }
 
-extension JSONEncoder {
-    static var upload: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
+/// `uploads/<id>/info.json`, as Reel wrote it before uploads moved into the catalog.
+private struct LegacyUploadInfo: Decodable {
+    var id: String
+    var length: Int64
+    var filename: String?
+    var title: String?
+    var visibility: Visibility
+    var createdAt: Date
+    var expiresAt: Date
+    var ownerKeyId: String?
+    var videoId: String?
+    var deferredLength: Bool?
+
+    func record(offset: Int64) -> UploadInfo {
+        UploadInfo(id: id, length: length, deferredLength: deferredLength ?? false, offset: offset, filename: filename,
+                   title: title, visibility: visibility, ownerKeyId: ownerKeyId, createdAt: createdAt,
+                   expiresAt: expiresAt, videoId: videoId)
     }
 }
 
