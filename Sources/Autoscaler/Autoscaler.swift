@@ -27,7 +27,7 @@ public struct Autoscaler: Sendable {
 
     /// Runs until the task is cancelled; then drains the workers (child driver) and returns.
     public func run() async {
-        let host = ProcessInfo.processInfo.hostName
+        let host = NodeName.current
         let clock = ContinuousClock()
         let origin = clock.now
         func now() -> TimeInterval { let d = origin.duration(to: clock.now); return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }

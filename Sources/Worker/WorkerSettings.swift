@@ -55,6 +55,6 @@ public struct WorkerSettings: Sendable {
     }
 
     public static func defaultOwner() -> String {
-        "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        "\(NodeName.current):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
     }
 }

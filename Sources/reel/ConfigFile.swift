@@ -34,12 +34,16 @@ struct Settings {
         if let profiles = values["profiles_dir"], ProcessInfo.processInfo.environment["REEL_PROFILES_DIR"].map({ $0.isEmpty }) ?? true {
             setenv("REEL_PROFILES_DIR", expandTilde(profiles), 1)
         }
+        // So is the node's name (worker owners, upload locks, the autoscaler's status file).
+        if let name = values["node_name"], ProcessInfo.processInfo.environment["REEL_NODE_NAME"].map({ $0.isEmpty }) ?? true {
+            setenv("REEL_NODE_NAME", name, 1)
+        }
         return Settings(file: values, path: path)
     }
 
     /// Config-file keys; each has an environment variable `REEL_<KEY>` (upper case).
     static let known: Set<String> = [
-        "data_dir", "database_url", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
+        "data_dir", "database_url", "node_name", "host", "port", "profile", "profiles_dir", "workers", "max_upload_size",
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size", "sendfile",
         "upload_lifetime", "max_open_uploads_per_key", "max_bytes_in_flight_per_key", "max_stored_per_key",
         "request_head_timeout", "min_body_rate", "body_rate_window", "max_connections_per_client",

@@ -3,6 +3,7 @@ import Catalog
 import Foundation
 import HTTPTypes
 import Prometheus
+import Storage
 import Synchronization
 
 /// What `/metrics` exports. Request counters are updated as requests finish; queue depth, busy workers
@@ -84,31 +85,43 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Refreshes the catalog-derived series, then renders everything in the text format.
+    /// Two kinds of figures, so that a fleet's scrapes add up: fleet figures (`reel_jobs`, `reel_workers`)
+    /// come from the shared catalog and are the same on every node — aggregate them with `max`; node
+    /// figures (HTTP, uploads, `reel_node_workers`, job durations of this node's workers, this node's
+    /// autoscaler) are this node's own — `sum` them.
     func render(catalog: any Catalog, root: URL) async throws -> [UInt8] {
+        let node = NodeName.current
         let depth = try await catalog.queueDepth()
         for state in JobState.allCases {
             registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "jobs", unitName: "",
-                                                 helpText: "Jobs in the shared queue by state."),
+                                                 helpText: "Jobs in the shared queue by state (fleet: the same on every node)."),
                                labels: [("state", state.rawValue)]).set(Double(depth[state] ?? 0))
         }
         let running = try await catalog.jobs(videoId: nil, states: [.running], limit: 10_000)
         let now = Date()
-        let busy = Set(running.filter { ($0.leaseExpiresAt ?? .distantPast) > now }.compactMap(\.leaseOwner)).count
+        let owners = Set(running.filter { ($0.leaseExpiresAt ?? .distantPast) > now }.compactMap(\.leaseOwner))
         registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "workers", unitName: "",
-                                             helpText: "Workers holding a live lease (busy workers, all hosts)."),
-                           labels: [("state", "busy")]).set(Double(busy))
-        try await recordFinishedJobs(catalog: catalog)
-        recordAutoscalers(root: root)
+                                             helpText: "Workers holding a live lease (fleet: busy workers of every node)."),
+                           labels: [("state", "busy")]).set(Double(owners.count))
+        registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "node_workers", unitName: "",
+                                             helpText: "This node's workers holding a live lease."),
+                           labels: [("state", "busy"), ("node", node)])
+            .set(Double(owners.filter { Self.isOnNode($0, node) }.count))
+        try await recordFinishedJobs(catalog: catalog, node: node)
+        recordAutoscaler(root: root, node: node)
         return registry.emitToBuffer()
     }
 
-    /// What each host's autoscaler last published (`<root>/autoscaler/<host>.json`).
-    private func recordAutoscalers(root: URL) {
+    /// Worker (lease owner) names are `node:pid:nonce`.
+    static func isOnNode(_ owner: String, _ node: String) -> Bool { owner.hasPrefix(node + ":") }
+
+    /// What this node's autoscaler last published (`<root>/autoscaler/<node>.json`); other nodes publish theirs.
+    private func recordAutoscaler(root: URL, node: String) {
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
             registry.makeGauge(descriptor: .init(namespace: "reel", subsystem: "autoscaler", metricName: name, unitName: "",
                                                  helpText: help), labels: labels)
         }
-        for status in AutoscalerStatus.readAll(root: root) {
+        for status in AutoscalerStatus.readAll(root: root) where status.host == node {
             let host = [("host", status.host)]
             gauge("desired_workers", "Workers the autoscaler wants.", host).set(Double(status.desired))
             gauge("running_workers", "Workers running under the autoscaler.", host).set(Double(status.running))
@@ -141,7 +154,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Job durations, for jobs that finished since the last scrape (the first scrape only sets the mark).
-    private func recordFinishedJobs(catalog: any Catalog) async throws {
+    private func recordFinishedJobs(catalog: any Catalog, node: String) async throws {
         let finished = try await catalog.jobs(videoId: nil, states: [.succeeded, .failed, .dead], limit: 500)
         let newest = finished.compactMap(\.finishedAt).max()
         let since: Date? = lastJobSeen.withLock { mark in
@@ -151,7 +164,8 @@ public final class ServerMetrics: Sendable {
         }
         guard let since else { return }
         for job in finished {
-            guard let end = job.finishedAt, end > since, let start = job.startedAt else { continue }
+            guard let end = job.finishedAt, end > since, let start = job.startedAt,
+                  let owner = job.leaseOwner, Self.isOnNode(owner, node) else { continue }
             registry.makeValueHistogram(
                 descriptor: .init(namespace: "reel", metricName: "job_duration", unitName: "seconds",
                                   helpText: "Wall time of the last attempt of finished jobs."),

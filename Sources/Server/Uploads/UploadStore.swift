@@ -52,7 +52,7 @@ final class UploadStore: Sendable {
         self.maxStoredBytesPerKey = settings.maxStoredBytesPerKey
         self.metrics = metrics
         self.logger = logger
-        self.holder = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        self.holder = "\(NodeName.current):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     var root: URL { layout.root.appendingPathComponent("uploads", isDirectory: true) }
