@@ -87,6 +87,11 @@ public struct Worker: Sendable {
                     log.warning("lost the lease of job \(job.id); abandoning it")
                     control.cancel()
                     return false
+                } catch CatalogError.unavailable(let why) {
+                    // The database is away (restarting, failing over): the piece goes on, and so do signs
+                    // of life; the lease may lapse, and fencing decides who finishes.
+                    log.error("heartbeat failed, database unavailable: \(why)")
+                    settings.alive?()
                 } catch {
                     log.error("heartbeat failed: \(error)")
                 }
@@ -98,7 +103,7 @@ public struct Worker: Sendable {
         do {
             let outcome = try await handlers.run(job, lease: lease, control: control)
             keeper.cancel()
-            try await catalog.complete(lease, outcome: outcome)
+            try await complete(lease, outcome: outcome, log: log)
             log.info("completed \(job.kind.rawValue) job \(job.id)")
             if job.kind == .videoChunk || job.kind == .audio {
                 do {
@@ -114,6 +119,24 @@ public struct Worker: Sendable {
             let drained = await keeper.value
             await settle(error, lease: lease, drained: drained, stalled: control.stalled, log: log)
             return false
+        }
+    }
+
+    /// Records a finished piece. While the database is away the work is kept: completion is retried (with
+    /// backoff, for up to `completeRetryLimit`) rather than thrown away. A lease that lapsed meanwhile is
+    /// still ours unless another worker claimed the job, in which case fencing refuses (`leaseLost`).
+    private func complete(_ lease: Lease, outcome: JobOutcome, log: Logger) async throws {
+        let giveUp = Date().addingTimeInterval(settings.completeRetryLimit)
+        var delay: TimeInterval = 0.5
+        while true {
+            do {
+                return try await catalog.complete(lease, outcome: outcome)
+            } catch CatalogError.unavailable(let why) where Date() < giveUp {
+                log.error("completing job \(lease.jobId) failed, database unavailable; retrying in \(delay) s: \(why)")
+                settings.alive?()
+                try await Task.sleep(for: .seconds(delay))
+                delay = min(delay * 2, 15)
+            }
         }
     }
 

@@ -33,8 +33,17 @@ struct HealthRoutes: Sendable {
     /// 200 or 503 for everyone; the `checks` only with `detail`.
     private func ready(detail: Bool) async throws -> EditedResponse<API.Readiness> {
         var checks = API.Readiness.Checks(catalog: "ok", storage: "ok", disk: "ok")
+        // A database that is away must make this node "not ready" before the balancer's check times out,
+        // not after the catalog's own connection timeout.
+        let catalog = self.catalog
         do {
-            _ = try await catalog.queueDepth()
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask { _ = try await catalog.queueDepth(); return true }
+                group.addTask { try await Task.sleep(for: .seconds(3)); return false }
+                let answered = try await group.next() ?? false
+                group.cancelAll()
+                if !answered { checks.catalog = "catalog did not answer within 3 s" }
+            }
         } catch {
             checks.catalog = "catalog unreachable: \(error)"
         }
