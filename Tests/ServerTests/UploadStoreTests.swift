@@ -72,6 +72,23 @@ struct UploadStoreTests {
         #expect(try await store.sweep() == 1)
     }
 
+    @Test("The sweeper removes an expired upload whatever became of its files, and folders no record knows")
+    func sweepingIsNotStuckOnMissingFiles() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = store()
+        let info = try await store.create(length: 100, filename: nil, title: nil, visibility: .public, owner: try await key())
+        try FileManager.default.removeItem(at: store.directory(info.id))
+        let stray = store.directory("stray-folder")
+        try FileManager.default.createDirectory(at: stray, withIntermediateDirectories: true)
+        let later = info.createdAt.addingTimeInterval(8 * 24 * 3600)
+        try FileManager.default.setAttributes([.modificationDate: info.createdAt.addingTimeInterval(-2 * 24 * 3600)],
+                                              ofItemAtPath: stray.path)
+        #expect(try await store.sweep(now: later) == 2)
+        #expect(try await catalog.upload(id: info.id) == nil)
+        #expect(!FileManager.default.fileExists(atPath: stray.path))
+        #expect(try await store.sweep(now: later) == 0, "nothing left to retry")
+    }
+
     @Test("The store refuses with domain errors, not HTTP: size, quotas, offsets, checksums, unknown ids")
     func domainErrors() async throws {
         defer { try? FileManager.default.removeItem(at: root) }

@@ -504,10 +504,13 @@ final class UploadStore: Sendable {
         var removed = 0
         let expired = try await catalog.expiredUploads(now: now, createdBefore: now.addingTimeInterval(-lifetime),
                                                        finishedBefore: now.addingTimeInterval(-expiry))
-        for candidate in expired where busy.withLock({ !$0.contains(candidate.id) }) {
-            // Another host may be writing to it (or sweeping it): then it is not ours to remove now.
-            guard let info = try? await acquire(candidate.id, refusal: .locked(.writer)) else { continue }
+        for candidate in expired where busy.withLock({ $0.insert(candidate.id).inserted }) {
             defer { _ = busy.withLock { $0.remove(candidate.id) } }
+            // Another host may be writing to it (or sweeping it): then it is not ours to remove now. No
+            // reconciling here: whatever state its files are in, they go.
+            let until = Date().addingTimeInterval(lockDuration)
+            guard let info = try? await catalog.lockUpload(id: candidate.id, holder: holder, until: until, now: Date())
+            else { continue }
             // A finished upload's folder is already empty: its bytes are the video's original now.
             if (try? await remove(info)) != nil {
                 removed += 1
