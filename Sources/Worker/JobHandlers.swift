@@ -41,19 +41,18 @@ struct JobHandlers {
         if chunks.count > settings.maxChunks {
             throw MediaError.exceedsLimit(path: source, detail: "it would take \(chunks.count) pieces of work, more than the \(settings.maxChunks) allowed")
         }
-        // Short videos before long ones; a video's first chunk and its audio before its other chunks.
-        let base = max(0, 100 - Int(plan.duration / 60))
+        // Which of them runs first: `JobPriority`.
         var jobs: [NewJob] = []
         if plan.hasVideo {
             for (i, chunk) in chunks.enumerated() {
-                jobs.append(NewJob(kind: .videoChunk, priority: base + (i == 0 ? 50 : 0),
+                jobs.append(NewJob(kind: .videoChunk, priority: JobPriority.videoChunk(i, videoSeconds: plan.duration),
                                    payload: ChunkPayload(first: chunk.first, end: chunk.end).json))
             }
         }
-        if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: base + 50)) }
+        if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: JobPriority.audio(videoSeconds: plan.duration))) }
         let probe = String(decoding: try JSONEncoder().encode(plan.probe), as: UTF8.self)
         logger.info("planned \(video.id): \(plan.segmentStarts.count) segments, \(jobs.count) pieces, rungs \(plan.rungs)")
-        return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: base + 60),
+        return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: JobPriority.finalize(videoSeconds: plan.duration)),
                           video: VideoUpdate(state: .processing, probeJSON: probe, durationSeconds: plan.duration))
     }
 
