@@ -125,9 +125,6 @@ public struct Autoscaler: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         guard let data = try? encoder.encode(status) else { return }
-        // A dry run must not overwrite what a live autoscaler on this host publishes.
-        let name = status.dryRun ? "\(status.host).dry-run" : status.host
-        let file = AutoscalerStatus.directory(root: layout.root).appendingPathComponent("\(name).json")
-        try? AtomicFile.write(data, to: file)
+        try? AtomicFile.write(data, to: layout.autoscalerStatusFile(host: status.host, dryRun: status.dryRun))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// What the autoscaler last saw and decided, written to `<data>/autoscaler/<host>.json` after every
 /// tick so that `/metrics` (served by any host) and operators can read it.
@@ -23,14 +24,12 @@ public struct AutoscalerStatus: Codable, Sendable, Equatable {
     public var replacements: Int
     public var updatedAt: Date
 
-    public static func directory(root: URL) -> URL { root.appendingPathComponent("autoscaler", isDirectory: true) }
-
     public static func readAll(root: URL) -> [AutoscalerStatus] {
-        let folder = directory(root: root)
+        let folder = StorageLayout(root: root).autoscalerDirectory
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") && !$0.hasSuffix(".dry-run.json") }.compactMap { name in
+        return names.filter { $0.hasSuffix(".json") && !$0.hasSuffix(StorageLayout.dryRunSuffix) }.compactMap { name in
             FileManager.default.contents(atPath: folder.appendingPathComponent(name).path)
                 .flatMap { try? decoder.decode(AutoscalerStatus.self, from: $0) }
         }.sorted { $0.host < $1.host }

@@ -10,7 +10,7 @@ public enum Ingest {
     public static func register(file: URL, title: String?, layout: StorageLayout, catalog: any Catalog) async throws -> VideoRecord {
         let id = UUID().uuidString.lowercased()
         let ext = file.pathExtension.isEmpty ? "bin" : file.pathExtension.lowercased()
-        let destination = layout.originalDirectory(video: id).appendingPathComponent("source.\(ext)")
+        let destination = layout.originalFile(video: id, fileExtension: ext)
         let copied: (size: Int64, sha256: String)
         do {
             copied = try AtomicFile.copy(file, to: destination)

@@ -126,7 +126,6 @@ struct JobHandlers {
 
     private func finalize(video: VideoRecord, lease: Lease) async throws -> JobOutcome {
         let renditions = try await publisher.publishFinal(video: video.id, lease: lease)
-        let hls = settings.layout.hlsDirectory(video: video.id)
         let audio = renditions.first { $0.kind == "audio" }
         let records = renditions.map { r in
             RenditionRecord(
@@ -134,7 +133,7 @@ struct JobHandlers {
                 codecs: r.kind == "video" ? [r.codecs, audio?.codecs].compactMap { $0 }.joined(separator: ",") : r.codecs,
                 bandwidth: r.peakBitrate + (r.kind == "video" ? audio?.peakBitrate ?? 0 : 0),
                 averageBandwidth: r.averageBitrate + (r.kind == "video" ? audio?.averageBitrate ?? 0 : 0),
-                playlistPath: settings.layout.relative(hls.appendingPathComponent("\(r.name)/index.m3u8")))
+                playlistPath: settings.layout.relative(settings.layout.renditionPlaylist(video: video.id, rendition: r.name)))
         }
         let segments = HLSAssembler.contiguousSegments(HLSAssembler.timing(renditions))
         logger.info("finalized \(video.id): \(renditions.count) renditions, \(segments) segments")

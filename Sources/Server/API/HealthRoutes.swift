@@ -38,7 +38,7 @@ struct HealthRoutes: Sendable {
         } catch {
             checks.catalog = "catalog unreachable: \(error)"
         }
-        let probe = layout.root.appendingPathComponent(".readyz-\(getpid())")
+        let probe = layout.readinessProbeFile()
         if FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) {
             try? FileManager.default.removeItem(at: probe)
         } else {
