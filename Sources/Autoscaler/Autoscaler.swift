@@ -121,10 +121,6 @@ public struct Autoscaler: Sendable {
     }
 
     private func publish(_ status: AutoscalerStatus) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        guard let data = try? encoder.encode(status) else { return }
-        try? AtomicFile.write(data, to: layout.autoscalerStatusFile(host: status.host, dryRun: status.dryRun))
+        try? status.write(in: layout)
     }
 }

@@ -24,7 +24,7 @@ struct HealthRoutes: Sendable {
         anyone.get("/readyz") { _, context in try await ready(detail: metricsPublic || context.key?.scope == .admin) }
         let admins = metricsPublic ? router.group() : router.group().add(middleware: RequireKey(auth: auth, scope: .admin))
         admins.get("/metrics") { _, _ in
-            let bytes = try await metrics.render(catalog: catalog, root: layout.root)
+            let bytes = try await metrics.render(catalog: catalog, layout: layout)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -1,8 +1,8 @@
-import Autoscaler
 import Catalog
 import Foundation
 import HTTPTypes
 import Prometheus
+import Storage
 import Synchronization
 
 /// What `/metrics` exports. Request counters are updated as requests finish; queue depth, busy workers
@@ -84,7 +84,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Refreshes the catalog-derived series, then renders everything in the text format.
-    func render(catalog: any Catalog, root: URL) async throws -> [UInt8] {
+    func render(catalog: any Catalog, layout: StorageLayout) async throws -> [UInt8] {
         let depth = try await catalog.queueDepth()
         for state in JobState.allCases {
             registry.makeGauge(descriptor: .init(namespace: "reel", metricName: "jobs", unitName: "",
@@ -98,17 +98,17 @@ public final class ServerMetrics: Sendable {
                                              helpText: "Workers holding a live lease (busy workers, all hosts)."),
                            labels: [("state", "busy")]).set(Double(busy))
         try await recordFinishedJobs(catalog: catalog)
-        recordAutoscalers(root: root)
+        recordAutoscalers(layout)
         return registry.emitToBuffer()
     }
 
     /// What each host's autoscaler last published (`<root>/autoscaler/<host>.json`).
-    private func recordAutoscalers(root: URL) {
+    private func recordAutoscalers(_ layout: StorageLayout) {
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
             registry.makeGauge(descriptor: .init(namespace: "reel", subsystem: "autoscaler", metricName: name, unitName: "",
                                                  helpText: help), labels: labels)
         }
-        for status in AutoscalerStatus.readAll(root: root) {
+        for status in AutoscalerStatus.readAll(in: layout) {
             let host = [("host", status.host)]
             gauge("desired_workers", "Workers the autoscaler wants.", host).set(Double(status.desired))
             gauge("running_workers", "Workers running under the autoscaler.", host).set(Double(status.running))
