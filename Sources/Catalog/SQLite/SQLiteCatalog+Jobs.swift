@@ -236,14 +236,7 @@ extension SQLiteCatalog {
         try await immediate { db in
             let now = self.options.now()
             guard let job = try JobRecord.fetchOne(db, key: jobId) else { throw CatalogError.notFound("job \(jobId)") }
-            switch job.state {
-            case .failed, .dead, .cancelled:
-                break
-            case .succeeded:
-                throw CatalogError.invalid("job \(jobId) already succeeded; only failed, dead or cancelled jobs can be retried")
-            case .waiting, .queued, .running:
-                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only failed, dead or cancelled jobs can be retried")
-            }
+            try JobRules.checkRetryable(job)
             // A parent whose children are not all done waits for them again.
             let newState: JobState = try Self.unfinishedChildren(db, parentId: jobId) > 0 ? .waiting : .queued
             try db.execute(sql: """
@@ -277,15 +270,10 @@ extension SQLiteCatalog {
         try await immediate { db in
             let now = self.options.now()
             guard let job = try JobRecord.fetchOne(db, key: jobId) else { throw CatalogError.notFound("job \(jobId)") }
-            switch job.state {
-            case .waiting, .queued, .running:
-                break
-            case .succeeded, .failed, .dead, .cancelled:
-                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only waiting, queued or running jobs can be cancelled")
-            }
+            try JobRules.checkCancellable(job)
             self.logger.notice("job \(jobId) (\(job.kind.rawValue)) of video \(job.videoId) cancelled by hand")
             try Self.settleUnsuccessful(db, job: job, state: .cancelled,
-                                        reason: "job \(jobId) (\(job.kind.rawValue)) was cancelled by an operator", now: now)
+                                        reason: JobRules.cancelledReason(job), now: now)
         }
     }
 
