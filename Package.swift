@@ -37,8 +37,9 @@ let package = Package(
         .target(name: "Profiles", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Probe, decode → scale → encode → CMAF/HLS packaging over FFmpeg.
         .target(name: "Media", dependencies: ["CFFmpeg", "Profiles", .product(name: "Logging", package: "swift-log")]),
-        // The storage root: atomic publish (stage, fsync, rename), free space, network filesystems.
-        .target(name: "Storage"),
+        // The storage root: its layout, atomic publish (stage, fsync, rename), free space, network filesystems,
+        // and the autoscaler's status files (written by Autoscaler, read by Server).
+        .target(name: "Storage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // Videos, renditions and the job queue (leases, heartbeats, retries) behind one protocol; SQLite via GRDB.
         // SQLite (GRDB) is the embedded default; PostgreSQL (postgres-nio) holds it for a fleet.
         .target(name: "Catalog", dependencies: ["Storage", .product(name: "GRDB", package: "GRDB.swift"),
@@ -54,7 +55,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Catalog", "Storage", "Profiles", "CZlib", "Autoscaler",
+                "Catalog", "Storage", "Profiles", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -121,13 +121,6 @@ public struct Autoscaler: Sendable {
     }
 
     private func publish(_ status: AutoscalerStatus) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        guard let data = try? encoder.encode(status) else { return }
-        // A dry run must not overwrite what a live autoscaler on this host publishes.
-        let name = status.dryRun ? "\(status.host).dry-run" : status.host
-        let file = AutoscalerStatus.directory(root: layout.root).appendingPathComponent("\(name).json")
-        try? AtomicFile.write(data, to: file)
+        try? status.write(in: layout)
     }
 }

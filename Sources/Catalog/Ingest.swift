@@ -1,16 +1,39 @@
 import Foundation
 import Storage
 
-/// Registering an original: copy it onto the storage root (hashing it on the way), then create the video
-/// and its plan job in one transaction. The video exists only once every byte is on disk.
+/// Registering an original, the one way both `reel ingest` and uploads do it: the file lands at
+/// `originals/<id>/source.<ext>` (one rule for the extension), hashed with SHA-256 on the way in, and the
+/// video is created with its plan job in one transaction, only once every byte is on disk.
 public enum Ingest {
-    /// Priority of plan jobs: planning takes a second and unlocks everything else, so it goes first.
-    public static let planPriority = 1000
+    /// The extension an original keeps: the uploader's, lower-cased, when it is a short plain word
+    /// (letters and digits, at most 8); otherwise `bin`. Nothing from a file name reaches a path unchecked.
+    public static func fileExtension(_ filename: String?) -> String {
+        let ext = (filename.map { ($0 as NSString).pathExtension } ?? "").lowercased()
+        let plain = !ext.isEmpty && ext.count <= 8 && ext.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII }
+        return plain ? ext : "bin"
+    }
 
+    /// Where the original of video `id` goes.
+    public static func originalFile(id: String, filename: String?, layout: StorageLayout) -> URL {
+        layout.originalFile(video: id, fileExtension: fileExtension(filename))
+    }
+
+    /// The video registered for an original at `original`: titled as given, else after the file name.
+    public static func newVideo(id: String, title: String?, filename: String?, original: URL, size: Int64, sha256: String,
+                                visibility: Visibility = .public, owner: String? = nil, layout: StorageLayout) -> NewVideo {
+        let named = title.flatMap { $0.isEmpty ? nil : $0 }
+            ?? filename.map { ($0 as NSString).deletingPathExtension }.flatMap { $0.isEmpty ? nil : $0 } ?? "Untitled"
+        return NewVideo(id: id, title: named, originalPath: layout.relative(original), sizeBytes: size, sha256: sha256,
+                        visibility: visibility, filename: filename, ownerKeyId: owner)
+    }
+
+    /// The jobs a new video starts with.
+    public static var firstJobs: [NewJob] { [.plan()] }
+
+    /// `reel ingest`: copies a local file onto the storage root and registers it.
     public static func register(file: URL, title: String?, layout: StorageLayout, catalog: any Catalog) async throws -> VideoRecord {
         let id = UUID().uuidString.lowercased()
-        let ext = file.pathExtension.isEmpty ? "bin" : file.pathExtension.lowercased()
-        let destination = layout.originalDirectory(video: id).appendingPathComponent("source.\(ext)")
+        let destination = originalFile(id: id, filename: file.lastPathComponent, layout: layout)
         let copied: (size: Int64, sha256: String)
         do {
             copied = try AtomicFile.copy(file, to: destination)
@@ -18,10 +41,10 @@ public enum Ingest {
             try? FileManager.default.removeItem(at: layout.originalDirectory(video: id))
             throw error
         }
-        let video = NewVideo(id: id, title: title ?? file.deletingPathExtension().lastPathComponent,
-                             originalPath: layout.relative(destination), sizeBytes: copied.size, sha256: copied.sha256)
+        let video = newVideo(id: id, title: title, filename: file.lastPathComponent, original: destination,
+                             size: copied.size, sha256: copied.sha256, layout: layout)
         do {
-            return try await catalog.createVideo(video, jobs: [NewJob(kind: .plan, priority: planPriority, maxAttempts: 3)])
+            return try await catalog.createVideo(video, jobs: firstJobs)
         } catch {
             try? FileManager.default.removeItem(at: layout.originalDirectory(video: id))
             throw error

@@ -8,6 +8,33 @@ enum JobRules {
         }
     }
 
+    /// Only a job that ended without succeeding (failed, dead or cancelled) can be retried by hand.
+    static func checkRetryable(_ job: JobRecord) throws {
+        switch job.state {
+        case .failed, .dead, .cancelled:
+            return
+        case .succeeded:
+            throw CatalogError.invalid("job \(job.id) already succeeded; only failed, dead or cancelled jobs can be retried")
+        case .waiting, .queued, .running:
+            throw CatalogError.invalid("job \(job.id) is \(job.state.rawValue); only failed, dead or cancelled jobs can be retried")
+        }
+    }
+
+    /// Only a job that has not ended (waiting, queued or running) can be cancelled by hand.
+    static func checkCancellable(_ job: JobRecord) throws {
+        switch job.state {
+        case .waiting, .queued, .running:
+            return
+        case .succeeded, .failed, .dead, .cancelled:
+            throw CatalogError.invalid("job \(job.id) is \(job.state.rawValue); only waiting, queued or running jobs can be cancelled")
+        }
+    }
+
+    /// The `lastError` of a job an operator cancelled.
+    static func cancelledReason(_ job: JobRecord) -> String {
+        "job \(job.id) (\(job.kind.rawValue)) was cancelled by an operator"
+    }
+
     /// Why a running job is handed out again: its worker stopped renewing the lease.
     static func reclaimedReason(_ job: JobRecord) -> String {
         "attempt \(job.attempt): the worker holding it (\(job.leaseOwner ?? "unknown")) stopped responding"

@@ -74,7 +74,7 @@ public struct ServerSettings: Sendable {
     /// written by `SecretFile` (0600, linked into place), so no host ever reads a half-written key;
     /// a key shorter than 16 bytes is refused rather than used (an empty key would let anyone sign).
     public static func signingKey(in layout: StorageLayout) throws -> [UInt8] {
-        let url = layout.root.appendingPathComponent("signing.key")
+        let url = layout.signingKeyFile
         if let existing = try readKey(url) { return existing }
         var generator = SystemRandomNumberGenerator()
         let hex = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()

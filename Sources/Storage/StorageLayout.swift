@@ -1,11 +1,22 @@
+import Crypto
 import Foundation
 
-/// Where things live under the storage root (a local directory, or an NFS mount shared by many hosts):
+/// Where things live under the storage root (a local directory, or an NFS mount shared by many hosts).
+/// Every path under the root is made here, so that this list is the whole of it:
 ///
 ///     <root>/reel.sqlite                      the catalog (SQLite; PostgreSQL when several hosts share the root)
+///     <root>/signing.key                      the key that signs playback URLs (0600, made on first use)
+///     <root>/admin.key                        the first admin key `reel up` made (0600)
+///     <root>/.uploads.lock                    held while an upload is created (open uploads are counted)
+///     <root>/.readyz-<pid>                    written and removed by /readyz, to see the root takes writes
+///     <root>/uploads/<upload>/info.json       a tus upload in progress: what it is …
+///     <root>/uploads/<upload>/data            … and the bytes so far
 ///     <root>/originals/<video>/source.<ext>   uploads, kept as they came
 ///     <root>/hls/<video>/master.m3u8 …        the HLS ladder, written piece by piece
-///     <root>/hls/<video>/parts/*.json         what each finished piece wrote (to assemble playlists)
+///     <root>/hls/<video>/<rendition>/index.m3u8  each rendition's playlist
+///     <root>/hls/<video>/poster.jpg           the poster, when the video has one
+///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
+///     <root>/autoscaler/<host>.json           what each host's autoscaler last saw and did (`AutoscalerStatus`)
 public struct StorageLayout: Sendable, Equatable {
     public let root: URL
 
@@ -16,9 +27,51 @@ public struct StorageLayout: Sendable, Equatable {
     public var originals: URL { root.appendingPathComponent("originals", isDirectory: true) }
     public var hls: URL { root.appendingPathComponent("hls", isDirectory: true) }
 
+    // MARK: - Keys and probes
+
+    public var signingKeyFile: URL { root.appendingPathComponent("signing.key") }
+    public var adminKeyFile: URL { root.appendingPathComponent("admin.key") }
+    /// The file `/readyz` writes and removes; one a process, so that servers sharing the root do not race.
+    public func readinessProbeFile(pid: Int32 = getpid()) -> URL { root.appendingPathComponent(".readyz-\(pid)") }
+
+    // MARK: - Uploads
+
+    public var uploadsRoot: URL { root.appendingPathComponent("uploads", isDirectory: true) }
+    public var uploadsLockFile: URL { root.appendingPathComponent(".uploads.lock") }
+    public func uploadDirectory(_ id: String) -> URL { uploadsRoot.appendingPathComponent(id, isDirectory: true) }
+    public func uploadInfoFile(_ id: String) -> URL { uploadDirectory(id).appendingPathComponent("info.json") }
+    public func uploadDataFile(_ id: String) -> URL { uploadDirectory(id).appendingPathComponent("data") }
+
+    // MARK: - Videos
+
     public func originalDirectory(video: String) -> URL { originals.appendingPathComponent(video, isDirectory: true) }
+    /// The original as uploaded; `fileExtension` is lower case, without the dot.
+    public func originalFile(video: String, fileExtension: String) -> URL {
+        originalDirectory(video: video).appendingPathComponent("source.\(fileExtension)")
+    }
     public func hlsDirectory(video: String) -> URL { hls.appendingPathComponent(video, isDirectory: true) }
+    public func masterPlaylist(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("master.m3u8") }
+    public func renditionPlaylist(video: String, rendition: String) -> URL {
+        hlsDirectory(video: video).appendingPathComponent(rendition, isDirectory: true).appendingPathComponent("index.m3u8")
+    }
+    public func posterFile(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("poster.jpg") }
     public func partsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("parts", isDirectory: true) }
+    /// What a finished (or, with a `.partial` piece name, a running) piece wrote.
+    public func partManifest(video: String, piece: String) -> URL {
+        partsDirectory(video: video).appendingPathComponent("\(piece).json")
+    }
+
+    // MARK: - Autoscalers
+
+    public var autoscalerDirectory: URL { root.appendingPathComponent("autoscaler", isDirectory: true) }
+    /// A dry run publishes beside the live autoscaler of its host, never over it.
+    public func autoscalerStatusFile(host: String, dryRun: Bool) -> URL {
+        autoscalerDirectory.appendingPathComponent(dryRun ? "\(host)\(Self.dryRunSuffix)" : "\(host).json")
+    }
+    /// The ending of a dry run's status file, which readers leave out.
+    public static let dryRunSuffix = ".dry-run.json"
+
+    // MARK: - Paths in the catalog
 
     /// A path relative to the root, as stored in the catalog (so the root can be mounted elsewhere).
     public func relative(_ url: URL) -> String {
@@ -70,7 +123,7 @@ public enum AtomicFile {
                 let n = read(input, buffer.baseAddress, buffer.count)
                 if n < 0 { if errno == EINTR { continue }; throw AtomicDirectory.Failure(path: source.path, reason: String(cString: strerror(errno))) }
                 if n == 0 { break }
-                hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 var written = 0
                 while written < n {
                     let w = Glibc.write(output, buffer.baseAddress! + written, n - written)
@@ -90,6 +143,6 @@ public enum AtomicFile {
             unlink(partial.path)
             throw error
         }
-        return (size, hasher.finalizeHex())
+        return (size, FileDigest.hex(hasher.finalize()))
     }
 }

@@ -41,19 +41,18 @@ struct JobHandlers {
         if chunks.count > settings.maxChunks {
             throw MediaError.exceedsLimit(path: source, detail: "it would take \(chunks.count) pieces of work, more than the \(settings.maxChunks) allowed")
         }
-        // Short videos before long ones; a video's first chunk and its audio before its other chunks.
-        let base = max(0, 100 - Int(plan.duration / 60))
+        // Which of them runs first: `JobPriority`.
         var jobs: [NewJob] = []
         if plan.hasVideo {
             for (i, chunk) in chunks.enumerated() {
-                jobs.append(NewJob(kind: .videoChunk, priority: base + (i == 0 ? 50 : 0),
+                jobs.append(NewJob(kind: .videoChunk, priority: JobPriority.videoChunk(i, videoSeconds: plan.duration),
                                    payload: ChunkPayload(first: chunk.first, end: chunk.end).json))
             }
         }
-        if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: base + 50)) }
+        if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: JobPriority.audio(videoSeconds: plan.duration))) }
         let probe = String(decoding: try JSONEncoder().encode(plan.probe), as: UTF8.self)
         logger.info("planned \(video.id): \(plan.segmentStarts.count) segments, \(jobs.count) pieces, rungs \(plan.rungs)")
-        return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: base + 60),
+        return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: JobPriority.finalize(videoSeconds: plan.duration)),
                           video: VideoUpdate(state: .processing, probeJSON: probe, durationSeconds: plan.duration))
     }
 
@@ -127,7 +126,6 @@ struct JobHandlers {
 
     private func finalize(video: VideoRecord, lease: Lease) async throws -> JobOutcome {
         let renditions = try await publisher.publishFinal(video: video.id, lease: lease)
-        let hls = settings.layout.hlsDirectory(video: video.id)
         let audio = renditions.first { $0.kind == "audio" }
         let records = renditions.map { r in
             RenditionRecord(
@@ -135,7 +133,7 @@ struct JobHandlers {
                 codecs: r.kind == "video" ? [r.codecs, audio?.codecs].compactMap { $0 }.joined(separator: ",") : r.codecs,
                 bandwidth: r.peakBitrate + (r.kind == "video" ? audio?.peakBitrate ?? 0 : 0),
                 averageBandwidth: r.averageBitrate + (r.kind == "video" ? audio?.averageBitrate ?? 0 : 0),
-                playlistPath: settings.layout.relative(hls.appendingPathComponent("\(r.name)/index.m3u8")))
+                playlistPath: settings.layout.relative(settings.layout.renditionPlaylist(video: video.id, rendition: r.name)))
         }
         let segments = HLSAssembler.contiguousSegments(HLSAssembler.timing(renditions))
         logger.info("finalized \(video.id): \(renditions.count) renditions, \(segments) segments")

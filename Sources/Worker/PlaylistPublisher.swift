@@ -14,9 +14,7 @@ struct PlaylistPublisher {
         try AtomicFile.write(try JSONEncoder().encode(parts), to: manifestURL(video: video, piece: piece))
     }
 
-    private func manifestURL(video: String, piece: String) -> URL {
-        layout.partsDirectory(video: video).appendingPathComponent("\(piece).json")
-    }
+    private func manifestURL(video: String, piece: String) -> URL { layout.partManifest(video: video, piece: piece) }
 
     /// A running piece's manifest so far (`<piece>.partial.json`); `manifests` reads it only until the
     /// piece's own manifest exists, so a late write by a worker that lost the job changes nothing.

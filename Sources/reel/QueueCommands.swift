@@ -136,7 +136,7 @@ struct VideosCommand: AsyncParsableCommand {
                 printError("reel: no video \(id)")
                 throw ExitCode.failure
             }
-            let master = options.layout.hlsDirectory(video: id).appendingPathComponent("master.m3u8")
+            let master = options.layout.masterPlaylist(video: id)
             let detail = Detail(video: video, renditions: try await catalog.renditions(videoId: id),
                                 jobs: try await catalog.jobs(videoId: id, states: nil, limit: 1000),
                                 masterPlaylist: video.publishedSegments > 0 ? master.path : nil)

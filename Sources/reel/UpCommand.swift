@@ -58,7 +58,7 @@ struct UpCommand: AsyncParsableCommand {
     /// On a fresh storage root, an admin key for the person who just ran `reel up`, kept in
     /// `<data>/admin.key` (mode 0600) so that the next `reel up` prints the same link.
     private func firstAdminKey(catalog: any Catalog, layout: StorageLayout, logger: Logger) async throws -> String? {
-        let file = layout.root.appendingPathComponent("admin.key")
+        let file = layout.adminKeyFile
         if let saved = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
            try await catalog.apiKey(secretHash: Authenticator.hash(saved)) != nil {
             return saved

@@ -2,6 +2,7 @@ import Autoscaler
 import Catalog
 import Foundation
 import ReelTestSupport
+import Storage
 import Testing
 
 /// `reel autoscale --driver child` on this machine, with cooldowns shortened by configuration: a deep
@@ -44,7 +45,7 @@ struct AutoscalerProcessTests {
                         label: "autoscale")
     }
 
-    func status() -> AutoscalerStatus? { AutoscalerStatus.readAll(root: root).first }
+    func status() -> AutoscalerStatus? { AutoscalerStatus.readAll(in: StorageLayout(root: root)).first }
 
     /// Pids of the autoscaler's worker children.
     func children(of parent: Int32) -> [Int32] {

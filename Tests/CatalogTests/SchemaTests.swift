@@ -30,9 +30,9 @@ struct SchemaTests {
         // The claim query uses the claim index and needs no sort.
         let plan = try await fixture.sqlite.writer.read { db in
             try Row.fetchAll(db, sql: """
-                EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE state = 'queued' AND run_after <= ?
+                EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE state = ? AND run_after <= ?
                 ORDER BY priority DESC, run_after ASC, id ASC LIMIT 1
-                """, arguments: [Date()]).map { row -> String in try row.decode(forColumn: "detail") }
+                """, arguments: [JobState.queued, Date()]).map { row -> String in try row.decode(forColumn: "detail") }
         }
         #expect(plan.contains { $0.contains("jobs_claim") }, "\(plan)")
         #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")

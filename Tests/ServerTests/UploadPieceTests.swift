@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import Testing
 @testable import Server
@@ -17,10 +18,10 @@ struct UploadPieceTests {
         #expect(UploadInfo.cleanFilename("C:\\Users\\me\\clip.mov") == "clip.mov")
         #expect(UploadInfo.cleanFilename("a\u{0}b\nc.mp4") == "abc.mp4")
         #expect(UploadInfo.cleanFilename("") == nil)
-        #expect(UploadStore.fileExtension("clip.MOV") == "mov")
-        #expect(UploadStore.fileExtension("noext") == "bin")
-        #expect(UploadStore.fileExtension("weird.m p4") == "bin")
-        #expect(UploadStore.fileExtension(nil) == "bin")
+        #expect(Ingest.fileExtension("clip.MOV") == "mov")
+        #expect(Ingest.fileExtension("noext") == "bin")
+        #expect(Ingest.fileExtension("weird.m p4") == "bin")
+        #expect(Ingest.fileExtension(nil) == "bin")
     }
 
     @Test func visibility() throws {

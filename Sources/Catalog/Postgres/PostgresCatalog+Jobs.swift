@@ -254,17 +254,8 @@ extension PostgresCatalog {
         let logger = self.logger
         let now = options.now()
         try await transaction { connection in
-            guard let row = try await connection.all("SELECT * FROM jobs WHERE id = \(jobId) FOR UPDATE", logger).first
-            else { throw CatalogError.notFound("job \(jobId)") }
-            let job = try JobRecord(row)
-            switch job.state {
-            case .failed, .dead, .cancelled:
-                break
-            case .succeeded:
-                throw CatalogError.invalid("job \(jobId) already succeeded; only failed, dead or cancelled jobs can be retried")
-            case .waiting, .queued, .running:
-                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only failed, dead or cancelled jobs can be retried")
-            }
+            let job = try await Self.lockJob(connection, jobId, logger)
+            try JobRules.checkRetryable(job)
             try await Self.lockVideo(connection, job.videoId, logger)
             // A parent whose children are not all done waits for them again.
             let unfinished = try await connection.all("""
@@ -307,18 +298,11 @@ extension PostgresCatalog {
         let logger = self.logger
         let now = options.now()
         try await transaction { connection in
-            guard let row = try await connection.all("SELECT * FROM jobs WHERE id = \(jobId) FOR UPDATE", logger).first
-            else { throw CatalogError.notFound("job \(jobId)") }
-            let job = try JobRecord(row)
-            switch job.state {
-            case .waiting, .queued, .running:
-                break
-            case .succeeded, .failed, .dead, .cancelled:
-                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only waiting, queued or running jobs can be cancelled")
-            }
+            let job = try await Self.lockJob(connection, jobId, logger)
+            try JobRules.checkCancellable(job)
             logger.notice("job \(jobId) (\(job.kind.rawValue)) of video \(job.videoId) cancelled by hand")
             try await Self.settleUnsuccessful(connection, job: job, state: .cancelled,
-                                              reason: "job \(jobId) (\(job.kind.rawValue)) was cancelled by an operator",
+                                              reason: JobRules.cancelledReason(job),
                                               now: now, logger)
         }
     }
@@ -342,6 +326,13 @@ extension PostgresCatalog {
     }
 
     // MARK: - Helpers (inside a transaction)
+
+    /// The job, locked until the transaction ends; `notFound` when there is none.
+    static func lockJob(_ connection: PostgresConnection, _ jobId: Int64, _ logger: Logger) async throws -> JobRecord {
+        guard let row = try await connection.all("SELECT * FROM jobs WHERE id = \(jobId) FOR UPDATE", logger).first
+        else { throw CatalogError.notFound("job \(jobId)") }
+        return try JobRecord(row)
+    }
 
     static func lockVideo(_ connection: PostgresConnection, _ videoId: String, _ logger: Logger) async throws {
         try await connection.all("SELECT 1 FROM videos WHERE id = \(videoId) FOR UPDATE", logger)

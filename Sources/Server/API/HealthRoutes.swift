@@ -24,7 +24,7 @@ struct HealthRoutes: Sendable {
         anyone.get("/readyz") { _, context in try await ready(detail: metricsPublic || context.key?.scope == .admin) }
         let admins = metricsPublic ? router.group() : router.group().add(middleware: RequireKey(auth: auth, scope: .admin))
         admins.get("/metrics") { _, _ in
-            let bytes = try await metrics.render(catalog: catalog, root: layout.root)
+            let bytes = try await metrics.render(catalog: catalog, layout: layout)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
@@ -47,7 +47,7 @@ struct HealthRoutes: Sendable {
         } catch {
             checks.catalog = "catalog unreachable: \(error)"
         }
-        let probe = layout.root.appendingPathComponent(".readyz-\(getpid())")
+        let probe = layout.readinessProbeFile()
         if FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) {
             try? FileManager.default.removeItem(at: probe)
         } else {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Storage
 import HTTPTypes
 import Hummingbird
 
@@ -16,7 +17,7 @@ struct PageRoutes: Sendable {
             guard let data = Data(base64Encoded: base64) else {
                 throw Problem(.internalServerError, "the embedded page \(name) is damaged")
             }
-            files[name] = .init(bytes: ByteBuffer(bytes: data), etag: "\"\(Crypto.SHA256.hash(data: data).hex.prefix(16))\"",
+            files[name] = .init(bytes: ByteBuffer(bytes: data), etag: "\"\(FileDigest.hex(Crypto.SHA256.hash(data: data)).prefix(16))\"",
                                 lastModified: started)
         }
         self.files = files

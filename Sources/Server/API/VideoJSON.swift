@@ -18,7 +18,7 @@ struct VideoJSON {
         } else {
             base = "/hls/\(video.id)"
         }
-        let posterExists = FileManager.default.fileExists(atPath: layout.hlsDirectory(video: video.id).appendingPathComponent("poster.jpg").path)
+        let posterExists = FileManager.default.fileExists(atPath: layout.posterFile(video: video.id).path)
         return API.Video(
             id: video.id, title: video.title, filename: video.filename,
             visibility: video.visibility.rawValue, state: video.state.rawValue,

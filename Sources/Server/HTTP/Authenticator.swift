@@ -1,6 +1,7 @@
 import Catalog
 import Crypto
 import Foundation
+import Storage
 import HTTPTypes
 import Hummingbird
 
@@ -18,7 +19,7 @@ public struct Authenticator: Sendable {
         return (secret, hash(secret))
     }
 
-    public static func hash(_ secret: String) -> String { Crypto.SHA256.hash(data: Data(secret.utf8)).hex }
+    public static func hash(_ secret: String) -> String { FileDigest.hex(Crypto.SHA256.hash(data: Data(secret.utf8))) }
 
     /// The caller's key, or nil when the request carries none. A key that is present but unknown or
     /// revoked is an error: the client should learn that its key is wrong, not be treated as anonymous.

@@ -1,4 +1,3 @@
-import Autoscaler
 import Catalog
 import Foundation
 import HTTPTypes
@@ -89,7 +88,7 @@ public final class ServerMetrics: Sendable {
     /// come from the shared catalog and are the same on every node — aggregate them with `max`; node
     /// figures (HTTP, uploads, `reel_node_workers`, job durations of this node's workers, this node's
     /// autoscaler) are this node's own — `sum` them.
-    func render(catalog: any Catalog, root: URL) async throws -> [UInt8] {
+    func render(catalog: any Catalog, layout: StorageLayout) async throws -> [UInt8] {
         let node = NodeName.current
         let depth = try await catalog.queueDepth()
         for state in JobState.allCases {
@@ -108,7 +107,7 @@ public final class ServerMetrics: Sendable {
                            labels: [("state", "busy"), ("node", node)])
             .set(Double(owners.filter { Self.isOnNode($0, node) }.count))
         try await recordFinishedJobs(catalog: catalog, node: node)
-        recordAutoscaler(root: root, node: node)
+        recordAutoscaler(layout, node: node)
         return registry.emitToBuffer()
     }
 
@@ -116,12 +115,12 @@ public final class ServerMetrics: Sendable {
     static func isOnNode(_ owner: String, _ node: String) -> Bool { owner.hasPrefix(node + ":") }
 
     /// What this node's autoscaler last published (`<root>/autoscaler/<node>.json`); other nodes publish theirs.
-    private func recordAutoscaler(root: URL, node: String) {
+    private func recordAutoscaler(_ layout: StorageLayout, node: String) {
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
             registry.makeGauge(descriptor: .init(namespace: "reel", subsystem: "autoscaler", metricName: name, unitName: "",
                                                  helpText: help), labels: labels)
         }
-        for status in AutoscalerStatus.readAll(root: root) where status.host == node {
+        for status in AutoscalerStatus.readAll(in: layout) where status.host == node {
             let host = [("host", status.host)]
             gauge("desired_workers", "Workers the autoscaler wants.", host).set(Double(status.desired))
             gauge("running_workers", "Workers running under the autoscaler.", host).set(Double(status.running))

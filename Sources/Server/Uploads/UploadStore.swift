@@ -55,9 +55,9 @@ final class UploadStore: Sendable {
         self.holder = "\(NodeName.current):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
     }
 
-    var root: URL { layout.root.appendingPathComponent("uploads", isDirectory: true) }
-    func directory(_ id: String) -> URL { root.appendingPathComponent(id, isDirectory: true) }
-    private func dataPath(_ id: String) -> String { directory(id).appendingPathComponent("data").path }
+    var root: URL { layout.uploadsRoot }
+    func directory(_ id: String) -> URL { layout.uploadDirectory(id) }
+    private func dataPath(_ id: String) -> String { layout.uploadDataFile(id).path }
 
     // MARK: - Creating and reading
 
@@ -221,7 +221,7 @@ final class UploadStore: Sendable {
     }
 
     private func originalURL(_ info: UploadInfo) -> URL {
-        layout.originalDirectory(video: info.id).appendingPathComponent("source.\(Self.fileExtension(info.filename))")
+        Ingest.originalFile(id: info.id, filename: info.filename, layout: layout)
     }
 
     private func checkSpace(for bytes: Int64, promised: Int64 = 0) throws {
@@ -422,10 +422,14 @@ final class UploadStore: Sendable {
         hashes.withLock { $0[id] = nil }
         let sha256: String
         if let hash {
-            sha256 = hash.finalize().hex
+            sha256 = FileDigest.hex(hash.finalize())
         } else {
             let path = dataPath(id)
-            sha256 = try await NIOThreadPool.singleton.runIfActive { try Self.hashFile(path) }
+            do {
+                sha256 = try await NIOThreadPool.singleton.runIfActive { try FileDigest.sha256(ofFileAt: path) }
+            } catch {
+                throw UploadError.storageFailure("Reading the upload back to hash it failed: \(error).")
+            }
         }
         if let expectedSHA256, expectedSHA256.lowercased() != sha256 {
             try? await catalog.deleteUpload(id: id, holder: holder)
@@ -437,16 +441,14 @@ final class UploadStore: Sendable {
         guard rename(dataPath(id), destination.path) == 0 else {
             throw UploadError.storageFailure("Cannot move the upload into originals/: \(String(cString: strerror(errno))).")
         }
-        let title = info.title.flatMap { $0.isEmpty ? nil : $0 }
-            ?? info.filename.map { ($0 as NSString).deletingPathExtension } ?? "Untitled"
         let video: VideoRecord
         do {
             video = try await catalog.finishUpload(
                 id: id, holder: holder,
-                video: NewVideo(id: id, title: title, originalPath: layout.relative(destination), sizeBytes: info.length,
-                                sha256: sha256, visibility: info.visibility, filename: info.filename,
-                                ownerKeyId: info.ownerKeyId),
-                jobs: [NewJob(kind: .plan, priority: Ingest.planPriority, maxAttempts: 3)])
+                video: Ingest.newVideo(id: id, title: info.title, filename: info.filename, original: destination,
+                                       size: info.length, sha256: sha256, visibility: info.visibility,
+                                       owner: info.ownerKeyId, layout: layout),
+                jobs: Ingest.firstJobs)
         } catch {
             rename(destination.path, dataPath(id))  // give the bytes back to the upload, so a retry can finish it
             throw error
@@ -455,30 +457,6 @@ final class UploadStore: Sendable {
         info.offset = info.length
         logger.info("upload complete", metadata: ["video": "\(id)", "bytes": "\(info.length)", "sha256": "\(sha256)"])
         return video
-    }
-
-    static func fileExtension(_ filename: String?) -> String {
-        let ext = (filename.map { ($0 as NSString).pathExtension } ?? "").lowercased()
-        let plain = !ext.isEmpty && ext.count <= 8 && ext.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) }
-        return plain ? ext : "bin"
-    }
-
-    private static func hashFile(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw UploadError.storageFailure("Cannot read the upload back to hash it.") }
-        defer { close(fd) }
-        var hash = Crypto.SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 {
-                throw UploadError.storageFailure("Reading the upload back to hash it failed: \(String(cString: strerror(errno))).")
-            }
-            if count == 0 { break }
-            buffer.withUnsafeBytes { hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
-        }
-        return hash.finalize().hex
     }
 
     // MARK: - Removing
@@ -591,8 +569,4 @@ extension JSONDecoder {
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }
-}
-
-extension Digest {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
 }

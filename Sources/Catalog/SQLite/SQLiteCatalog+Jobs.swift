@@ -7,94 +7,13 @@ import Logging
 // is written, so the transaction changes nothing.
 
 extension SQLiteCatalog {
-    // MARK: - Videos
-
-    public func createVideo(_ video: NewVideo, jobs: [NewJob]) async throws -> VideoRecord {
-        for job in jobs { try JobRules.validate(job) }
-        return try await immediate { db in
-            if try VideoRecord.exists(db, key: video.id) {
-                throw CatalogError.invalid("a video with id \(video.id) already exists")
-            }
-            return try self.insertVideo(db, video, jobs: jobs)
-        }
-    }
-
-    /// Inserts a new video and its first jobs (inside the caller's transaction).
-    func insertVideo(_ db: Database, _ video: NewVideo, jobs: [NewJob]) throws -> VideoRecord {
-        let now = options.now()
-        let record = VideoRecord(
-            id: video.id, title: video.title, state: .queued, originalPath: video.originalPath,
-            sizeBytes: video.sizeBytes, sha256: video.sha256, probeJSON: nil, durationSeconds: nil,
-            progress: 0, publishedSegments: 0, error: nil, createdAt: now, updatedAt: now,
-            playableAt: nil, readyAt: nil, visibility: video.visibility, filename: video.filename,
-            ownerKeyId: video.ownerKeyId)
-        try record.insert(db)
-        for job in jobs {
-            _ = try Self.insertJob(db, job, videoId: video.id, state: .queued, parentId: nil, now: now)
-        }
-        // Read back: dates are stored with millisecond precision.
-        return try VideoRecord.fetchOne(db, key: video.id)!
-    }
-
-    public func video(id: String) async throws -> VideoRecord? {
-        try await read { db in try VideoRecord.fetchOne(db, key: id) }
-    }
-
-    /// Newest first; the audience's filter is `VideoAudience.canSee` in SQL.
-    public func videos(state: VideoState?, audience: VideoAudience, limit: Int, offset: Int) async throws -> [VideoRecord] {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let state {
-            conditions.append("state = ?")
-            arguments += [state]
-        }
-        switch audience {
-        case .everyone: break
-        case .key(let id):
-            conditions.append("(visibility <> 'private' OR owner_key_id = ?)")
-            arguments += [id]
-        case .anonymous:
-            conditions.append("visibility <> 'private'")
-        }
-        arguments += [max(limit, 0), max(offset, 0)]
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT * FROM videos \(filter) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        let finalArguments = arguments
-        return try await read { db in try VideoRecord.fetchAll(db, sql: sql, arguments: finalArguments) }
-    }
-
-    public func storedBytes(ownerKeyId: String) async throws -> Int64 {
-        try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(size_bytes), 0) FROM videos WHERE owner_key_id = ?",
-                               arguments: [ownerKeyId]) ?? 0
-        }
-    }
-
-    public func renditions(videoId: String) async throws -> [RenditionRecord] {
-        try await read { db in
-            try RenditionRecord.fetchAll(db, sql: "SELECT * FROM renditions WHERE video_id = ? ORDER BY name",
-                                         arguments: [videoId])
-        }
-    }
-
-    /// Deletes the video, its renditions and its jobs (a worker still holding one loses its lease).
-    /// Files on the storage root are the caller's business.
-    public func deleteVideo(id: String) async throws {
-        try await immediate { db in
-            try db.execute(sql: "DELETE FROM jobs WHERE video_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM renditions WHERE video_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM videos WHERE id = ?", arguments: [id])
-            if db.changesCount == 0 { throw CatalogError.notFound("video \(id)") }
-        }
-    }
-
     // MARK: - Claim
 
     public func claim(owner: String, leaseDuration: TimeInterval, kinds: Set<JobKind>?) async throws -> ClaimedJob? {
         guard leaseDuration > 0 else { throw CatalogError.invalid("lease duration must be positive, not \(leaseDuration)") }
         guard !owner.isEmpty else { throw CatalogError.invalid("a claim needs an owner name") }
         if let kinds, kinds.isEmpty { return nil }
-        let kindList = kinds.map { $0.map(\.rawValue).sorted() }
+        let kindList = kinds.map { $0.sorted { $0.rawValue < $1.rawValue } }
         return try await immediate { db in
             let now = self.options.now()
             try self.reapAbandoned(db, now: now)
@@ -107,13 +26,13 @@ extension SQLiteCatalog {
             }
             let order = "ORDER BY priority DESC, run_after ASC, id ASC LIMIT 1"
             let queued = try JobRecord.fetchOne(db, sql: """
-                SELECT * FROM jobs WHERE state = 'queued' AND run_after <= ?\(kindSQL) \(order)
-                """, arguments: [now] + kindArguments)
+                SELECT * FROM jobs WHERE state = ? AND run_after <= ?\(kindSQL) \(order)
+                """, arguments: [JobState.queued, now] + kindArguments)
             // A running job whose lease expired: its worker died (or hangs). After the reaping above,
             // such a job still has attempts left.
             let abandoned = try JobRecord.fetchOne(db, sql: """
-                SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ?\(kindSQL) \(order)
-                """, arguments: [now] + kindArguments)
+                SELECT * FROM jobs WHERE state = ? AND lease_expires_at < ?\(kindSQL) \(order)
+                """, arguments: [JobState.running, now] + kindArguments)
             guard let chosen = [queued, abandoned].compactMap({ $0 }).min(by: Self.claimsBefore) else {
                 return nil
             }
@@ -124,12 +43,12 @@ extension SQLiteCatalog {
                 self.logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(chosen.leaseOwner ?? "unknown") expired; reclaimed by \(owner)")
             }
             try db.execute(sql: """
-                UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
+                UPDATE jobs SET state = ?, attempt = attempt + 1, lease_owner = ?, lease_expires_at = ?,
                        started_at = COALESCE(started_at, ?), progress = 0, last_error = ?, updated_at = ?
                 WHERE id = ?
-                """, arguments: [owner, now.addingTimeInterval(leaseDuration), now, lastError, now, chosen.id])
-            try db.execute(sql: "UPDATE videos SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'queued'",
-                           arguments: [now, chosen.videoId])
+                """, arguments: [JobState.running, owner, now.addingTimeInterval(leaseDuration), now, lastError, now, chosen.id])
+            try db.execute(sql: "UPDATE videos SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+                           arguments: [VideoState.processing, now, chosen.videoId, VideoState.queued])
             try Self.refreshProgress(db, videoId: chosen.videoId, now: now)
 
             let job = try JobRecord.fetchOne(db, key: chosen.id)!
@@ -148,8 +67,8 @@ extension SQLiteCatalog {
     /// Jobs whose worker stopped responding (lease expired) on their last allowed attempt become dead.
     private func reapAbandoned(_ db: Database, now: Date) throws {
         let abandoned = try JobRecord.fetchAll(db, sql: """
-            SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ? AND attempt >= max_attempts
-            """, arguments: [now])
+            SELECT * FROM jobs WHERE state = ? AND lease_expires_at < ? AND attempt >= max_attempts
+            """, arguments: [JobState.running, now])
         for job in abandoned {
             let reason = JobRules.abandonedReason(job)
             logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
@@ -162,8 +81,8 @@ extension SQLiteCatalog {
     /// The job, if `lease` still holds it; otherwise `leaseLost`.
     static func fenced(_ db: Database, _ lease: Lease) throws -> JobRecord {
         guard let job = try JobRecord.fetchOne(db, sql: """
-            SELECT * FROM jobs WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = 'running'
-            """, arguments: [lease.jobId, lease.attempt, lease.owner])
+            SELECT * FROM jobs WHERE id = ? AND attempt = ? AND lease_owner = ? AND state = ?
+            """, arguments: [lease.jobId, lease.attempt, lease.owner, JobState.running])
         else { throw CatalogError.leaseLost(jobId: lease.jobId) }
         return job
     }
@@ -193,9 +112,9 @@ extension SQLiteCatalog {
                 throw CatalogError.invalid("job \(job.id) of video \(job.videoId) cannot store rendition \(rendition.name) of video \(rendition.videoId)")
             }
             try db.execute(sql: """
-                UPDATE jobs SET state = 'succeeded', progress = 1, lease_expires_at = NULL, finished_at = ?, updated_at = ?
+                UPDATE jobs SET state = ?, progress = 1, lease_expires_at = NULL, finished_at = ?, updated_at = ?
                 WHERE id = ?
-                """, arguments: [now, now, job.id])
+                """, arguments: [JobState.succeeded, now, now, job.id])
 
             var newParentId: Int64?
             if let parent = outcome.parent {
@@ -233,10 +152,10 @@ extension SQLiteCatalog {
                 let delay = self.options.retryDelay(afterAttempt: job.attempt)
                 self.logger.warning("job \(job.id) (\(job.kind.rawValue)) attempt \(job.attempt)/\(job.maxAttempts) failed, retry in \(String(format: "%.1f", delay)) s: \(error)")
                 try db.execute(sql: """
-                    UPDATE jobs SET state = 'queued', run_after = ?, last_error = ?, lease_owner = NULL,
+                    UPDATE jobs SET state = ?, run_after = ?, last_error = ?, lease_owner = NULL,
                            lease_expires_at = NULL, progress = 0, updated_at = ?
                     WHERE id = ?
-                    """, arguments: [now.addingTimeInterval(delay), error, now, job.id])
+                    """, arguments: [JobState.queued, now.addingTimeInterval(delay), error, now, job.id])
                 try Self.refreshProgress(db, videoId: job.videoId, now: now)
                 return .queued
             }
@@ -252,10 +171,10 @@ extension SQLiteCatalog {
             let now = self.options.now()
             let job = try Self.fenced(db, lease)
             try db.execute(sql: """
-                UPDATE jobs SET state = 'queued', attempt = MAX(attempt - 1, 0), lease_owner = NULL,
+                UPDATE jobs SET state = ?, attempt = MAX(attempt - 1, 0), lease_owner = NULL,
                        lease_expires_at = NULL, progress = 0, updated_at = ?
                 WHERE id = ?
-                """, arguments: [now, job.id])
+                """, arguments: [JobState.queued, now, job.id])
             try Self.refreshProgress(db, videoId: job.videoId, now: now)
         }
     }
@@ -274,8 +193,8 @@ extension SQLiteCatalog {
                                              arguments: [videoId])
             else { throw CatalogError.notFound("video \(videoId)") }
             let stored: Int = row["published_segments"]
-            let state: String = row["state"]
-            guard state != VideoState.ready.rawValue, final || count > stored else { return false }
+            let state: VideoState = row["state"]
+            guard state != .ready, final || count > stored else { return false }
             // Still inside the transaction: an error here rolls back and nothing is recorded.
             try publish()
             try db.execute(sql: """
@@ -302,9 +221,9 @@ extension SQLiteCatalog {
         }
         if let states {
             if states.isEmpty { return [] }
-            let names = states.map(\.rawValue).sorted()
-            conditions.append("state IN (\(names.map { _ in "?" }.joined(separator: ", ")))")
-            arguments += StatementArguments(names)
+            let sorted = states.sorted { $0.rawValue < $1.rawValue }
+            conditions.append("state IN (\(sorted.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += StatementArguments(sorted)
         }
         arguments += [max(limit, 0)]
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
@@ -317,19 +236,9 @@ extension SQLiteCatalog {
         try await immediate { db in
             let now = self.options.now()
             guard let job = try JobRecord.fetchOne(db, key: jobId) else { throw CatalogError.notFound("job \(jobId)") }
-            switch job.state {
-            case .failed, .dead, .cancelled:
-                break
-            case .succeeded:
-                throw CatalogError.invalid("job \(jobId) already succeeded; only failed, dead or cancelled jobs can be retried")
-            case .waiting, .queued, .running:
-                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only failed, dead or cancelled jobs can be retried")
-            }
+            try JobRules.checkRetryable(job)
             // A parent whose children are not all done waits for them again.
-            let unfinishedChildren = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM jobs WHERE parent_id = ? AND state != 'succeeded'
-                """, arguments: [jobId]) ?? 0
-            let newState: JobState = unfinishedChildren > 0 ? .waiting : .queued
+            let newState: JobState = try Self.unfinishedChildren(db, parentId: jobId) > 0 ? .waiting : .queued
             try db.execute(sql: """
                 UPDATE jobs SET state = ?, attempt = 0, run_after = ?, lease_owner = NULL, lease_expires_at = NULL,
                        progress = 0, finished_at = NULL, updated_at = ?
@@ -339,18 +248,18 @@ extension SQLiteCatalog {
             var ancestorId = job.parentId
             while let id = ancestorId, let ancestor = try JobRecord.fetchOne(db, key: id), ancestor.state == .cancelled {
                 try db.execute(sql: """
-                    UPDATE jobs SET state = 'waiting', finished_at = NULL, updated_at = ? WHERE id = ?
-                    """, arguments: [now, id])
+                    UPDATE jobs SET state = ?, finished_at = NULL, updated_at = ? WHERE id = ?
+                    """, arguments: [JobState.waiting, now, id])
                 ancestorId = ancestor.parentId
             }
             // The video comes back once none of its jobs is failed, dead or cancelled any more.
             let broken = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM jobs WHERE video_id = ? AND state IN ('failed', 'dead', 'cancelled')
-                """, arguments: [job.videoId]) ?? 0
+                SELECT COUNT(*) FROM jobs WHERE video_id = ? AND state IN (?, ?, ?)
+                """, arguments: [job.videoId, JobState.failed, JobState.dead, JobState.cancelled]) ?? 0
             if broken == 0 {
                 try db.execute(sql: """
-                    UPDATE videos SET state = 'processing', error = NULL, updated_at = ? WHERE id = ? AND state = 'failed'
-                    """, arguments: [now, job.videoId])
+                    UPDATE videos SET state = ?, error = NULL, updated_at = ? WHERE id = ? AND state = ?
+                    """, arguments: [VideoState.processing, now, job.videoId, VideoState.failed])
             }
             try Self.refreshProgress(db, videoId: job.videoId, now: now)
             self.logger.notice("job \(jobId) (\(job.kind.rawValue)) of video \(job.videoId) retried by hand (\(newState.rawValue))")
@@ -361,15 +270,10 @@ extension SQLiteCatalog {
         try await immediate { db in
             let now = self.options.now()
             guard let job = try JobRecord.fetchOne(db, key: jobId) else { throw CatalogError.notFound("job \(jobId)") }
-            switch job.state {
-            case .waiting, .queued, .running:
-                break
-            case .succeeded, .failed, .dead, .cancelled:
-                throw CatalogError.invalid("job \(jobId) is \(job.state.rawValue); only waiting, queued or running jobs can be cancelled")
-            }
+            try JobRules.checkCancellable(job)
             self.logger.notice("job \(jobId) (\(job.kind.rawValue)) of video \(job.videoId) cancelled by hand")
             try Self.settleUnsuccessful(db, job: job, state: .cancelled,
-                                        reason: "job \(jobId) (\(job.kind.rawValue)) was cancelled by an operator", now: now)
+                                        reason: JobRules.cancelledReason(job), now: now)
         }
     }
 
@@ -389,8 +293,8 @@ extension SQLiteCatalog {
         return try await read { db in
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM jobs
-                WHERE (state = 'queued' AND run_after <= ?) OR (state = 'running' AND lease_expires_at < ?)
-                """, arguments: [now, now]) ?? 0
+                WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_expires_at < ?)
+                """, arguments: [JobState.queued, now, JobState.running, now]) ?? 0
         }
     }
 
@@ -415,27 +319,31 @@ extension SQLiteCatalog {
         var ancestorId = job.parentId
         while let id = ancestorId {
             try db.execute(sql: """
-                UPDATE jobs SET state = 'cancelled', last_error = ?, finished_at = ?, updated_at = ?
-                WHERE id = ? AND state IN ('waiting', 'queued')
-                """, arguments: [JobRules.ancestorReason(job, ended: state), now, now, id])
+                UPDATE jobs SET state = ?, last_error = ?, finished_at = ?, updated_at = ?
+                WHERE id = ? AND state IN (?, ?)
+                """, arguments: [JobState.cancelled, JobRules.ancestorReason(job, ended: state), now, now, id,
+                                 JobState.waiting, JobState.queued])
             guard db.changesCount > 0 else { break }
             ancestorId = try Int64.fetchOne(db, sql: "SELECT parent_id FROM jobs WHERE id = ?", arguments: [id])
         }
         try db.execute(sql: """
-            UPDATE videos SET state = 'failed', error = ?, updated_at = ? WHERE id = ? AND state != 'ready'
-            """, arguments: [reason, now, job.videoId])
+            UPDATE videos SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state != ?
+            """, arguments: [VideoState.failed, reason, now, job.videoId, VideoState.ready])
         try refreshProgress(db, videoId: job.videoId, now: now)
     }
 
     /// A waiting parent becomes runnable once every child has succeeded.
     static func wakeIfChildrenDone(_ db: Database, parentId: Int64, now: Date) throws {
-        let unfinished = try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM jobs WHERE parent_id = ? AND state != 'succeeded'
-            """, arguments: [parentId]) ?? 0
-        guard unfinished == 0 else { return }
+        guard try unfinishedChildren(db, parentId: parentId) == 0 else { return }
         try db.execute(sql: """
-            UPDATE jobs SET state = 'queued', run_after = ?, updated_at = ? WHERE id = ? AND state = 'waiting'
-            """, arguments: [now, now, parentId])
+            UPDATE jobs SET state = ?, run_after = ?, updated_at = ? WHERE id = ? AND state = ?
+            """, arguments: [JobState.queued, now, now, parentId, JobState.waiting])
+    }
+
+    /// How many of the parent's children have not succeeded (yet).
+    static func unfinishedChildren(_ db: Database, parentId: Int64) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE parent_id = ? AND state != ?",
+                         arguments: [parentId, JobState.succeeded]) ?? 0
     }
 
     /// Applies a completing job's changes to its video. A failed video stays failed (only a retry revives
@@ -452,10 +360,10 @@ extension SQLiteCatalog {
     static func refreshProgress(_ db: Database, videoId: String, now: Date) throws {
         try db.execute(sql: """
             UPDATE videos SET progress = COALESCE((
-                    SELECT AVG(CASE WHEN state = 'succeeded' THEN 1.0 ELSE progress END)
-                    FROM jobs WHERE video_id = ?1 AND state != 'cancelled'), progress),
+                    SELECT AVG(CASE WHEN state = ?3 THEN 1.0 ELSE progress END)
+                    FROM jobs WHERE video_id = ?1 AND state != ?4), progress),
                 updated_at = ?2
-            WHERE id = ?1 AND state != 'ready'
-            """, arguments: [videoId, now])
+            WHERE id = ?1 AND state != ?5
+            """, arguments: [videoId, now, JobState.succeeded, JobState.cancelled, VideoState.ready])
     }
 }
