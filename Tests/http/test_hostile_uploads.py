@@ -70,18 +70,23 @@ def server(reel_bin: Path, tmp_path):
 # --------------------------------------------------------------------------
 
 
+def _started_upload(server: Server, body: bytes, first: int):
+    """A tus upload of `body` with its first `first` bytes sent: (location, id, its data file)."""
+    r = server.create(len(body))
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    assert server.patch(location, 0, body[:first]).status_code == 204
+    upload_id = location.rsplit("/", 1)[1]
+    return location, upload_id, server.data / "uploads" / upload_id / "data"
+
+
 def test_a_finish_cut_short_is_completed_by_the_next_head(server: Server):
     """A node died between moving the last PATCH's bytes into originals/ and registering the video (the
     catalog still says every byte arrived, nothing registered). The next HEAD, on any node, takes the
     upload's lock, gives the bytes back to the upload and finishes it: the client gets its video and the
     original is where the catalog says, once."""
     body = os.urandom(300_000)
-    r = server.create(len(body))
-    assert r.status_code == 201, r.text
-    location = r.headers["Location"]
-    upload_id = location.rsplit("/", 1)[1]
-    assert server.patch(location, 0, body[:100_000]).status_code == 204
-    data_file = server.data / "uploads" / upload_id / "data"
+    location, upload_id, data_file = _started_upload(server, body, 100_000)
     # The dead node's last steps, as it left them: every byte written and recorded, bytes moved.
     with open(data_file, "ab") as f:
         f.write(body[100_000:])
@@ -115,12 +120,7 @@ def test_a_patch_while_another_node_holds_the_upload_is_refused(server: Server):
     written into the catalog as another node would) holds it gets 423 and changes nothing; once that
     lock expires, the PATCH goes through from the recorded offset."""
     body = os.urandom(200_000)
-    r = server.create(len(body))
-    assert r.status_code == 201, r.text
-    location = r.headers["Location"]
-    upload_id = location.rsplit("/", 1)[1]
-    assert server.patch(location, 0, body[:50_000]).status_code == 204
-    data_file = server.data / "uploads" / upload_id / "data"
+    location, upload_id, data_file = _started_upload(server, body, 50_000)
     # The other node died mid-PATCH: it wrote bytes past the recorded offset and still holds the lock.
     with open(data_file, "ab") as f:
         f.write(b"garbage from a dead node")
