@@ -94,6 +94,32 @@ struct UploadStoreTests {
         #expect(try await streaming.value.video != nil)
     }
 
+    /// The catalog registered the video, but its answer was lost (a connection that dropped after COMMIT):
+    /// the original must stay where the registered video says it is.
+    @Test("A finish whose answer was lost leaves the registered video's original in place")
+    func aFinishWhoseAnswerWasLostKeepsTheOriginal() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = store(catalog: AnswerLostOnFinish(catalog))
+        let info = try await store.create(length: 10, filename: "clip.mp4", title: nil, visibility: .public, owner: try await key())
+        await #expect(throws: CatalogError.unavailable("the connection dropped after COMMIT")) {
+            _ = try await store.append(id: info.id, at: 0, body: chunk(10), checksum: nil)
+        }
+        let video = try #require(try await catalog.video(id: info.id), "the video was registered")
+        let original = root.appendingPathComponent(video.originalPath)
+        #expect(FileManager.default.contents(atPath: original.path) == Data(repeating: 7, count: 10))
+        #expect(!FileManager.default.fileExists(atPath: store.directory(info.id).appendingPathComponent("data").path))
+        // What the client sees next: its video.
+        #expect(try await self.store().settle(info.id).videoId == info.id)
+    }
+
+    /// An upload key of the catalog (uploads and videos name their owner's key).
+    func key() async throws -> String {
+        if let existing = try await catalog.apiKey(secretHash: "hash-k") { return existing.id }
+        return try await catalog.createAPIKey(name: "k", scope: .upload, secretHash: "hash-k").id
+    }
+
+    func chunk(_ count: Int) -> RequestBody { RequestBody(buffer: ByteBuffer(repeating: 7, count: count)) }
+
     @Test("Trickling bytes does not keep an upload past its absolute lifetime (7 days by default)")
     func lifetimeIsAbsolute() async throws {
         defer { try? FileManager.default.removeItem(at: root) }

@@ -469,7 +469,12 @@ final class UploadStore: Sendable {
                                 ownerKeyId: info.ownerKeyId),
                 jobs: [NewJob(kind: .plan, priority: Ingest.planPriority, maxAttempts: 3)])
         } catch {
-            rename(destination.path, dataPath(id))  // give the bytes back to the upload, so a retry can finish it
+            // The bytes go back to the upload (so that a retry can finish it) only if the catalog says it is not
+            // finished: after an answer lost past COMMIT they are a registered video's original. When unsure
+            // they stay; the next writer's `reconcile` moves them back if the upload is still unfinished.
+            if let record = try? await catalog.upload(id: id), record.videoId == nil {
+                rename(destination.path, dataPath(id))
+            }
             throw error
         }
         info.videoId = id
