@@ -120,6 +120,22 @@ struct UploadStoreTests {
 
     func chunk(_ count: Int) -> RequestBody { RequestBody(buffer: ByteBuffer(repeating: 7, count: count)) }
 
+    /// A finish cut short (a crash between moving the bytes into originals/ and the catalog's transaction)
+    /// that no client came back for: once the upload expires, its bytes go too, from wherever they are.
+    @Test("Sweeping an unfinished upload also removes the bytes a finish cut short left in originals/")
+    func sweepingRemovesTheBytesOfAFinishCutShort() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = store()
+        let info = try await store.create(length: 4, filename: "clip.mp4", title: nil, visibility: .public, owner: try await key())
+        let original = store.layout.originalDirectory(video: info.id)
+        try FileManager.default.createDirectory(at: original, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: store.directory(info.id).appendingPathComponent("data"),
+                                         to: original.appendingPathComponent("source.mp4"))
+        #expect(try await store.sweep(now: info.createdAt.addingTimeInterval(8 * 24 * 3600)) == 1)
+        #expect(!FileManager.default.fileExists(atPath: original.path), "no original without a video")
+        #expect(try await catalog.video(id: info.id) == nil)
+    }
+
     @Test("Trickling bytes does not keep an upload past its absolute lifetime (7 days by default)")
     func lifetimeIsAbsolute() async throws {
         defer { try? FileManager.default.removeItem(at: root) }

@@ -517,11 +517,15 @@ final class UploadStore: Sendable {
     }
 
     /// Record first, then files: a crash in between leaves a folder the sweeper removes by its age.
+    /// An unfinished upload's bytes may also be in `originals/<id>/` (a finish cut short, which the sweeper
+    /// does not reconcile): no video has that id, so they go too.
     private func remove(_ info: UploadInfo) async throws {
         try await catalog.deleteUpload(id: info.id, holder: holder)
         hashes.withLock { $0[info.id] = nil }
-        let folder = directory(info.id)
-        try await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(at: folder) }
+        let folders = [directory(info.id)] + (info.videoId == nil ? [layout.originalDirectory(video: info.id)] : [])
+        try await NIOThreadPool.singleton.runIfActive {
+            for folder in folders { try? FileManager.default.removeItem(at: folder) }
+        }
     }
 
     /// Removes unfinished uploads past their deadline and the records of finished ones a while later,
