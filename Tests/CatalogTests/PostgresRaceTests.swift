@@ -68,4 +68,18 @@ struct PostgresRaceTests {
         #expect(try await f.job(a.job.id).state == .dead)
         #expect(try await f.job(b.job.id).state == .dead)
     }
+
+    /// The server refusing a value (PostgreSQL's text cannot hold NUL) is not the database being away:
+    /// callers that wait out `unavailable` (a worker retries its completion for minutes) must not retry it.
+    @Test(.enabled(if: TestPostgres.required))
+    func aRefusedValueIsInvalidNotUnavailable() async throws {
+        let f = try await CatalogFixture.make(.postgres)
+        do {
+            _ = try await f.video("nul\u{0}title", jobs: [])
+            Issue.record("PostgreSQL stored a NUL")
+        } catch let error as CatalogError {
+            guard case .invalid(let why) = error else { Issue.record("\(error)"); return }
+            #expect(why.contains("22021"), "\(why)")
+        }
+    }
 }
