@@ -88,5 +88,5 @@ public struct UploadProgress: Sendable, Equatable {
 
 extension CatalogError {
     /// The upload's write lock is not (or no longer) held by this writer.
-    static func uploadLockLost(_ id: String) -> CatalogError { .invalid("upload \(id): write lock lost") }
+    public static func uploadLockLost(_ id: String) -> CatalogError { .invalid("upload \(id): write lock lost") }
 }

@@ -215,6 +215,19 @@ struct PostgresTests {
         }
     }
 
+    /// A password with characters a URL must escape (`#`, `/`, `?`, `@`, space) makes the URL unreadable:
+    /// the error saying so must not print the password.
+    @Test(arguments: ["hun#ter2", "hun/ter2", "hun?ter2", "hun ter2", "hun@ter2", "hun%zter2"])
+    func anUnreadableURLDoesNotLeakItsPassword(_ password: String) throws {
+        let url = "postgres://reel:\(password)@db.internal:5432/videos"
+        var said = [PostgresURL.redacted(url)]
+        do { said.append("\(try PostgresURL(url))") } catch { said.append("\(error)") }
+        do { said.append(try CatalogConnector.sqlitePath("mysql://reel:\(password)@db/videos")) } catch { said.append("\(error)") }
+        for text in said {
+            #expect(!text.contains("hun") && !text.contains("ter2"), "\(text)")
+        }
+    }
+
     /// No server behind the URL: a clear error naming where it looked, not a hang.
     @Test func anUnreachableServerIsAClearError() async throws {
         let port = try freeLoopbackPort()

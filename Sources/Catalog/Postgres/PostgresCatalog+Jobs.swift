@@ -19,11 +19,13 @@ extension PostgresCatalog {
         return try await transaction { connection in
             try await self.reapAbandoned(connection, now: now)
             // Claim order: higher priority, then the longest waiting, then the oldest. A locked row is
-            // another worker's claim in progress: skip it rather than wait for it.
+            // another worker's claim in progress: skip it rather than wait for it. An abandoned job on its
+            // last attempt is never handed out, even if the reaping skipped it (its row was locked then):
+            // the next claim reaps it.
             guard let row = try await connection.all("""
                 SELECT * FROM jobs
                 WHERE ((state = \(JobState.queued.rawValue) AND run_after <= \(now))
-                       OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now)))
+                       OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt < max_attempts))
                   AND (\(kindList)::text[] IS NULL OR kind = ANY(\(kindList)::text[]))
                 ORDER BY priority DESC, run_after ASC, id ASC
                 LIMIT 1

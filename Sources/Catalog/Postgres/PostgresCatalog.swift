@@ -179,11 +179,14 @@ public final class PostgresCatalog: Catalog {
         return rows
     }
 
-    /// What the server (or the lack of one) said, without the query's values.
+    /// What the server (or the lack of one) said, without the query's values. A value the server refuses
+    /// (SQLSTATE classes 22, data exception, and 23, integrity constraint) is `invalid`, not `unavailable`:
+    /// waiting for the database to come back would not change the answer.
     func unavailable(_ error: PSQLError) -> CatalogError {
         if let info = error.serverInfo {
             let code = info[.sqlState] ?? "?"
-            return .unavailable("PostgreSQL \(url): \(info[.message] ?? "error") (SQLSTATE \(code))")
+            let said = "PostgreSQL \(url): \(info[.message] ?? "error") (SQLSTATE \(code))"
+            return code.hasPrefix("22") || code.hasPrefix("23") ? .invalid(said) : .unavailable(said)
         }
         return .unavailable("PostgreSQL \(url): \(error.code) — is the server running and reachable?")
     }

@@ -92,10 +92,15 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         return "postgres://\(user)@\(place)/\(database)"
     }
 
-    /// `string` with any password replaced by `***`.
+    /// `string` with any password replaced by `***`. Read by hand, not as a URL: a password with characters
+    /// a URL must escape (`#`, `/`, `@`, a space) makes the string unreadable as one, and it must not show
+    /// then either. Everything from the first `:` after the scheme to the last `@` goes (more, rather
+    /// than less, when a query parameter holds an `@`).
     public static func redacted(_ string: String) -> String {
-        guard var components = URLComponents(string: string), components.password != nil else { return string }
-        components.password = "***"
-        return components.string ?? "postgres://…"
+        guard let scheme = string.range(of: "://"),
+              let at = string.range(of: "@", options: .backwards, range: scheme.upperBound..<string.endIndex),
+              let colon = string.range(of: ":", range: scheme.upperBound..<at.lowerBound)
+        else { return string }
+        return String(string[..<colon.upperBound]) + "***" + String(string[at.lowerBound...])
     }
 }

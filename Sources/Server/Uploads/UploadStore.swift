@@ -35,13 +35,16 @@ final class UploadStore: Sendable {
     /// This process, as the holder of upload locks.
     let holder: String
     /// How long an upload's write lock lasts without renewal, and how often a writer renews it.
-    let lockDuration: TimeInterval = 20
-    let lockRenewal: TimeInterval = 5
+    let lockDuration: TimeInterval
+    let lockRenewal: TimeInterval
     /// Running whole-file hashes, valid for the stated offset (lost on restart: then the file is re-read).
     private let hashes = Mutex<[String: (offset: Int64, hash: Crypto.SHA256)]>([:])
 
-    init(layout: StorageLayout, catalog: any Catalog, settings: ServerSettings, metrics: ServerMetrics, logger: Logger) {
+    init(layout: StorageLayout, catalog: any Catalog, settings: ServerSettings, metrics: ServerMetrics, logger: Logger,
+         lockDuration: TimeInterval = 20, lockRenewal: TimeInterval = 5) {
         self.layout = layout
+        self.lockDuration = lockDuration
+        self.lockRenewal = lockRenewal
         self.catalog = catalog
         self.maxUploadBytes = settings.maxUploadBytes
         self.expiry = settings.uploadExpiry
@@ -325,32 +328,44 @@ final class UploadStore: Sendable {
                                  spaceCheckInterval: deferredLength ? 4 << 20 : 64 << 20,
                                  spaceCheck: { [self] in try checkSpace(for: 0) })
         let end = info.createdAt.addingTimeInterval(lifetime)
+        let expiresAt = info.expiresAt
         var renewed = Date()
+        var recorded = start
         var checkedAt: Int64 = start
+        // After a pause (a stalled body, a stalled host) the lock may have expired and gone to another writer,
+        // who cut the file back and wrote its own bytes: before touching the file again, this writer renews
+        // the lock, which fails if anyone took it meanwhile (even if they gave it back).
+        func confirmLock() async throws {
+            guard Date().timeIntervalSince(renewed) >= lockRenewal else { return }
+            try await renew(id, offset: recorded, expiresAt: expiresAt)
+            renewed = Date()
+        }
         do {
             for try await buffer in body {
                 // The lifetime ends the upload even while a request is still trickling into it.
                 guard Date() < end else {
                     throw UploadError.lifetimeReached(seconds: Int(lifetime))
                 }
+                try await confirmLock()
                 try await writer.add(buffer)
-                if Date().timeIntervalSince(renewed) >= lockRenewal {
-                    try await renew(id)
-                    renewed = Date()
-                }
-                // A body of unknown length counts against the ledger (which holds its recorded offset)
-                // every 4 MiB, with what this request added since.
+                // A body of unknown length is recorded, and counted against the ledger, every 4 MiB.
                 if deferredLength, writer.durable - checkedAt >= 4 << 20 {
-                    try await checkDeferred(&info, writer: writer, check: ledgerCheck)
-                    checkedAt = writer.durable
+                    try await checkDeferred(info, writer: writer, check: ledgerCheck)
+                    (recorded, renewed, checkedAt) = (writer.durable, Date(), writer.durable)
                 }
             }
+            try await confirmLock()
             try await writer.flush()
             // The last stretch of a body of unknown length is checked too, however short.
-            if deferredLength { try await checkDeferred(&info, writer: writer, check: ledgerCheck) }
+            if deferredLength {
+                try await checkDeferred(info, writer: writer, check: ledgerCheck)
+                (recorded, renewed) = (writer.durable, Date())
+            }
         } catch UploadError.locked(let reason) {
             throw UploadError.locked(reason)
         } catch {
+            // Not a byte more, not a byte less, if the lock went to another writer meanwhile.
+            try await confirmLock()
             let refusal = error as? UploadError
             // What arrived stays (the client resumes from there) when the connection dropped or the disk
             // filled up; a checksummed chunk, or a body that broke the rules, is all or nothing.
@@ -389,19 +404,25 @@ final class UploadStore: Sendable {
         return try await finish(info: &info, hash: writer.hash, expectedSHA256: wholeFileSHA256)
     }
 
-    /// Extends the write lock; `locked` if another writer took the upload (this one stalled past the lease).
-    private func renew(_ id: String) async throws {
-        let now = Date()
-        guard try await catalog.lockUpload(id: id, holder: holder, until: now.addingTimeInterval(lockDuration), now: now) != nil
-        else { throw UploadError.locked(.anotherWriter) }
+    /// Extends the write lock and records `offset`, if this writer still holds the lock: expired or not, as
+    /// long as nobody took it meanwhile. A lock that another writer took, even if it gave it back since, is
+    /// lost (`locked`): the file may hold that writer's bytes now.
+    private func renew(_ id: String, offset: Int64, expiresAt: Date) async throws {
+        do {
+            try await catalog.updateUpload(id: id, holder: holder, UploadProgress(
+                offset: offset, expiresAt: expiresAt, lockUntil: Date().addingTimeInterval(lockDuration)))
+        } catch let error as CatalogError where error == .uploadLockLost(id) || error == .notFound("upload \(id)") {
+            throw UploadError.locked(.anotherWriter)
+        }
     }
 
-    /// Checks a body of unknown length against space and quotas, with this request's bytes counted.
-    private func checkDeferred(_ info: inout UploadInfo, writer: ChunkWriter,
+    /// Records what a body of unknown length brought so far (fsynced first: the offset is what is durable),
+    /// so that its key's other uploads, on any host, count these bytes too; then checks space and quotas.
+    private func checkDeferred(_ info: UploadInfo, writer: ChunkWriter,
                                check: (UploadLedger) throws -> Void) async throws {
-        var ledger = try await ledger()
-        ledger.add(extra: writer.durable - info.offset, owner: info.ownerKeyId)
-        try check(ledger)
+        await fsyncOffPool(writer.fd)
+        try await renew(info.id, offset: writer.durable, expiresAt: info.expiresAt)
+        try check(try await ledger())
     }
 
     private func remember(id: String, writer: ChunkWriter) {
@@ -450,7 +471,12 @@ final class UploadStore: Sendable {
                                        owner: info.ownerKeyId, layout: layout),
                 jobs: Ingest.firstJobs)
         } catch {
-            rename(destination.path, dataPath(id))  // give the bytes back to the upload, so a retry can finish it
+            // The bytes go back to the upload (so that a retry can finish it) only if the catalog says it is not
+            // finished: after an answer lost past COMMIT they are a registered video's original. When unsure
+            // they stay; the next writer's `reconcile` moves them back if the upload is still unfinished.
+            if let record = try? await catalog.upload(id: id), record.videoId == nil {
+                rename(destination.path, dataPath(id))
+            }
             throw error
         }
         info.videoId = id
@@ -469,11 +495,15 @@ final class UploadStore: Sendable {
     }
 
     /// Record first, then files: a crash in between leaves a folder the sweeper removes by its age.
+    /// An unfinished upload's bytes may also be in `originals/<id>/` (a finish cut short, which the sweeper
+    /// does not reconcile): no video has that id, so they go too.
     private func remove(_ info: UploadInfo) async throws {
         try await catalog.deleteUpload(id: info.id, holder: holder)
         hashes.withLock { $0[info.id] = nil }
-        let folder = directory(info.id)
-        try await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(at: folder) }
+        let folders = [directory(info.id)] + (info.videoId == nil ? [layout.originalDirectory(video: info.id)] : [])
+        try await NIOThreadPool.singleton.runIfActive {
+            for folder in folders { try? FileManager.default.removeItem(at: folder) }
+        }
     }
 
     /// Removes unfinished uploads past their deadline and the records of finished ones a while later,
