@@ -13,6 +13,15 @@ public enum Ingest {
         return plain ? ext : "bin"
     }
 
+    /// A title as it is kept: no control characters (a NUL is refused by PostgreSQL, and none belongs in a
+    /// page or a log line), at most 200 characters; nil when nothing is left.
+    public static func cleanTitle(_ title: String?) -> String? {
+        guard let title else { return nil }
+        let kept = String(title.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80...0x9f).contains($0.value) }
+            .map(Character.init)).trimmingCharacters(in: .whitespaces)
+        return kept.isEmpty ? nil : String(kept.prefix(200))
+    }
+
     /// Where the original of video `id` goes.
     public static func originalFile(id: String, filename: String?, layout: StorageLayout) -> URL {
         layout.originalFile(video: id, fileExtension: fileExtension(filename))
@@ -21,7 +30,7 @@ public enum Ingest {
     /// The video registered for an original at `original`: titled as given, else after the file name.
     public static func newVideo(id: String, title: String?, filename: String?, original: URL, size: Int64, sha256: String,
                                 visibility: Visibility = .public, owner: String? = nil, layout: StorageLayout) -> NewVideo {
-        let named = title.flatMap { $0.isEmpty ? nil : $0 }
+        let named = cleanTitle(title)
             ?? filename.map { ($0 as NSString).deletingPathExtension }.flatMap { $0.isEmpty ? nil : $0 } ?? "Untitled"
         return NewVideo(id: id, title: named, originalPath: layout.relative(original), sizeBytes: size, sha256: sha256,
                         visibility: visibility, filename: filename, ownerKeyId: owner)

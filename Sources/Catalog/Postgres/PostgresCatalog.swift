@@ -51,7 +51,14 @@ public final class PostgresCatalog: Catalog {
         }
         configuration.options.maximumConnections = url.poolSize
         configuration.options.connectTimeout = .seconds(Int64(url.connectTimeout))
-        configuration.options.additionalStartupParameters = [("application_name", url.applicationName)]
+        // Bounds the server keeps for us: no statement runs, waits for a lock, or sits idle inside a
+        // transaction (holding row locks, e.g. after this process froze) for longer than a minute.
+        configuration.options.additionalStartupParameters = [
+            ("application_name", url.applicationName),
+            ("statement_timeout", "60000"),
+            ("lock_timeout", "30000"),
+            ("idle_in_transaction_session_timeout", "60000"),
+        ]
         // The pool logs every failed connection attempt while a server is away; callers get one error.
         var poolLogger = logger
         poolLogger.logLevel = .critical

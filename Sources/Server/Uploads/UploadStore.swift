@@ -84,7 +84,7 @@ final class UploadStore: Sendable {
         if let owner { stored = try await catalog.storedBytes(ownerKeyId: owner) }
         let now = Date()
         let info = UploadInfo(id: UUID().uuidString.lowercased(), length: length, deferredLength: !lengthKnown,
-                              filename: UploadInfo.cleanFilename(filename), title: title, visibility: visibility,
+                              filename: UploadInfo.cleanFilename(filename), title: Ingest.cleanTitle(title), visibility: visibility,
                               ownerKeyId: owner, createdAt: now, expiresAt: now.addingTimeInterval(min(expiry, lifetime)))
         let path = dataPath(info.id), folder = directory(info.id)
         try await NIOThreadPool.singleton.runIfActive {
