@@ -24,7 +24,7 @@ public struct Worker: Sendable {
     @discardableResult
     public func run(stop: StopSignal) async -> Int {
         var completed = 0
-        logger.info("worker \(settings.owner) started")
+        logger.info("worker \(settings.owner) started (lease \(Int(settings.leaseDuration)) s)")
         while !stop.isRequested {
             settings.alive?()
             let claimed: ClaimedJob?
