@@ -203,7 +203,14 @@ class Node:
 
     def readyz(self, key: bool = False) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.admin_key}"} if key else {}
-        return requests.get(self.base + "/readyz", headers=headers, timeout=15)
+        return requests.get(self.base + "/readyz", headers=headers, timeout=60)
+
+    def readyz_status(self) -> int | None:
+        """/readyz's status without a key (what a load balancer sees), None when it does not answer."""
+        try:
+            return self.readyz().status_code
+        except requests.RequestException:
+            return None
 
     # -- what its log says -------------------------------------------------
 
@@ -242,7 +249,7 @@ defaults
     timeout connect 2s
     timeout client 120s
     timeout server 120s
-    timeout check 2s
+    timeout check 3s
     # A connection refused by a node that just died goes to the other one.
     retries 3
     option redispatch 1

@@ -259,7 +259,7 @@ def test_postgres_restarted_mid_batch(fleet, long_clip):
     paused = time.monotonic()
     try:
         for node in fleet.nodes.values():
-            wait_for(lambda: node.readyz().status_code == 503, DETECT_TIMEOUT_S,
+            wait_for(lambda: node.readyz_status() == 503, DETECT_TIMEOUT_S,
                      f"node {node.name}'s /readyz answering 503 while the database is down", diagnose=fleet.diagnosis)
             # An operator with the admin key learns why: the key cannot be checked, and the problem says so.
             r = node.readyz(key=True)
@@ -276,7 +276,7 @@ def test_postgres_restarted_mid_batch(fleet, long_clip):
         fleet.postgres.resume()
 
     for node in fleet.nodes.values():
-        wait_for(lambda: node.readyz().status_code == 200, DETECT_TIMEOUT_S,
+        wait_for(lambda: node.readyz_status() == 200, DETECT_TIMEOUT_S,
                  f"node {node.name} ready again once the database is back", diagnose=fleet.diagnosis)
     ids.append(upload(fleet, "prores-422.mov"))
     wait_ready(fleet, ids)
