@@ -153,6 +153,7 @@ class Node:
     log: Path
     admin_key: str
     proc: subprocess.Popen | None = None
+    workers: bool = True
 
     @property
     def base(self) -> str:
@@ -160,8 +161,9 @@ class Node:
 
     def command(self) -> list[str]:
         # Autoscaled, but at most one worker per node: two nodes on two cores.
+        workers = ["--min-workers", "1", "--max-workers", "1"] if self.workers else ["--workers", "0"]
         return [str(self.bin), "up", "--host", "127.0.0.1", "--port", str(self.port), "--data", str(self.data),
-                "--database", self.database, "--profile", "small", "--min-workers", "1", "--max-workers", "1",
+                "--database", self.database, "--profile", "small", *workers,
                 "--max-connections-per-client", "0", "--max-upload-size", "200000000"]
 
     def launch(self) -> None:
