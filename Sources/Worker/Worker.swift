@@ -114,24 +114,28 @@ public struct Worker: Sendable {
         } catch {
             keeper.cancel()
             let drained = await keeper.value
-            await settle(error, lease: lease, drained: drained, stalled: control.stalled, stop: stop, log: log)
+            await settle(error, lease: lease, drained: drained, stalled: control.stalled, log: log)
             return false
         }
     }
 
-    /// Runs `write` — a record of what became of a job — again while the catalog is unavailable (its
+    /// Runs `write` — the record that a job is done — again while the catalog is unavailable (its
     /// database restarting or failing over), every few seconds, until it answers. The work is done and
     /// only its record is missing: failing the job for that would run it again from the start. The
-    /// fencing of `complete`/`release` still decides, once the catalog answers, whether the lease is
-    /// still ours. Gives up (rethrows) on any other error, and once a stop has waited `drainTimeout`.
+    /// fencing of `complete` still decides, once the catalog answers, whether the lease is still ours.
+    /// Gives up (rethrows) on any other error; after `stallTimeout` (the catalog reports every server
+    /// error as unavailable, and one that is not an outage must not hold the worker for ever); and once
+    /// a stop has waited `drainTimeout`.
     private func whenCatalogAnswers(_ what: String, stop: StopSignal, log: Logger,
                                     _ write: () async throws -> Void) async throws {
         var pause: TimeInterval = 0.5
         var stopSeen: Date?
+        let started = Date()
         while true {
             do {
                 return try await write()
             } catch CatalogError.unavailable(let why) {
+                if Date().timeIntervalSince(started) > settings.stallTimeout { throw CatalogError.unavailable(why) }
                 if stop.isRequested {
                     let since = stopSeen ?? Date()
                     stopSeen = since
@@ -161,18 +165,8 @@ public struct Worker: Sendable {
     }
 
     /// Records why a job did not complete: given back (drain), abandoned (lease lost), or failed.
-    private func settle(_ error: any Error, lease: Lease, drained: Bool, stalled: Bool, stop: StopSignal, log: Logger) async {
+    private func settle(_ error: any Error, lease: Lease, drained: Bool, stalled: Bool, log: Logger) async {
         do {
-            if case CatalogError.unavailable(let why) = error {
-                // The catalog went away under the job (not the job's fault): give it back without
-                // spending an attempt, once the catalog answers again.
-                log.warning("job \(lease.jobId): the catalog became unavailable while it ran (\(why))")
-                try await whenCatalogAnswers("giving job \(lease.jobId) back", stop: stop, log: log) {
-                    try await catalog.release(lease)
-                }
-                log.info("released job \(lease.jobId) for another attempt")
-                return
-            }
             if drained {
                 try await catalog.release(lease)
                 log.info("released job \(lease.jobId) for another worker")
