@@ -56,9 +56,6 @@ public struct Autoscaler: Sendable {
                 if let previous, let value = CPUSampler.utilisation(from: previous, to: reading) { window.add(value, at: t) }
                 previous = reading
             }
-            let running = (try? await catalog.jobs(videoId: nil, states: [.running], limit: 10_000)) ?? []
-            let backlog = (try? await catalog.claimableJobs()) ?? 0
-            let ours = Self.pidsOnThisHost(running, host: host)
             if !dryRun {
                 for worker in await driver.hung(after: hangAfter) {
                     logger.warning("worker \(worker.id) (pid \(worker.pid.map(String.init) ?? "?")) showed no sign of life for \(Int(hangAfter)) s; replacing it")
@@ -66,6 +63,21 @@ public struct Autoscaler: Sendable {
                     status.replacements += 1
                 }
             }
+            let running: [JobRecord]
+            let backlog: Int
+            do {
+                running = try await catalog.jobs(videoId: nil, states: [.running], limit: 10_000)
+                backlog = try await catalog.claimableJobs()
+            } catch {
+                // A queue that cannot be read is not an empty one: read as empty, an outage of the
+                // database would scale in, and count busy workers as idle. Keep the workers as they are.
+                if lastHold != "queue unreadable" {
+                    logger.warning("hold at \(state.desired) worker\(state.desired == 1 ? "" : "s"): cannot read the queue: \(error)")
+                    lastHold = "queue unreadable"
+                }
+                continue
+            }
+            let ours = Self.pidsOnThisHost(running, host: host)
             let workers = await driver.workers()
             let warming = workers.filter { Date().timeIntervalSince($0.started) < config.warmup }.count
             let busy = workers.filter { $0.pid.map(ours.contains) ?? false }.count

@@ -24,7 +24,7 @@ public struct Worker: Sendable {
     @discardableResult
     public func run(stop: StopSignal) async -> Int {
         var completed = 0
-        logger.info("worker \(settings.owner) started")
+        logger.info("worker \(settings.owner) started (lease \(Int(settings.leaseDuration)) s)")
         while !stop.isRequested {
             settings.alive?()
             let claimed: ClaimedJob?
@@ -103,7 +103,9 @@ public struct Worker: Sendable {
         do {
             let outcome = try await handlers.run(job, lease: lease, control: control)
             keeper.cancel()
-            try await complete(lease, outcome: outcome, log: log)
+            try await whenCatalogAnswers("recording job \(job.id) as done", stop: stop, log: log) {
+                try await catalog.complete(lease, outcome: outcome)
+            }
             log.info("completed \(job.kind.rawValue) job \(job.id)")
             if job.kind == .videoChunk || job.kind == .audio {
                 do {
@@ -122,20 +124,32 @@ public struct Worker: Sendable {
         }
     }
 
-    /// Records a finished piece. While the database is away the work is kept: completion is retried (with
-    /// backoff, for up to `completeRetryLimit`) rather than thrown away. A lease that lapsed meanwhile is
-    /// still ours unless another worker claimed the job, in which case fencing refuses (`leaseLost`).
-    private func complete(_ lease: Lease, outcome: JobOutcome, log: Logger) async throws {
-        let giveUp = Date().addingTimeInterval(settings.completeRetryLimit)
-        var delay: TimeInterval = 0.5
+    /// Runs `write` — the record that a job is done — again while the catalog is unavailable (its
+    /// database restarting or failing over), every few seconds, until it answers. The work is done and
+    /// only its record is missing: failing the job for that would run it again from the start. The
+    /// fencing of `complete` still decides, once the catalog answers, whether the lease is still ours.
+    /// Gives up (rethrows) on any other error; after `stallTimeout` (the catalog reports every server
+    /// error as unavailable, and one that is not an outage must not hold the worker for ever); and once
+    /// a stop has waited `drainTimeout`.
+    private func whenCatalogAnswers(_ what: String, stop: StopSignal, log: Logger,
+                                    _ write: () async throws -> Void) async throws {
+        var pause: TimeInterval = 0.5
+        var stopSeen: Date?
+        let started = Date()
         while true {
             do {
-                return try await catalog.complete(lease, outcome: outcome)
-            } catch CatalogError.unavailable(let why) where Date() < giveUp {
-                log.error("completing job \(lease.jobId) failed, database unavailable; retrying in \(delay) s: \(why)")
-                settings.alive?()
-                try await Task.sleep(for: .seconds(delay))
-                delay = min(delay * 2, 15)
+                return try await write()
+            } catch CatalogError.unavailable(let why) {
+                if Date().timeIntervalSince(started) > settings.stallTimeout { throw CatalogError.unavailable(why) }
+                if stop.isRequested {
+                    let since = stopSeen ?? Date()
+                    stopSeen = since
+                    if Date().timeIntervalSince(since) > settings.drainTimeout { throw CatalogError.unavailable(why) }
+                }
+                log.warning("\(what): the catalog is unavailable (\(why)); trying again in \(pause) s")
+                settings.alive?()  // waiting on the database, not hung
+                try? await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, 5)
             }
         }
     }
@@ -183,8 +197,8 @@ public struct Worker: Sendable {
             }
         } catch CatalogError.leaseLost {
             log.warning("job \(lease.jobId): lease lost before the failure could be recorded")
-        } catch {
-            log.error("job \(lease.jobId): could not record its failure: \(error)")
+        } catch let recording {
+            log.error("job \(lease.jobId): could not record its failure (\(error)): \(recording)")
         }
     }
 }

@@ -36,9 +36,6 @@ public struct WorkerSettings: Sendable {
     public var stallTimeout: TimeInterval = 180
     /// A piece is not started when the storage root has less free than this (its output would fill it).
     public var minFreeBytes: Int64 = 1 << 30
-    /// How long a finished piece keeps trying to record its completion while the database is away
-    /// (a PostgreSQL restart or failover) before it is given up and redone by a later attempt.
-    public var completeRetryLimit: TimeInterval = 600
     /// Stop when the queue is empty instead of waiting (for scripts and tests).
     public var exitWhenIdle = false
     /// Called whenever the worker shows it is alive: at every claim attempt and every heartbeat. A

@@ -49,7 +49,7 @@ struct Settings {
         "request_head_timeout", "min_body_rate", "body_rate_window", "max_connections_per_client",
         "metrics_public", "send_timeout",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
-        "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after",
+        "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after", "lease_duration",
         "max_duration", "max_dimension", "max_frame_rate", "max_streams", "max_chunks",
         "job_timeout_factor", "job_timeout_min", "stall_timeout",
     ]

@@ -57,14 +57,42 @@ struct UpCommand: AsyncParsableCommand {
 
     /// On a fresh storage root, an admin key for the person who just ran `reel up`, kept in
     /// `<data>/admin.key` (mode 0600) so that the next `reel up` prints the same link.
+    ///
+    /// Several hosts may start together on one empty catalog and one shared root: the file is the
+    /// arbiter. Each host makes a key and links its file into place only if none is there; the one that
+    /// placed it registers its key, and the others wait for that key to appear in the catalog and print
+    /// it too. (Before, each registered its own and renamed its file over the others': several "first"
+    /// keys, and links printed for keys the file no longer held.)
     private func firstAdminKey(catalog: any Catalog, layout: StorageLayout, logger: Logger) async throws -> String? {
         let file = layout.adminKeyFile
-        if let saved = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-           try await catalog.apiKey(secretHash: Authenticator.hash(saved)) != nil {
-            return saved
+        if let saved = try await savedKey(file, catalog: catalog) { return saved }
+        guard try await catalog.apiKeys().isEmpty else {
+            // Another host may have placed the file and registered its key since the first look.
+            return try await savedKey(file, catalog: catalog)
         }
-        guard try await catalog.apiKeys().isEmpty else { return nil }
         let key = Authenticator.newKey()
+        let placed: Bool
+        do {
+            placed = try SecretFile.write(key.secret + "\n", to: file, placement: .keepExisting)
+        } catch {
+            logger.warning("could not keep the admin key in \(file.path): \(error)")
+            _ = try await catalog.createAPIKey(name: "first admin (reel up)", scope: .admin, secretHash: key.hash)
+            return key.secret
+        }
+        if placed {
+            _ = try await catalog.createAPIKey(name: "first admin (reel up)", scope: .admin, secretHash: key.hash)
+            return key.secret
+        }
+        // Another host's file (a fresh 0600 file, as SecretFile writes them): it registers that key in a
+        // moment. Anything else there — an old file from a catalog used before, a looser file, a
+        // symlink — is replaced at once.
+        if Self.isFreshSecretFile(file) {
+            for _ in 0..<50 {
+                if let saved = try await savedKey(file, catalog: catalog) { return saved }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        guard try await catalog.apiKeys().isEmpty else { return try await savedKey(file, catalog: catalog) }
         _ = try await catalog.createAPIKey(name: "first admin (reel up)", scope: .admin, secretHash: key.hash)
         // A new 0600 file renamed over whatever was there: an old file keeps no looser mode, a symlink
         // planted there is replaced rather than followed.
@@ -74,5 +102,19 @@ struct UpCommand: AsyncParsableCommand {
             logger.warning("could not keep the admin key in \(file.path): \(error)")
         }
         return key.secret
+    }
+
+    /// A regular file (not a symlink) of mode 0600, written in the last minute.
+    private static func isFreshSecretFile(_ file: URL) -> Bool {
+        var info = stat()
+        guard lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o777 == 0o600 else { return false }
+        return Date().timeIntervalSince1970 - Double(info.st_mtim.tv_sec) < 60
+    }
+
+    /// The key in `file`, if the catalog knows it.
+    private func savedKey(_ file: URL, catalog: any Catalog) async throws -> String? {
+        guard let saved = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+              !saved.isEmpty else { return nil }
+        return try await catalog.apiKey(secretHash: Authenticator.hash(saved)) != nil ? saved : nil
     }
 }

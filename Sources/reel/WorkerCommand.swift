@@ -11,7 +11,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataOptions
     @Option(help: "Rendition profile name or .yaml path (default: default, or profile / $REEL_PROFILE).") var profile: String?
-    @Option(help: "Lease length in seconds.") var lease: Double = 60
+    @Option(help: "Lease length in seconds (default 60, or lease_duration / $REEL_LEASE_DURATION).") var lease: Double?
     @Option(help: "Seconds between heartbeats (default: a third of the lease).") var heartbeat: Double?
     @Option(help: "Seconds of source per video chunk job.") var chunkSeconds: Double = 30
     @Option(help: "Seconds to finish the running piece after SIGTERM before giving it back (default 20, or drain_timeout).")
@@ -28,11 +28,14 @@ struct WorkerCommand: AsyncParsableCommand {
         let catalog = try await options.openCatalog(logger: logger)
         let config = try options.settings()
         var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(config.string(profile, "profile") ?? "default"))
-        settings.leaseDuration = lease
-        settings.heartbeatInterval = heartbeat ?? max(lease / 3, 0.2)
         settings.chunkSeconds = chunkSeconds
         settings.audioPublishInterval = max(0.05, audioPublishInterval)
         do {
+            // A setting, not only a flag, so that the workers `reel up` starts can be given one too.
+            let leaseSeconds = try lease ?? config.seconds(nil, "lease_duration", default: 60)
+            guard leaseSeconds > 0 else { throw ValidationError("the lease must be longer than 0 seconds") }
+            settings.leaseDuration = leaseSeconds
+            settings.heartbeatInterval = heartbeat ?? max(leaseSeconds / 3, 0.2)
             settings.drainTimeout = try drainTimeout ?? config.seconds(nil, "drain_timeout", default: 20)
             try config.applyLimits(to: &settings)
         } catch { throw ValidationError("\(error)") }

@@ -28,19 +28,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = REPO_ROOT / "Fixtures"
 
-CHROMIUM = os.environ.get("REEL_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("REEL_CHROMEDRIVER", "/usr/bin/chromedriver")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--window-size=1280,800",
-]
+from chromium_support import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS, missing_browser  # noqa: E402, F401
 
 TRANSCODE_PROFILE = "small"
 TRANSCODE_TIMEOUT_S = 180  # per fixture; they are 2-6 s long
@@ -142,16 +130,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(scope="session")
 def browser_paths() -> tuple[str, str]:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.path.isfile(p) and os.access(p, os.X_OK))]
-    if missing:
-        skip_or_fail(
-            "headless Chromium not installed: missing %s "
-            "(apt-get install -y chromium chromium-driver)" % ", ".join(missing)
-        )
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        skip_or_fail("the Python package selenium is not installed (pip install -r Tests/browser/requirements.txt)")
+    reason = missing_browser()
+    if reason:
+        skip_or_fail(reason)
     return CHROMIUM, CHROMEDRIVER
 
 

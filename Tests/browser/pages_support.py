@@ -31,10 +31,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = REPO_ROOT / "Fixtures"
 
-# The same switches as conftest.py's driver (autoplay without a gesture, no sound), without its window size.
-from conftest import CHROMIUM_ARGS as _SESSION_ARGS  # noqa: E402  (pytest puts this folder on sys.path)
+# The same switches as conftest.py's driver (autoplay without a gesture, no sound), each with its window size.
+from chromium_support import start_chromium  # noqa: E402  (pytest puts this folder on sys.path)
 
-CHROMIUM_ARGS = [arg for arg in _SESSION_ARGS if not arg.startswith("--window-size")]
 PHONE_UA = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/156.0.0.0 Mobile Safari/537.36")
 
@@ -175,29 +174,9 @@ def reel_server(browser_paths, reel_bin, tmp_path_factory, request) -> ReelServe
 # --------------------------------------------------------------------------
 
 
-def _chromium(browser_paths, folder: Path, extra_args: list[str]):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, chromedriver = browser_paths
-    options = Options()
-    options.binary_location = chromium
-    for arg in CHROMIUM_ARGS + extra_args + os.environ.get("REEL_CHROMIUM_ARGS", "").split():
-        options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={folder / 'profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
-    service = Service(executable_path=chromedriver, log_output=str(folder / "chromedriver.log"))
-    drv = webdriver.Chrome(service=service, options=options)
-    drv.set_page_load_timeout(30)
-    drv.set_script_timeout(30)
-    return drv
-
-
 @pytest.fixture(scope="module")
 def desktop(browser_paths, tmp_path_factory):
-    drv = _chromium(browser_paths, tmp_path_factory.mktemp("chromium-desktop"), ["--window-size=1280,800"])
+    drv = start_chromium(browser_paths, tmp_path_factory.mktemp("chromium-desktop"), ["--window-size=1280,800"])
     try:
         yield drv
     finally:
@@ -221,7 +200,7 @@ PHONE_UA_METADATA = {
 
 @pytest.fixture(scope="module")
 def phone(browser_paths, tmp_path_factory):
-    drv = _chromium(browser_paths, tmp_path_factory.mktemp("chromium-phone"),
+    drv = start_chromium(browser_paths, tmp_path_factory.mktemp("chromium-phone"),
                     [f"--user-agent={PHONE_UA}", "--window-size=412,915"])
     try:
         # Applies to this tab (the only one) for the whole session.

@@ -30,11 +30,12 @@ import requests
 from reel_http_support import (
     FIXTURES,
     MAX_UPLOAD_SIZE,
-    PROFILES_DIR,
     REPO_ROOT,
     Reel,
+    create_key,
     curl,
     free_port,
+    reel_env,
     sha256_file,
     tail,
 )
@@ -60,15 +61,6 @@ def reel_bin() -> Path:
     return path
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["REEL_PROFILES_DIR"] = str(PROFILES_DIR)
-    env.setdefault("REEL_LOG_LEVEL", "info")
-    env.pop("REEL_DATA_DIR", None)       # --data is always given
-    env.pop("REEL_DATABASE_URL", None)   # the catalog lives in the temporary storage root
-    return env
-
-
 def _stop(proc: subprocess.Popen, name: str) -> None:
     if proc.poll() is not None:
         return
@@ -81,27 +73,14 @@ def _stop(proc: subprocess.Popen, name: str) -> None:
         proc.wait(timeout=10)
 
 
-def _create_key(reel_bin: Path, data: Path, name: str, scope: str) -> str:
-    cmd = [str(reel_bin), "keys", "create", "--name", name, "--scope", scope, "--data", str(data)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=_env())
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
-    lines = proc.stdout.splitlines()
-    key = lines[0].strip() if lines else ""
-    if not key.startswith("reel_"):
-        pytest.fail(f"`reel keys create` printed {proc.stdout!r}; expected the key (reel_…) alone on the first line",
-                    pytrace=False)
-    return key
-
-
 @pytest.fixture(scope="session")
 def reel(reel_bin: Path, tmp_path_factory, request) -> Reel:
     root = tmp_path_factory.mktemp("reel-http")
     data, logs = root / "data", root / "logs"
     data.mkdir()
     logs.mkdir()
-    admin_key = _create_key(reel_bin, data, "http-tests-admin", "admin")
-    upload_key = _create_key(reel_bin, data, "http-tests-upload", "upload")
+    admin_key = create_key(reel_bin, data, "http-tests-admin", "admin")
+    upload_key = create_key(reel_bin, data, "http-tests-upload", "upload")
 
     port = free_port()
     server_log = logs / "server.log"
@@ -109,7 +88,7 @@ def reel(reel_bin: Path, tmp_path_factory, request) -> Reel:
            "--max-upload-size", str(MAX_UPLOAD_SIZE), *shlex.split(os.environ.get("REEL_SERVE_ARGS", ""))]
     with open(server_log, "wb") as log:
         server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  cwd=REPO_ROOT, env=_env())
+                                  cwd=REPO_ROOT, env=reel_env())
     request.addfinalizer(lambda: _stop(server, "reel serve"))
 
     r = Reel(bin=reel_bin, data=data, port=port, admin_key=admin_key, upload_key=upload_key,
@@ -137,7 +116,7 @@ def reel(reel_bin: Path, tmp_path_factory, request) -> Reel:
         wcmd = [str(reel_bin), "worker", "--data", str(data), "--profile", "small"]
         with open(wlog, "wb") as log:
             worker = subprocess.Popen(wcmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      cwd=REPO_ROOT, env=_env())
+                                      cwd=REPO_ROOT, env=reel_env())
         request.addfinalizer(lambda w=worker, n=i: _stop(w, f"reel worker #{n}"))
         r.worker_logs.append(wlog)
         time.sleep(0.3)

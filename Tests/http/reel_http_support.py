@@ -194,6 +194,34 @@ def start_and_wait(cmd: list[str], log: Path, port: int, env: dict[str, str], cw
         time.sleep(0.2)
 
 
+def reel_env(**extra: str) -> dict[str, str]:
+    """The environment for a `reel` process: the repository's profiles, `info` logs, and neither a data
+    dir nor a database from the caller's environment (tests always say which); `extra` on top."""
+    env = dict(os.environ)
+    env["REEL_PROFILES_DIR"] = str(PROFILES_DIR)
+    env.setdefault("REEL_LOG_LEVEL", "info")
+    env.pop("REEL_DATA_DIR", None)       # --data is always given
+    env.pop("REEL_DATABASE_URL", None)   # the catalog lives in the temporary storage root, or --database says
+    env.update(extra)
+    return env
+
+
+def create_key(reel_bin: Path, data: Path, name: str, scope: str, extra_args: tuple[str, ...] = ()) -> str:
+    """`reel keys create` (with `extra_args`, e.g. --database URL); the key it prints, or a failed test."""
+    import pytest
+
+    cmd = [str(reel_bin), "keys", "create", "--name", name, "--scope", scope, "--data", str(data), *extra_args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=reel_env())
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    lines = proc.stdout.splitlines()
+    key = lines[0].strip() if lines else ""
+    if not key.startswith("reel_"):
+        pytest.fail(f"`reel keys create` printed {proc.stdout!r}; expected the key (reel_…) alone on the first line",
+                    pytrace=False)
+    return key
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import _env, _stop
-from reel_http_support import REPO_ROOT, free_port, start_and_wait
+from conftest import _stop
+from reel_http_support import REPO_ROOT, free_port, reel_env, start_and_wait
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -32,7 +32,7 @@ def configured(reel_bin: Path, tmp_path_factory):
     config = root / "reel.yaml"
     config.write_text(f"data_dir: {data}\nport: {file_port}\nmax_upload_size: 1000\nupload_expiry: 2s\n"
                       "min_free_space: 1MiB\n")
-    env = _env()
+    env = reel_env()
     env["REEL_MAX_UPLOAD_SIZE"] = "2kB"
     key = subprocess.run([str(reel_bin), "keys", "create", "--name", "cfg", "--scope", "upload", "--config", str(config)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
@@ -82,7 +82,7 @@ def test_unknown_config_key_is_refused(reel_bin: Path, tmp_path):
     config = tmp_path / "reel.yaml"
     config.write_text("prot: 5000\n")
     proc = subprocess.run([str(reel_bin), "serve", "--config", str(config)], capture_output=True, text=True,
-                          timeout=60, cwd=REPO_ROOT, env=_env())
+                          timeout=60, cwd=REPO_ROOT, env=reel_env())
     assert proc.returncode != 0
     assert "unknown setting 'prot'" in proc.stderr
 
@@ -90,7 +90,7 @@ def test_unknown_config_key_is_refused(reel_bin: Path, tmp_path):
 def test_full_disk_is_507_and_not_ready(reel_bin: Path, tmp_path):
     """A reserve larger than any disk: uploads are refused with 507 and /readyz reports the disk."""
     data = tmp_path / "data"
-    env = _env()
+    env = reel_env()
     key = subprocess.run([str(reel_bin), "keys", "create", "--name", "full", "--scope", "upload", "--data", str(data)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout.split()[0]
     server, base = _start([str(reel_bin), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(free_port()),

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import _env, _stop
-from reel_http_support import REPO_ROOT, TUS, assert_problem, free_port, read_head, start_and_wait, wait_until
+from conftest import _stop
+from reel_http_support import REPO_ROOT, TUS, assert_problem, free_port, read_head, reel_env, start_and_wait, wait_until
 
 OCTETS = "application/offset+octet-stream"
 
@@ -28,7 +28,7 @@ class Server:
     def __init__(self, reel_bin: Path, root: Path, args: list[str] = (), data: Path | None = None,
                  keys: tuple[str, str] | None = None):
         self.data = data or root / "data"
-        env = _env()
+        env = reel_env()
         if keys is None:
             keys = tuple(self._key(reel_bin, name, env) for name in ("hostile-a", "hostile-b"))
         self.key, self.other_key = keys

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import _env, _stop
-from reel_http_support import FIXTURES, REPO_ROOT, free_port, start_and_wait
+from conftest import _stop
+from reel_http_support import FIXTURES, REPO_ROOT, free_port, reel_env, start_and_wait
 
 BIG = 256 << 20                 # the file size
 SMALL = 100_000
@@ -33,7 +33,7 @@ SEND_TIMEOUT_S = 3
 def server(reel_bin, tmp_path_factory):
     root = tmp_path_factory.mktemp("large-files")
     data = root / "data"
-    env = _env()
+    env = reel_env()
     out = subprocess.run([str(reel_bin), "ingest", str(FIXTURES / "vp9.webm"), "--data", str(data)],
                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=True).stdout
     vid = out.split()[0]

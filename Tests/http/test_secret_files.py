@@ -9,14 +9,14 @@ import stat
 
 import requests
 
-from conftest import _env, _stop
-from reel_http_support import free_port, start_and_wait
+from conftest import _stop
+from reel_http_support import free_port, reel_env, start_and_wait
 
 
 def _up(reel_bin, data, tmp_path):
     port = free_port()
     proc = start_and_wait([str(reel_bin), "up", "--workers", "0", "--host", "127.0.0.1", "--port", str(port),
-                           "--data", str(data)], tmp_path / "up.log", port, _env())
+                           "--data", str(data)], tmp_path / "up.log", port, reel_env())
     return proc, f"http://127.0.0.1:{port}"
 
 

@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -37,6 +38,11 @@ struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
                 response = error.problem.response()
             } catch let error as HTTPError {
                 response = Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers).response()
+            } catch CatalogError.unavailable(let why) {
+                // The database is away (restarting, failing over): this is not the request's fault and it
+                // will work again shortly. 503 with Retry-After lets clients and load balancers retry.
+                context.logger.warning("catalog unavailable", metadata: ["path": "\(request.uri.path)", "error": "\(why)"])
+                response = Problem.catalogUnavailable.response()
             } catch {
                 context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
                 response = Problem(.internalServerError, "The server could not complete the request; it has been logged.").response()

@@ -18,6 +18,11 @@ public struct Problem: Error, Sendable {
 
     static func notFound(_ detail: String = "Nothing here.") -> Problem { Problem(.notFound, detail) }
 
+    /// The catalog's database cannot be reached. What the database said goes to the log, not to clients.
+    static let catalogUnavailable = Problem(
+        .serviceUnavailable, "The catalog cannot be reached at the moment (its database may be restarting). Try again in a few seconds.",
+        headers: [.retryAfter: "5"])
+
     /// `type` points at the HTTP status' definition: the client needs nothing more specific today.
     func response() -> Response {
         let encoder = JSONEncoder()
