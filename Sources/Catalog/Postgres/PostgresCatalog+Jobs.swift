@@ -16,58 +16,73 @@ extension PostgresCatalog {
         let kindList: [String]? = kinds.map { $0.map(\.rawValue).sorted() }
         let logger = self.logger
         let now = options.now()
+        // Every statement is a round trip, and a claim's cost is mostly round trips: the claim takes three
+        // (and the transaction's BEGIN and COMMIT).
         return try await transaction { connection in
-            try await self.reapAbandoned(connection, now: now)
+            // 1. The job to claim, and every running job whose worker stopped responding on its last allowed
+            // attempt (those become dead instead of being handed out again), locked in one statement.
             // Claim order: higher priority, then the longest waiting, then the oldest. A locked row is
             // another worker's claim in progress: skip it rather than wait for it.
-            guard let row = try await connection.all("""
-                SELECT * FROM jobs
-                WHERE ((state = \(JobState.queued.rawValue) AND run_after <= \(now))
-                       OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now)))
-                  AND (\(kindList)::text[] IS NULL OR kind = ANY(\(kindList)::text[]))
-                ORDER BY priority DESC, run_after ASC, id ASC
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED
-                """, logger).first else { return nil }
-            let chosen = try JobRecord(row)
+            let rows = try await connection.all("""
+                WITH abandoned AS (
+                    SELECT * FROM jobs
+                    WHERE state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt >= max_attempts
+                    ORDER BY id
+                    FOR UPDATE SKIP LOCKED),
+                chosen AS (
+                    SELECT * FROM jobs
+                    WHERE ((state = \(JobState.queued.rawValue) AND run_after <= \(now))
+                           OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt < max_attempts))
+                      AND (\(kindList)::text[] IS NULL OR kind = ANY(\(kindList)::text[]))
+                    ORDER BY priority DESC, run_after ASC, id ASC
+                    LIMIT 1
+                    FOR UPDATE SKIP LOCKED)
+                SELECT *, TRUE AS abandoned FROM abandoned
+                UNION ALL
+                SELECT *, FALSE AS abandoned FROM chosen
+                """, logger)
+            var chosen: JobRecord?
+            for row in rows {
+                let job = try JobRecord(row)
+                guard try row.makeRandomAccess().value("abandoned", as: Bool.self) else {
+                    chosen = job
+                    continue
+                }
+                let reason = JobRules.abandonedReason(job)
+                logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
+                try await Self.settleUnsuccessful(connection, job: job, state: .dead, reason: reason, now: now, logger)
+            }
+            guard let chosen else { return nil }
             var lastError = chosen.lastError
             if chosen.state == .running {
                 lastError = JobRules.reclaimedReason(chosen)
                 logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(chosen.leaseOwner ?? "unknown") expired; reclaimed by \(owner)")
             }
-            try await Self.lockVideo(connection, chosen.videoId, logger)
+            // 2. The claim, and the video's row locked (job, then video, as always) and moved from queued to
+            // processing. (The state check only matters if dead jobs above cancelled the chosen one, their
+            // ancestor — which a waiting parent is, and a claimable job is not.)
             let updated = try await connection.all("""
-                UPDATE jobs SET state = \(JobState.running.rawValue), attempt = attempt + 1, lease_owner = \(owner),
-                       lease_expires_at = \(now.addingTimeInterval(leaseDuration)),
-                       started_at = COALESCE(started_at, \(now)), progress = 0, last_error = \(lastError),
-                       updated_at = \(now)
-                WHERE id = \(chosen.id)
-                RETURNING *
+                WITH claimed AS (
+                    UPDATE jobs SET state = \(JobState.running.rawValue), attempt = attempt + 1, lease_owner = \(owner),
+                           lease_expires_at = \(now.addingTimeInterval(leaseDuration)),
+                           started_at = COALESCE(started_at, \(now)), progress = 0, last_error = \(lastError),
+                           updated_at = \(now)
+                    WHERE id = \(chosen.id) AND state = \(chosen.state.rawValue)
+                    RETURNING *),
+                video AS (
+                    UPDATE videos SET
+                        state = CASE WHEN state = \(VideoState.queued.rawValue) THEN \(VideoState.processing.rawValue) ELSE state END,
+                        updated_at = CASE WHEN state = \(VideoState.queued.rawValue) THEN \(now) ELSE updated_at END
+                    WHERE id = (SELECT video_id FROM claimed))
+                SELECT * FROM claimed
                 """, logger)
-            try await connection.all("""
-                UPDATE videos SET state = \(VideoState.processing.rawValue), updated_at = \(now)
-                WHERE id = \(chosen.videoId) AND state = \(VideoState.queued.rawValue)
-                """, logger)
+            guard let row = updated.first else { return nil }
+            // 3. Progress, read after the video's lock is held (a statement of its own, so it sees every
+            // sibling committed while this waited for the lock).
             try await Self.refreshProgress(connection, videoId: chosen.videoId, now: now, logger)
-            let job = try JobRecord(updated[0])
+            let job = try JobRecord(row)
             return ClaimedJob(job: job, lease: Lease(jobId: job.id, attempt: job.attempt, owner: owner,
                                                      expiresAt: job.leaseExpiresAt!))
-        }
-    }
-
-    /// Jobs whose worker stopped responding on their last allowed attempt become dead.
-    private func reapAbandoned(_ connection: PostgresConnection, now: Date) async throws {
-        let rows = try await connection.all("""
-            SELECT * FROM jobs
-            WHERE state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt >= max_attempts
-            ORDER BY id
-            FOR UPDATE SKIP LOCKED
-            """, logger)
-        for row in rows {
-            let job = try JobRecord(row)
-            let reason = JobRules.abandonedReason(job)
-            logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
-            try await Self.settleUnsuccessful(connection, job: job, state: .dead, reason: reason, now: now, logger)
         }
     }
 
@@ -112,17 +127,24 @@ extension PostgresCatalog {
         let logger = self.logger
         let now = options.now()
         try await transaction { connection in
-            let job = try await Self.fenced(connection, lease, logger)
+            // The fenced write and the video's lock in one statement (job, then video). Siblings completing
+            // together take turns at the video's lock, and read one another (to wake the parent, for progress)
+            // only in later statements, so the last one sees the others succeeded.
+            guard let row = try await connection.all("""
+                WITH done AS (
+                    UPDATE jobs SET state = \(JobState.succeeded.rawValue), progress = 1, lease_expires_at = NULL,
+                           finished_at = \(now), updated_at = \(now)
+                    WHERE id = \(lease.jobId) AND attempt = \(lease.attempt) AND lease_owner = \(lease.owner)
+                      AND state = \(JobState.running.rawValue)
+                    RETURNING *),
+                video AS (SELECT id FROM videos WHERE id = (SELECT video_id FROM done) FOR UPDATE)
+                SELECT done.* FROM done, video
+                """, logger).first
+            else { throw CatalogError.leaseLost(jobId: lease.jobId) }
+            let job = try JobRecord(row)
             for rendition in outcome.renditions where rendition.videoId != job.videoId {
                 throw CatalogError.invalid("job \(job.id) of video \(job.videoId) cannot store rendition \(rendition.name) of video \(rendition.videoId)")
             }
-            // Siblings completing together take turns here, so the last one sees the others succeeded.
-            try await Self.lockVideo(connection, job.videoId, logger)
-            try await connection.all("""
-                UPDATE jobs SET state = \(JobState.succeeded.rawValue), progress = 1, lease_expires_at = NULL,
-                       finished_at = \(now), updated_at = \(now)
-                WHERE id = \(job.id)
-                """, logger)
             var newParentId: Int64?
             if let parent = outcome.parent {
                 // A parent without children has nothing to wait for.
