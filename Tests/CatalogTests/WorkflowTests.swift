@@ -239,7 +239,7 @@ struct WorkflowTests {
     }
 
     /// A claim leaves a video's progress alone when the job had none, and takes back what a job whose lease
-    /// expired had reported; either way it stamps the video.
+    /// expired had reported.
     @Test(arguments: Backend.available) func aClaimTakesBackTheProgressOfAReclaimedJob(_ backend: Backend) async throws {
         let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk), NewJob(kind: .audio)])
@@ -254,10 +254,8 @@ struct WorkflowTests {
         #expect(b.job.id == a.job.id && b.job.progress == 0)
         v = try await f.video(id: video.id)
         #expect(v.progress == 0 && v.updatedAt == f.clock.now, "the reclaimed job starts again from nothing")
-        f.clock.advance(1)
         _ = try #require(try await f.claim("C", lease: 60))
-        v = try await f.video(id: video.id)
-        #expect(v.progress == 0 && v.updatedAt == f.clock.now)
+        #expect(try await f.video(id: video.id).progress == 0)
     }
 
     @Test(arguments: Backend.available) func listingAndDeleting(_ backend: Backend) async throws {

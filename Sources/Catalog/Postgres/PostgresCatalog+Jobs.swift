@@ -16,8 +16,8 @@ extension PostgresCatalog {
         let kindList: [String]? = kinds.map { $0.map(\.rawValue).sorted() }
         let logger = self.logger
         let now = options.now()
-        // Every statement is a round trip, and a claim's cost is mostly round trips: the claim takes two, or
-        // three when the job had progress (and the transaction's BEGIN and COMMIT).
+        // Every statement is a round trip, and a claim's cost is mostly round trips: the claim takes two
+        // (and the transaction's BEGIN and COMMIT), four when the job had progress.
         return try await transaction { connection in
             // 1. The job to claim, and every running job whose worker stopped responding on its last allowed
             // attempt (those become dead instead of being handed out again), locked in one statement.
@@ -58,10 +58,9 @@ extension PostgresCatalog {
                 lastError = JobRules.reclaimedReason(chosen)
                 logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(chosen.leaseOwner ?? "unknown") expired; reclaimed by \(owner)")
             }
-            // 2. The claim, and the video's row locked (job, then video, as always), moved from queued to
-            // processing and stamped as `refreshProgress` would. (The state check only matters if dead jobs
-            // above cancelled the chosen one, their ancestor — which a waiting parent is, and a claimable job
-            // is not.)
+            // 2. The claim; a queued video moves to processing (and only then is its row locked: job, then
+            // video, as always). (The state check only matters if dead jobs above cancelled the chosen one,
+            // their ancestor — which a waiting parent is, and a claimable job is not.)
             let updated = try await connection.all("""
                 WITH claimed AS (
                     UPDATE jobs SET state = \(JobState.running.rawValue), attempt = attempt + 1, lease_owner = \(owner),
@@ -71,17 +70,18 @@ extension PostgresCatalog {
                     WHERE id = \(chosen.id) AND state = \(chosen.state.rawValue)
                     RETURNING *),
                 video AS (
-                    UPDATE videos SET
-                        state = CASE WHEN state = \(VideoState.queued.rawValue) THEN \(VideoState.processing.rawValue) ELSE state END,
-                        updated_at = CASE WHEN state <> \(VideoState.ready.rawValue) THEN \(now) ELSE updated_at END
-                    WHERE id = (SELECT video_id FROM claimed))
+                    UPDATE videos SET state = \(VideoState.processing.rawValue), updated_at = \(now)
+                    WHERE id = (SELECT video_id FROM claimed) AND state = \(VideoState.queued.rawValue))
                 SELECT * FROM claimed
                 """, logger)
             guard let row = updated.first else { return nil }
             // 3. The video's progress is the mean of its jobs' progress: a job that had none (a queued one,
-            // nearly always) leaves it as it was. Otherwise it is read again after the video's lock is held, in
-            // a statement of its own, so that it sees every sibling committed while this waited for the lock.
+            // nearly always) leaves it as it is, and the claim need not touch the video at all — workers
+            // claiming the pieces of one video do not queue up behind its row. A reclaimed job that had
+            // progress takes it back, under the video's lock, read in a statement after the lock is held
+            // so that it sees every sibling that committed meanwhile.
             if chosen.progress != 0 {
+                try await Self.lockVideo(connection, chosen.videoId, logger)
                 try await Self.refreshProgress(connection, videoId: chosen.videoId, now: now, logger)
             }
             let job = try JobRecord(row)
