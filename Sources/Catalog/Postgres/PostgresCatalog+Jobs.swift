@@ -21,26 +21,7 @@ extension PostgresCatalog {
         return try await transaction { connection in
             // 1. The job to claim, and every running job whose worker stopped responding on its last allowed
             // attempt (those become dead instead of being handed out again), locked in one statement.
-            // Claim order: higher priority, then the longest waiting, then the oldest. A locked row is
-            // another worker's claim in progress: skip it rather than wait for it.
-            let rows = try await connection.all("""
-                WITH abandoned AS (
-                    SELECT * FROM jobs
-                    WHERE state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt >= max_attempts
-                    ORDER BY id
-                    FOR UPDATE SKIP LOCKED),
-                chosen AS (
-                    SELECT * FROM jobs
-                    WHERE ((state = \(JobState.queued.rawValue) AND run_after <= \(now))
-                           OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt < max_attempts))
-                      AND (\(kindList)::text[] IS NULL OR kind = ANY(\(kindList)::text[]))
-                    ORDER BY priority DESC, run_after ASC, id ASC
-                    LIMIT 1
-                    FOR UPDATE SKIP LOCKED)
-                SELECT *, TRUE AS abandoned FROM abandoned
-                UNION ALL
-                SELECT *, FALSE AS abandoned FROM chosen
-                """, logger)
+            let rows = try await connection.all(QueueStatement.ClaimCandidates(now: now, kinds: kindList), logger)
             var chosen: JobRecord?
             for row in rows {
                 let job = try JobRecord(row)
@@ -61,19 +42,9 @@ extension PostgresCatalog {
             // 2. The claim; a queued video moves to processing (and only then is its row locked: job, then
             // video, as always). (The state check only matters if dead jobs above cancelled the chosen one,
             // their ancestor — which a waiting parent is, and a claimable job is not.)
-            let updated = try await connection.all("""
-                WITH claimed AS (
-                    UPDATE jobs SET state = \(JobState.running.rawValue), attempt = attempt + 1, lease_owner = \(owner),
-                           lease_expires_at = \(now.addingTimeInterval(leaseDuration)),
-                           started_at = COALESCE(started_at, \(now)), progress = 0, last_error = \(lastError),
-                           updated_at = \(now)
-                    WHERE id = \(chosen.id) AND state = \(chosen.state.rawValue)
-                    RETURNING *),
-                video AS (
-                    UPDATE videos SET state = \(VideoState.processing.rawValue), updated_at = \(now)
-                    WHERE id = (SELECT video_id FROM claimed) AND state = \(VideoState.queued.rawValue))
-                SELECT * FROM claimed
-                """, logger)
+            let updated = try await connection.all(QueueStatement.Claim(
+                jobId: chosen.id, state: chosen.state.rawValue, owner: owner,
+                expiresAt: now.addingTimeInterval(leaseDuration), now: now, lastError: lastError), logger)
             guard let row = updated.first else { return nil }
             // 3. The video's progress is the mean of its jobs' progress: a job that had none (a queued one,
             // nearly always) leaves it as it is, and the claim need not touch the video at all — workers
@@ -134,16 +105,7 @@ extension PostgresCatalog {
             // The fenced write and the video's lock in one statement (job, then video). Siblings completing
             // together take turns at the video's lock, and read one another (to wake the parent, for progress)
             // only in later statements, so the last one sees the others succeeded.
-            guard let row = try await connection.all("""
-                WITH done AS (
-                    UPDATE jobs SET state = \(JobState.succeeded.rawValue), progress = 1, lease_expires_at = NULL,
-                           finished_at = \(now), updated_at = \(now)
-                    WHERE id = \(lease.jobId) AND attempt = \(lease.attempt) AND lease_owner = \(lease.owner)
-                      AND state = \(JobState.running.rawValue)
-                    RETURNING *),
-                video AS (SELECT id FROM videos WHERE id = (SELECT video_id FROM done) FOR UPDATE)
-                SELECT done.* FROM done, video
-                """, logger).first
+            guard let row = try await connection.all(QueueStatement.Complete(lease: lease, now: now), logger).first
             else { throw CatalogError.leaseLost(jobId: lease.jobId) }
             let job = try JobRecord(row)
             for rendition in outcome.renditions where rendition.videoId != job.videoId {
@@ -442,12 +404,6 @@ extension PostgresCatalog {
 
     /// The video's progress: the plain mean of its jobs' progress (see `SQLiteCatalog.refreshProgress`).
     static func refreshProgress(_ connection: PostgresConnection, videoId: String, now: Date, _ logger: Logger) async throws {
-        try await connection.all("""
-            UPDATE videos SET progress = COALESCE((
-                    SELECT AVG(CASE WHEN state = \(JobState.succeeded.rawValue) THEN 1.0 ELSE progress END)
-                    FROM jobs WHERE video_id = \(videoId) AND state <> \(JobState.cancelled.rawValue)), progress),
-                updated_at = \(now)
-            WHERE id = \(videoId) AND state <> \(VideoState.ready.rawValue)
-            """, logger)
+        try await connection.all(QueueStatement.RefreshProgress(videoId: videoId, now: now), logger)
     }
 }
