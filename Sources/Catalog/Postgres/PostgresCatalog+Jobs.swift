@@ -16,8 +16,18 @@ extension PostgresCatalog {
         let kindList: [String]? = kinds.map { $0.map(\.rawValue).sorted() }
         let logger = self.logger
         let now = options.now()
-        // Every statement is a round trip, and a claim's cost is mostly round trips: the claim takes two
-        // (and the transaction's BEGIN and COMMIT), four when the job had progress.
+        let expiresAt = now.addingTimeInterval(leaseDuration)
+        // Every statement is a round trip, and a claim's cost is mostly round trips. The usual claim (a queued
+        // job, nothing to reap) is one statement; anything else, or a job another worker took between, goes
+        // the long way: a transaction that reaps, then claims in two statements (four when the job had progress).
+        let quick = try await rows(QueueStatement.QuickClaim(now: now, kinds: kindList, owner: owner, expiresAt: expiresAt))
+        let row = quick[0].makeRandomAccess()
+        if try row.value("id", as: Int64?.self) != nil {
+            let job = try JobRecord(quick[0])
+            return ClaimedJob(job: job, lease: Lease(jobId: job.id, attempt: job.attempt, owner: owner,
+                                                     expiresAt: job.leaseExpiresAt!))
+        }
+        if try row.value("candidates", as: Int.self) == 0, try !row.value("reap", as: Bool.self) { return nil }
         return try await transaction { connection in
             // 1. The job to claim, and every running job whose worker stopped responding on its last allowed
             // attempt (those become dead instead of being handed out again), locked in one statement.
@@ -43,8 +53,8 @@ extension PostgresCatalog {
             // video, as always). (The state check only matters if dead jobs above cancelled the chosen one,
             // their ancestor — which a waiting parent is, and a claimable job is not.)
             let updated = try await connection.all(QueueStatement.Claim(
-                jobId: chosen.id, state: chosen.state.rawValue, owner: owner,
-                expiresAt: now.addingTimeInterval(leaseDuration), now: now, lastError: lastError), logger)
+                jobId: chosen.id, state: chosen.state.rawValue, owner: owner, expiresAt: expiresAt, now: now,
+                lastError: lastError), logger)
             guard let row = updated.first else { return nil }
             // 3. The video's progress is the mean of its jobs' progress: a job that had none (a queued one,
             // nearly always) leaves it as it is, and the claim need not touch the video at all — workers

@@ -130,6 +130,17 @@ public final class PostgresCatalog: Catalog {
         }
     }
 
+    /// One prepared statement outside a transaction.
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow]
+    where Statement.Row == PostgresRow {
+        let logger = self.logger
+        do {
+            return try await leased { connection in try await connection.all(statement, logger) }
+        } catch let error as PSQLError {
+            throw unavailable(error)
+        }
+    }
+
     /// Runs `body` on a connection of the pool. While the server is down the pool keeps trying to
     /// connect, and a request would wait for it (up to a minute, then fail); a caller here waits at most
     /// `connect_timeout` for a connection, so that `/readyz` and API requests answer "unavailable" promptly.

@@ -51,6 +51,54 @@ enum QueueStatement {
         func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
     }
 
+    /// The usual claim in one statement, outside any transaction: when the best job (claim order as in
+    /// `ClaimCandidates`) is queued, has no progress, and no job waits to be reaped, it is claimed here (and a
+    /// queued video moves to processing). One row: `candidates` (0 or 1), `reap` (a job was abandoned on its
+    /// last attempt), and the claimed job's columns, NULL when it took none.
+    struct QuickClaim: PostgresPreparedStatement {
+        static let sql = """
+            WITH chosen AS (
+                SELECT id, state, progress FROM jobs
+                WHERE ((state = '\(queued)' AND run_after <= $1)
+                       OR (state = '\(running)' AND lease_expires_at < $1 AND attempt < max_attempts))
+                  AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
+                ORDER BY priority DESC, run_after ASC, id ASC
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED),
+            reap AS (
+                SELECT EXISTS (SELECT 1 FROM jobs WHERE state = '\(running)' AND lease_expires_at < $1
+                                                    AND attempt >= max_attempts) AS due),
+            claimed AS (
+                UPDATE jobs SET state = '\(running)', attempt = attempt + 1, lease_owner = $3, lease_expires_at = $4,
+                       started_at = COALESCE(started_at, $1), updated_at = $1
+                WHERE id = (SELECT chosen.id FROM chosen, reap
+                            WHERE chosen.state = '\(queued)' AND chosen.progress = 0 AND NOT reap.due)
+                RETURNING \(jobColumns)),
+            video AS (
+                UPDATE videos SET state = '\(VideoState.processing.rawValue)', updated_at = $1
+                WHERE id = (SELECT video_id FROM claimed) AND state = '\(VideoState.queued.rawValue)')
+            SELECT (SELECT COUNT(*) FROM chosen) AS candidates, reap.due AS reap, claimed.*
+            FROM reap LEFT JOIN claimed ON TRUE
+            """
+        static var bindingDataTypes: [PostgresDataType] { [.timestamptz, .textArray, .text, .timestamptz] }
+        var now: Date
+        /// Nil: any kind.
+        var kinds: [String]?
+        var owner: String
+        var expiresAt: Date
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(now)
+            bindings.append(kinds)
+            bindings.append(owner)
+            bindings.append(expiresAt)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
+    }
+
     /// Claims the job (if still in `state`) and moves a queued video to processing, locking the video's
     /// row only then. Returns the claimed job.
     struct Claim: PostgresPreparedStatement {
