@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Logging
 
 extension CatalogCommand {
     /// Queue throughput of a catalog database: how many claim → complete cycles per second N workers get.
@@ -43,51 +44,60 @@ extension CatalogCommand {
             let logger = makeLogger("reel.catalog")
             do {
                 let setup = try await CatalogConnector.open(url: url, logger: logger)
+                defer { (setup as? PostgresCatalog)?.close() }
                 guard try await setup.videos(state: nil, limit: 1, offset: 0).isEmpty else {
                     throw CatalogError.invalid("catalog \(Self.shown(url)) holds videos: the benchmark would claim their jobs. Give it an empty database.")
                 }
                 var videoIds: [String] = []
-                for start in stride(from: 0, to: jobs, by: Self.jobsPerVideo) {
-                    let count = min(Self.jobsPerVideo, jobs - start)
-                    let video = try await setup.createVideo(
-                        NewVideo(title: "bench \(start / Self.jobsPerVideo)", originalPath: "bench/none", sizeBytes: 0),
-                        jobs: Array(repeating: NewJob(kind: .videoChunk), count: count))
-                    videoIds.append(video.id)
-                }
-                // Each loop's own catalog, connected (and its first connection open) before the clock starts.
-                var catalogs: [any Catalog] = []
-                for _ in 0..<workers {
-                    let catalog = try await CatalogConnector.open(url: url, logger: logger)
-                    _ = try await catalog.claimableJobs()
-                    catalogs.append(catalog)
-                }
-                let started = ContinuousClock.now
-                let loops = try await withThrowingTaskGroup(of: Loop.self) { group in
-                    for (index, catalog) in catalogs.enumerated() {
-                        group.addTask { try await Loop.run(catalog, owner: "bench-\(index)") }
+                do {
+                    for start in stride(from: 0, to: jobs, by: Self.jobsPerVideo) {
+                        let count = min(Self.jobsPerVideo, jobs - start)
+                        let video = try await setup.createVideo(
+                            NewVideo(title: "bench \(start / Self.jobsPerVideo)", originalPath: "bench/none", sizeBytes: 0),
+                            jobs: Array(repeating: NewJob(kind: .videoChunk), count: count))
+                        videoIds.append(video.id)
                     }
-                    var loops: [Loop] = []
-                    for try await loop in group { loops.append(loop) }
-                    return loops
+                    let result = try await measure(url, setup, logger)
+                    for id in videoIds { try await setup.deleteVideo(id: id) }
+                    try printJSON(result)
+                } catch {
+                    // Leave the database as it was, so that the next run does not find videos.
+                    for id in videoIds { try? await setup.deleteVideo(id: id) }
+                    throw error
                 }
-                let seconds = (ContinuousClock.now - started).seconds
-                let succeeded = try await setup.queueDepth()[.succeeded] ?? 0
-                guard succeeded == jobs else {
-                    throw CatalogError.invalid("only \(succeeded) of \(jobs) jobs succeeded")
-                }
-                for id in videoIds { try await setup.deleteVideo(id: id) }
-                for catalog in catalogs + [setup] { (catalog as? PostgresCatalog)?.close() }
-
-                let result = Result(
-                    backend: PostgresURL.isPostgres(url) ? "postgresql" : "sqlite", database: Self.shown(url),
-                    workers: workers, jobs: jobs, seconds: seconds, cyclesPerSecond: Double(jobs) / seconds,
-                    claimMs: Self.summary(loops.flatMap(\.claims)), completeMs: Self.summary(loops.flatMap(\.completes)),
-                    perWorker: loops.map(\.cycles))
-                try printJSON(result)
             } catch let error as CatalogError {
                 printError("reel: \(error)")
                 throw ExitCode.failure
             }
+        }
+
+        /// Runs the loops over the queued jobs, each on a catalog of its own.
+        func measure(_ url: String, _ setup: any Catalog, _ logger: Logger) async throws -> Result {
+            // Each loop's catalog is connected (and its first connection open) before the clock starts.
+            var catalogs: [any Catalog] = []
+            defer { for catalog in catalogs { (catalog as? PostgresCatalog)?.close() } }
+            for _ in 0..<workers {
+                let catalog = try await CatalogConnector.open(url: url, logger: logger)
+                catalogs.append(catalog)
+                _ = try await catalog.claimableJobs()
+            }
+            let started = ContinuousClock.now
+            let loops = try await withThrowingTaskGroup(of: Loop.self) { group in
+                for (index, catalog) in catalogs.enumerated() {
+                    group.addTask { try await Loop.run(catalog, owner: "bench-\(index)") }
+                }
+                var loops: [Loop] = []
+                for try await loop in group { loops.append(loop) }
+                return loops
+            }
+            let seconds = (ContinuousClock.now - started).seconds
+            let succeeded = try await setup.queueDepth()[.succeeded] ?? 0
+            guard succeeded == jobs else { throw CatalogError.invalid("only \(succeeded) of \(jobs) jobs succeeded") }
+            return Result(
+                backend: PostgresURL.isPostgres(url) ? "postgresql" : "sqlite", database: Self.shown(url),
+                workers: workers, jobs: jobs, seconds: seconds, cyclesPerSecond: Double(jobs) / seconds,
+                claimMs: Self.summary(loops.flatMap(\.claims)), completeMs: Self.summary(loops.flatMap(\.completes)),
+                perWorker: loops.map(\.cycles))
         }
 
         static func shown(_ url: String) -> String {
