@@ -221,6 +221,19 @@ struct MigrationTests {
             == before)
     }
 
+    /// A table the copy does not know (one added to the schema but not to `CatalogCopier.tables`) stops it.
+    @Test func aTableTheCopyDoesNotKnowStopsIt() async throws {
+        let installation = try await install()
+        let (url, target) = try await emptyTarget(installation.fixture)
+        defer { target.close() }
+        try TestPostgres.psql(url, "CREATE TABLE uploads (id TEXT PRIMARY KEY)")
+        let error = await #expect(throws: CatalogError.self) {
+            try await CatalogCopier.copy(from: installation.fixture.sqlite, to: target)
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("cannot copy (uploads)"))
+        #expect(try TestPostgres.psql(url, "SELECT COUNT(*) FROM videos") == "0")
+    }
+
     /// A Reel process writing to the SQLite catalog during the copy: the counts differ, nothing is committed,
     /// and the same target takes the copy once the source holds still.
     @Test func aSourceThatChangesDuringTheCopyLeavesTheTargetEmpty() async throws {

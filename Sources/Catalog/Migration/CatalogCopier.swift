@@ -76,6 +76,7 @@ public enum CatalogCopier {
                     migrate into a new, empty database. Nothing was written.
                     """)
             }
+            try await checkEveryTableIsKnown(connection, logger)
             var nextIds: [String: Int64] = [:]
             for table in tables {
                 let columns = try await Self.columns(of: table, connection, source, logger)
@@ -95,6 +96,21 @@ public enum CatalogCopier {
             try await beforeVerifying()
             let counts = try await verify(connection, source, place: place, logger)
             return Report(counts: counts, nextIds: nextIds)
+        }
+    }
+
+    /// A table of the schema missing from `tables` would be left behind without a word: refuse instead.
+    static func checkEveryTableIsKnown(_ connection: PostgresConnection, _ logger: Logger) async throws {
+        let known = Set(tables.map(\.name) + ["reel_schema"])
+        let present = try await connection.all("""
+            SELECT table_name::text FROM information_schema.tables
+            WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+            """, logger).map { try $0.decode(String.self) }
+        let unknown = present.filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw CatalogError.invalid("""
+                the catalog has tables this build of Reel cannot copy (\(unknown.joined(separator: ", "))); nothing was written
+                """)
         }
     }
 

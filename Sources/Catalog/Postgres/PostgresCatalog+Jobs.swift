@@ -17,8 +17,8 @@ extension PostgresCatalog {
         let logger = self.logger
         let now = options.now()
         let expiresAt = now.addingTimeInterval(leaseDuration)
-        // Every statement is a round trip, and a claim's cost is mostly round trips. The usual claim (a queued
-        // job, nothing to reap) is one statement; anything else, or a job another worker took between, goes
+        // Every statement is a round trip, and a claim's cost is mostly round trips. The usual claim (the best
+        // job is queued, without progress, and nothing waits to be reaped) is one statement; anything else goes
         // the long way: a transaction that reaps, then claims in two statements (four when the job had progress).
         let quick = try await rows(QueueStatement.QuickClaim(now: now, kinds: kindList, owner: owner, expiresAt: expiresAt))
         let row = quick[0].makeRandomAccess()
