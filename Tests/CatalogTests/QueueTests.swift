@@ -123,6 +123,19 @@ struct QueueTests {
         #expect(try await f.job(a.job.id).state == .succeeded)
     }
 
+    /// A claim reaps every job abandoned on its last attempt, also when it hands out another job.
+    @Test(arguments: Backend.available) func aClaimReapsAbandonedJobsWhileClaimingAnother(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
+        let abandonedVideo = try await f.video("abandoned", jobs: [NewJob(kind: .videoChunk, priority: 1, maxAttempts: 1)])
+        let abandoned = try #require(try await f.claim("A", lease: 10))
+        let other = try await f.video("other", jobs: [NewJob(kind: .videoChunk)])
+        f.clock.advance(11)
+        let claimed = try #require(try await f.claim("B"))
+        #expect(claimed.job.videoId == other.id)
+        #expect(try await f.job(abandoned.job.id).state == .dead)
+        #expect(try await f.video(id: abandonedVideo.id).state == .failed)
+    }
+
     @Test(arguments: Backend.available) func aJobWhoseWorkersKeepDyingEndsDead(_ backend: Backend) async throws {
         let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk, maxAttempts: 2)])

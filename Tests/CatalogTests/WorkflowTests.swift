@@ -238,6 +238,26 @@ struct WorkflowTests {
         #expect(try await f.video(id: video.id).progress == 0)
     }
 
+    /// A claim leaves a video's progress alone when the job had none, and takes back what a job whose lease
+    /// expired had reported.
+    @Test(arguments: Backend.available) func aClaimTakesBackTheProgressOfAReclaimedJob(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
+        let video = try await f.video(jobs: [NewJob(kind: .videoChunk), NewJob(kind: .audio)])
+        f.clock.advance(1)
+        let a = try #require(try await f.claim("A", lease: 60))
+        var v = try await f.video(id: video.id)
+        #expect(v.progress == 0 && v.state == .processing && v.updatedAt == f.clock.now)
+        _ = try await f.catalog.heartbeat(a.lease, leaseDuration: 60, progress: 0.5)
+        #expect(try await f.video(id: video.id).progress == 0.25)
+        f.clock.advance(61)
+        let b = try #require(try await f.claim("B", lease: 60))
+        #expect(b.job.id == a.job.id && b.job.progress == 0)
+        v = try await f.video(id: video.id)
+        #expect(v.progress == 0 && v.updatedAt == f.clock.now, "the reclaimed job starts again from nothing")
+        _ = try #require(try await f.claim("C", lease: 60))
+        #expect(try await f.video(id: video.id).progress == 0)
+    }
+
     @Test(arguments: Backend.available) func listingAndDeleting(_ backend: Backend) async throws {
         let f = try await CatalogFixture.make(backend)
         let first = try await f.video("first", jobs: [NewJob(kind: .plan)])

@@ -16,60 +16,58 @@ extension PostgresCatalog {
         let kindList: [String]? = kinds.map { $0.map(\.rawValue).sorted() }
         let logger = self.logger
         let now = options.now()
+        let expiresAt = now.addingTimeInterval(leaseDuration)
+        // Every statement is a round trip, and a claim's cost is mostly round trips. The usual claim (the best
+        // job is queued, without progress, and nothing waits to be reaped) is one statement; anything else goes
+        // the long way: a transaction that reaps, then claims in two statements (four when the job had progress).
+        let quick = try await rows(QueueStatement.QuickClaim(now: now, kinds: kindList, owner: owner, expiresAt: expiresAt))
+        let row = quick[0].makeRandomAccess()
+        if try row.value("id", as: Int64?.self) != nil {
+            let job = try JobRecord(quick[0])
+            return ClaimedJob(job: job, lease: Lease(jobId: job.id, attempt: job.attempt, owner: owner,
+                                                     expiresAt: job.leaseExpiresAt!))
+        }
+        if try row.value("candidates", as: Int.self) == 0, try !row.value("reap", as: Bool.self) { return nil }
         return try await transaction { connection in
-            try await self.reapAbandoned(connection, now: now)
-            // Claim order: higher priority, then the longest waiting, then the oldest. A locked row is
-            // another worker's claim in progress: skip it rather than wait for it. An abandoned job on its
-            // last attempt is never handed out, even if the reaping skipped it (its row was locked then):
-            // the next claim reaps it.
-            guard let row = try await connection.all("""
-                SELECT * FROM jobs
-                WHERE ((state = \(JobState.queued.rawValue) AND run_after <= \(now))
-                       OR (state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt < max_attempts))
-                  AND (\(kindList)::text[] IS NULL OR kind = ANY(\(kindList)::text[]))
-                ORDER BY priority DESC, run_after ASC, id ASC
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED
-                """, logger).first else { return nil }
-            let chosen = try JobRecord(row)
+            // 1. The job to claim, and every running job whose worker stopped responding on its last allowed
+            // attempt (those become dead instead of being handed out again), locked in one statement.
+            let rows = try await connection.all(QueueStatement.ClaimCandidates(now: now, kinds: kindList), logger)
+            var chosen: JobRecord?
+            for row in rows {
+                let job = try JobRecord(row)
+                guard try row.makeRandomAccess().value("abandoned", as: Bool.self) else {
+                    chosen = job
+                    continue
+                }
+                let reason = JobRules.abandonedReason(job)
+                logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
+                try await Self.settleUnsuccessful(connection, job: job, state: .dead, reason: reason, now: now, logger)
+            }
+            guard let chosen else { return nil }
             var lastError = chosen.lastError
             if chosen.state == .running {
                 lastError = JobRules.reclaimedReason(chosen)
                 logger.warning("job \(chosen.id) (\(chosen.kind.rawValue)): lease of \(chosen.leaseOwner ?? "unknown") expired; reclaimed by \(owner)")
             }
-            try await Self.lockVideo(connection, chosen.videoId, logger)
-            let updated = try await connection.all("""
-                UPDATE jobs SET state = \(JobState.running.rawValue), attempt = attempt + 1, lease_owner = \(owner),
-                       lease_expires_at = \(now.addingTimeInterval(leaseDuration)),
-                       started_at = COALESCE(started_at, \(now)), progress = 0, last_error = \(lastError),
-                       updated_at = \(now)
-                WHERE id = \(chosen.id)
-                RETURNING *
-                """, logger)
-            try await connection.all("""
-                UPDATE videos SET state = \(VideoState.processing.rawValue), updated_at = \(now)
-                WHERE id = \(chosen.videoId) AND state = \(VideoState.queued.rawValue)
-                """, logger)
-            try await Self.refreshProgress(connection, videoId: chosen.videoId, now: now, logger)
-            let job = try JobRecord(updated[0])
+            // 2. The claim; a queued video moves to processing (and only then is its row locked: job, then
+            // video, as always). (The state check only matters if dead jobs above cancelled the chosen one,
+            // their ancestor — which a waiting parent is, and a claimable job is not.)
+            let updated = try await connection.all(QueueStatement.Claim(
+                jobId: chosen.id, state: chosen.state.rawValue, owner: owner, expiresAt: expiresAt, now: now,
+                lastError: lastError), logger)
+            guard let row = updated.first else { return nil }
+            // 3. The video's progress is the mean of its jobs' progress: a job that had none (a queued one,
+            // nearly always) leaves it as it is, and the claim need not touch the video at all — workers
+            // claiming the pieces of one video do not queue up behind its row. A reclaimed job that had
+            // progress takes it back, under the video's lock, read in a statement after the lock is held
+            // so that it sees every sibling that committed meanwhile.
+            if chosen.progress != 0 {
+                try await Self.lockVideo(connection, chosen.videoId, logger)
+                try await Self.refreshProgress(connection, videoId: chosen.videoId, now: now, logger)
+            }
+            let job = try JobRecord(row)
             return ClaimedJob(job: job, lease: Lease(jobId: job.id, attempt: job.attempt, owner: owner,
                                                      expiresAt: job.leaseExpiresAt!))
-        }
-    }
-
-    /// Jobs whose worker stopped responding on their last allowed attempt become dead.
-    private func reapAbandoned(_ connection: PostgresConnection, now: Date) async throws {
-        let rows = try await connection.all("""
-            SELECT * FROM jobs
-            WHERE state = \(JobState.running.rawValue) AND lease_expires_at < \(now) AND attempt >= max_attempts
-            ORDER BY id
-            FOR UPDATE SKIP LOCKED
-            """, logger)
-        for row in rows {
-            let job = try JobRecord(row)
-            let reason = JobRules.abandonedReason(job)
-            logger.error("job \(job.id) (\(job.kind.rawValue)) of video \(job.videoId) is dead: \(reason)")
-            try await Self.settleUnsuccessful(connection, job: job, state: .dead, reason: reason, now: now, logger)
         }
     }
 
@@ -114,17 +112,15 @@ extension PostgresCatalog {
         let logger = self.logger
         let now = options.now()
         try await transaction { connection in
-            let job = try await Self.fenced(connection, lease, logger)
+            // The fenced write and the video's lock in one statement (job, then video). Siblings completing
+            // together take turns at the video's lock, and read one another (to wake the parent, for progress)
+            // only in later statements, so the last one sees the others succeeded.
+            guard let row = try await connection.all(QueueStatement.Complete(lease: lease, now: now), logger).first
+            else { throw CatalogError.leaseLost(jobId: lease.jobId) }
+            let job = try JobRecord(row)
             for rendition in outcome.renditions where rendition.videoId != job.videoId {
                 throw CatalogError.invalid("job \(job.id) of video \(job.videoId) cannot store rendition \(rendition.name) of video \(rendition.videoId)")
             }
-            // Siblings completing together take turns here, so the last one sees the others succeeded.
-            try await Self.lockVideo(connection, job.videoId, logger)
-            try await connection.all("""
-                UPDATE jobs SET state = \(JobState.succeeded.rawValue), progress = 1, lease_expires_at = NULL,
-                       finished_at = \(now), updated_at = \(now)
-                WHERE id = \(job.id)
-                """, logger)
             var newParentId: Int64?
             if let parent = outcome.parent {
                 // A parent without children has nothing to wait for.
@@ -409,12 +405,6 @@ extension PostgresCatalog {
 
     /// The video's progress: the plain mean of its jobs' progress (see `SQLiteCatalog.refreshProgress`).
     static func refreshProgress(_ connection: PostgresConnection, videoId: String, now: Date, _ logger: Logger) async throws {
-        try await connection.all("""
-            UPDATE videos SET progress = COALESCE((
-                    SELECT AVG(CASE WHEN state = \(JobState.succeeded.rawValue) THEN 1.0 ELSE progress END)
-                    FROM jobs WHERE video_id = \(videoId) AND state <> \(JobState.cancelled.rawValue)), progress),
-                updated_at = \(now)
-            WHERE id = \(videoId) AND state <> \(VideoState.ready.rawValue)
-            """, logger)
+        try await connection.all(QueueStatement.RefreshProgress(videoId: videoId, now: now), logger)
     }
 }

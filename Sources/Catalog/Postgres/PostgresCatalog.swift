@@ -11,7 +11,8 @@ import Synchronization
 /// - Claims pick with `FOR UPDATE SKIP LOCKED`: concurrent workers each get a different job without
 ///   waiting on one another.
 /// - Every write about a job locks the job's row (fencing by id + attempt + owner + running), then its
-///   video's row. The video row lock serialises what must not interleave for one video: siblings
+///   video's row (a claim only when it changes the video: the first claim, or a reclaim that takes a
+///   job's progress back). The video row lock serialises what must not interleave for one video: siblings
 ///   completing (the last one wakes the parent), progress, and playlist publication (the publish lock).
 ///   Locks are always taken in that order — job, video, other jobs — so transactions do not deadlock;
 ///   should the server still report a deadlock or a serialization failure, the transaction is retried.
@@ -131,6 +132,17 @@ public final class PostgresCatalog: Catalog {
         let logger = self.logger
         do {
             return try await leased { connection in try await Self.collect(connection.query(query, logger: logger)) }
+        } catch let error as PSQLError {
+            throw unavailable(error)
+        }
+    }
+
+    /// One prepared statement outside a transaction.
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow]
+    where Statement.Row == PostgresRow {
+        let logger = self.logger
+        do {
+            return try await leased { connection in try await connection.all(statement, logger) }
         } catch let error as PSQLError {
             throw unavailable(error)
         }
