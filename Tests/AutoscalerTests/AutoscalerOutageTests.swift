@@ -13,7 +13,8 @@ extension AutoscalerProcessTests {
         let server = try #require(TestPostgres.serverURL)
         let url = try TestPostgres.createDatabase("scaler")
         let name = String(try #require(URLComponents(string: url)).path.dropFirst())
-        let database = url + "?connect_timeout=1"
+        // Quick to notice the outage, yet long enough for a first connection on a machine busy with other suites.
+        let database = url + "?connect_timeout=3"
         let clip = try source("clip.mp4", seconds: 24)
         let ingested = try Tool.run(Paths.reel, ["ingest", "--json", "--data", root.path, "--database", database]
                                                 + Array(repeating: clip, count: 3))

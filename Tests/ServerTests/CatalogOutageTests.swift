@@ -17,7 +17,9 @@ struct CatalogOutageTests {
     @Test(.enabled(if: TestPostgres.required)) func databaseAwayIsServiceUnavailable() async throws {
         let url = try TestPostgres.createDatabase("outage")
         let name = String(try #require(URLComponents(string: url)).path.dropFirst())
-        let catalog = try await PostgresCatalog.connect(url: PostgresURL(url + "?connect_timeout=2"))
+        // Long enough for a first connection on a machine busy with every other suite (2 s was seen to be too
+        // short), short enough that each request after the drop gives up soon.
+        let catalog = try await PostgresCatalog.connect(url: PostgresURL(url + "?connect_timeout=5"))
         defer { catalog.close() }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("reel-outage-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -14,12 +14,13 @@ extension WorkerProcessTests {
         let server = try #require(TestPostgres.serverURL)
         let url = try TestPostgres.createDatabase("outage")
         let name = String(try #require(URLComponents(string: url)).path.dropFirst())
-        // Requests give up on the pool after 2 s instead of 10, so the outage is noticed quickly.
-        let database = ["--database", url + "?connect_timeout=2"]
+        // Requests give up on the pool after 4 s instead of 10, so the outage is noticed quickly (2 s can be too
+        // short for a first connection while other suites load the machine).
+        let database = ["--database", url + "?connect_timeout=4"]
         let ingested = try Tool.run(Paths.reel, ["ingest", "--json"] + s.data + database + [Paths.fixture("landscape.mp4")])
         #expect(ingested.status == 0, "\(ingested.stderr)")
         let id = try #require(try JSONDecoder.iso.decode([VideoRecord].self, from: Data(ingested.stdout.utf8)).first?.id)
-        let catalog = try await PostgresCatalog.connect(url: PostgresURL(url + "?connect_timeout=2"))
+        let catalog = try await PostgresCatalog.connect(url: PostgresURL(url + "?connect_timeout=4"))
         defer { catalog.close() }
 
         // A short lease: without care, a piece whose end could not be recorded comes back 3 s later.

@@ -58,9 +58,11 @@ class Fleet:
         return jobs(self.bin, self.data, self.database)
 
     def node_of_owner(self, owner: str | None) -> str | None:
-        """Which node started the worker that holds (or last held) a lease."""
+        """Which node started the worker that holds (or last held) a lease: its log says so, and the
+        owner's name (`node:pid:nonce`) must agree."""
         for name, node in self.nodes.items():
             if owner in node.worker_owners():
+                assert owner.startswith(f"{name}:"), f"worker {owner} of node {name} is not named after it"
                 return name
         return None
 

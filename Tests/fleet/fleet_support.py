@@ -169,7 +169,8 @@ class Node:
     def launch(self) -> None:
         """Starts `reel up` in its own session; its output (and its workers') is appended to `log`."""
         assert self.proc is None or self.proc.poll() is not None, f"node {self.name} is already running"
-        env = reel_env(REEL_LEASE_DURATION=f"{LEASE_S}s", REEL_DRAIN_TIMEOUT=str(DRAIN_S))
+        # Both nodes run on one machine: node names keep their workers, locks and autoscaler status apart.
+        env = reel_env(REEL_LEASE_DURATION=f"{LEASE_S}s", REEL_DRAIN_TIMEOUT=str(DRAIN_S), REEL_NODE_NAME=self.name)
         with open(self.log, "ab") as out:
             out.write(f"\n==== fleet test: starting node {self.name}: {' '.join(self.command())}\n".encode())
             out.flush()
