@@ -29,7 +29,7 @@ struct AutoscaleCommand: AsyncParsableCommand {
         let logger = makeLogger("reel.autoscale")
         let settings = try data.settings()
         let (config, _) = try scaling.scalingConfig(settings)
-        let catalog = try await data.openCatalog(logger: logger)
+        let catalog = try await data.openCatalog(logger: logger, waitFor: 300)
         let workerDriver: any WorkerDriver
         switch driver {
         case .child:

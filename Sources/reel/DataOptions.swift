@@ -32,8 +32,9 @@ struct DataOptions: ParsableArguments {
         try settings().string(database, "database_url") ?? layout.catalogPath
     }
 
-    func openCatalog(logger: Logger) async throws -> any Catalog {
-        try await CatalogConnector.open(url: catalogURL(), logger: logger)
+    /// `waitFor`: long-running processes wait this long for a database that is away when they start.
+    func openCatalog(logger: Logger, waitFor: TimeInterval = 0) async throws -> any Catalog {
+        try await CatalogConnector.open(url: catalogURL(), waitFor: waitFor, logger: logger)
     }
 }
 

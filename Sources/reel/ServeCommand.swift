@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("reel.serve")
         let settings = try server.serverSettings(data: data)
-        let catalog = try await data.openCatalog(logger: logger)
+        let catalog = try await data.openCatalog(logger: logger, waitFor: 300)
         try await ReelServer(settings: settings, catalog: catalog, logger: logger).run()
     }
 }

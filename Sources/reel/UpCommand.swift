@@ -22,7 +22,7 @@ struct UpCommand: AsyncParsableCommand {
         let logger = makeLogger("reel.up")
         let settings = try server.serverSettings(data: data)
         let config = try data.settings()
-        let catalog = try await data.openCatalog(logger: logger)
+        let catalog = try await data.openCatalog(logger: logger, waitFor: 300)
         var fixed: Int? = workers
         if fixed == nil, let text = config.string(nil, "workers") {
             guard let number = Int(text) else { throw ValidationError("workers must be an integer, not '\(text)'") }

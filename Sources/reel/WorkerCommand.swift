@@ -25,7 +25,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger("reel.worker")
-        let catalog = try await options.openCatalog(logger: logger)
+        let catalog = try await options.openCatalog(logger: logger, waitFor: 300)
         let config = try options.settings()
         var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(config.string(profile, "profile") ?? "default"))
         settings.chunkSeconds = chunkSeconds

@@ -195,6 +195,25 @@ struct PostgresTests {
         #expect(try await catalogs[5].schemaVersion() == PostgresSchema.latestVersion)
     }
 
+    /// A server or worker that starts while the database is away waits for it (`waitFor`) instead of
+    /// exiting; a one-off command does not wait.
+    @Test(.enabled(if: TestPostgres.required)) func longRunningProcessesWaitForTheDatabase() async throws {
+        let url = try TestPostgres.createDatabase("waiting")
+        let name = String(try #require(URLComponents(string: url)).path.dropFirst())
+        let server = try #require(TestPostgres.serverURL)
+        try TestPostgres.psql(server, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
+        let quick = url + "?connect_timeout=1"
+        await #expect(throws: CatalogError.self, "a command gives up at once") {
+            _ = try await CatalogConnector.open(url: quick, logger: quietLogger)
+        }
+        let waiting = Task { try await CatalogConnector.open(url: quick, waitFor: 120, logger: quietLogger) }
+        try await Task.sleep(for: .seconds(2))
+        try TestPostgres.psql(server, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
+        let catalog = try #require(try await waiting.value as? PostgresCatalog)
+        defer { catalog.close() }
+        #expect(try await catalog.schemaVersion() == PostgresSchema.latestVersion)
+    }
+
     @Test func urlsAreReadLikeLibpq() throws {
         let full = try PostgresURL("postgres://reel:s%40cret@db.internal:6432/videos?sslmode=verify-full&sslrootcert=/etc/rds.pem&pool_size=25&connect_timeout=3")
         #expect(full.user == "reel" && full.password == "s@cret" && full.host == "db.internal" && full.port == 6432)
