@@ -65,12 +65,6 @@ public struct UploadLedger: Sendable, Equatable {
     }
 
     public func usage(of owner: String) -> Usage { byOwner[owner] ?? Usage() }
-
-    /// Counts `bytes` more for `owner` (a body of unknown length still streaming in).
-    public mutating func add(extra bytes: Int64, owner: String?) {
-        guard let owner, bytes > 0 else { return }
-        byOwner[owner, default: Usage()].bytes += bytes
-    }
 }
 
 /// The progress a writer records under its lock.

@@ -7,16 +7,15 @@ import Foundation
 ///     <root>/reel.sqlite                      the catalog (SQLite; PostgreSQL when several hosts share the root)
 ///     <root>/signing.key                      the key that signs playback URLs (0600, made on first use)
 ///     <root>/admin.key                        the first admin key `reel up` made (0600)
-///     <root>/.uploads.lock                    held while an upload is created (open uploads are counted)
 ///     <root>/.readyz-<pid>                    written and removed by /readyz, to see the root takes writes
-///     <root>/uploads/<upload>/info.json       a tus upload in progress: what it is …
-///     <root>/uploads/<upload>/data            … and the bytes so far
+///     <root>/uploads/<upload>/data            the bytes of an upload in progress (its state is in the catalog)
+///     <root>/uploads/<upload>/info.json       only from before that: adopted into the catalog at start
 ///     <root>/originals/<video>/source.<ext>   uploads, kept as they came
 ///     <root>/hls/<video>/master.m3u8 …        the HLS ladder, written piece by piece
 ///     <root>/hls/<video>/<rendition>/index.m3u8  each rendition's playlist
 ///     <root>/hls/<video>/poster.jpg           the poster, when the video has one
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
-///     <root>/autoscaler/<host>.json           what each host's autoscaler last saw and did (`AutoscalerStatus`)
+///     <root>/autoscaler/<node>.json           what each node's autoscaler last saw and did (`AutoscalerStatus`)
 public struct StorageLayout: Sendable, Equatable {
     public let root: URL
 
@@ -37,8 +36,8 @@ public struct StorageLayout: Sendable, Equatable {
     // MARK: - Uploads
 
     public var uploadsRoot: URL { root.appendingPathComponent("uploads", isDirectory: true) }
-    public var uploadsLockFile: URL { root.appendingPathComponent(".uploads.lock") }
     public func uploadDirectory(_ id: String) -> URL { uploadsRoot.appendingPathComponent(id, isDirectory: true) }
+    /// Where uploads were described before their state moved into the catalog (read once, to adopt them).
     public func uploadInfoFile(_ id: String) -> URL { uploadDirectory(id).appendingPathComponent("info.json") }
     public func uploadDataFile(_ id: String) -> URL { uploadDirectory(id).appendingPathComponent("data") }
 

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO_ROOT / "Tests" / "http"), str(REPO_ROOT / "Tests" / "browser")]
 
 from fleet_support import Haproxy, Node, Postgres, jobs  # noqa: E402
-from reel_http_support import Reel, create_key, free_port  # noqa: E402
+from reel_http_support import Reel, create_key, free_port, reel_binary  # noqa: E402
 
 _ACTIVE: list["Fleet"] = []
 
@@ -94,13 +94,7 @@ class Fleet:
 
 @pytest.fixture(scope="session")
 def reel_bin() -> Path:
-    path = Path(os.environ.get("REEL_BIN", ".build/debug/reel"))
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"reel binary not found at {path}: build it with `swift build --product reel` "
-                    "or point REEL_BIN at one", pytrace=False)
-    return path
+    return reel_binary()
 
 
 @pytest.fixture(scope="session")

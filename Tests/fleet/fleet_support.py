@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from reel_http_support import REPO_ROOT, reel_env, tail
+from reel_http_support import REPO_ROOT, reel_env, tail, wait_until
 
 POSTGRES_CLUSTER = REPO_ROOT / "scripts" / "postgres-cluster"
 HEALTH_TIMEOUT_S = 90        # a node answers /healthz after `reel up` (two start at once on two cores)
@@ -34,17 +34,8 @@ _COMPLETED = re.compile(r"completed (\w+) job (\d+)\b")
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 0.25, diagnose=None):
-    """check() until it returns something truthy (which is returned); AssertionError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            extra = f"\n{diagnose()}" if diagnose else ""
-            raise AssertionError(f"{what}: not so after {timeout:.0f} s (last: {last!r}){extra}")
-        time.sleep(interval)
+    """`wait_until` with the argument order these tests read best in."""
+    return wait_until(check, timeout, interval=interval, what=what, diagnose=diagnose)
 
 
 def descendants(pid: int) -> list[int]:

@@ -32,6 +32,7 @@ from reel_http_support import (
     MAX_UPLOAD_SIZE,
     REPO_ROOT,
     Reel,
+    reel_binary,
     create_key,
     curl,
     free_port,
@@ -52,13 +53,7 @@ _ACTIVE: list[Reel] = []
 
 @pytest.fixture(scope="session")
 def reel_bin() -> Path:
-    path = Path(os.environ.get("REEL_BIN", ".build/debug/reel"))
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"reel binary not found at {path}: build it with `swift build --product reel` "
-                    "or point REEL_BIN at one", pytrace=False)
-    return path
+    return reel_binary()
 
 
 def _stop(proc: subprocess.Popen, name: str) -> None:

@@ -557,12 +557,28 @@ def assert_problem(resp: requests.Response | RawResponse, status: int | tuple[in
     return body
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition", diagnose=None):
+    """predicate() until it returns something truthy (which is returned); AssertionError after `timeout` s,
+    with the last value and, if given, what `diagnose()` says."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
+            extra = f"\n{diagnose()}" if diagnose else ""
+            raise AssertionError(f"{what} not met within {timeout} s (last: {value!r}){extra}")
         time.sleep(interval)
+
+
+def reel_binary() -> Path:
+    """The reel binary under test: $REEL_BIN, else the debug build."""
+    import pytest
+
+    path = Path(os.environ.get("REEL_BIN", ".build/debug/reel"))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"reel binary not found at {path}: build it with `swift build --product reel` "
+                    "or point REEL_BIN at one", pytrace=False)
+    return path

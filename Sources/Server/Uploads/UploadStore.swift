@@ -547,15 +547,15 @@ final class UploadStore: Sendable {
     /// Uploads in progress from before their state moved into the catalog (`uploads/<id>/info.json`) are
     /// recorded there, once, so that an upgrade does not lose them. The file's size is their offset.
     func adoptLegacyUploads() async {
-        let root = self.root
+        let layout = self.layout
         let found: [(UploadInfo, URL)] = (try? await NIOThreadPool.singleton.runIfActive {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: layout.uploadsRoot.path)) ?? []
             return names.compactMap { name -> (UploadInfo, URL)? in
-                let url = root.appendingPathComponent(name).appendingPathComponent("info.json")
+                let url = layout.uploadInfoFile(name)
                 guard let data = FileManager.default.contents(atPath: url.path),
                       let legacy = try? JSONDecoder.upload.decode(LegacyUploadInfo.self, from: data) else { return nil }
                 var st = stat()
-                let size = stat(root.appendingPathComponent(name).appendingPathComponent("data").path, &st) == 0 ? Int64(st.st_size) : 0
+                let size = stat(layout.uploadDataFile(name).path, &st) == 0 ? Int64(st.st_size) : 0
                 return (legacy.record(offset: legacy.videoId == nil ? size : legacy.length), url)
             }
         }) ?? []
