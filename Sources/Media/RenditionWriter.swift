@@ -99,7 +99,7 @@ final class RenditionWriter {
                 throw .internalFailure("rendition \(name): the encoder did not start keyframe interval \(k) with a keyframe")
             }
             currentKeyframe = k
-            let j = k / timeline.keyframesPerSegment
+            let j = timeline.segment(ofKeyframe: k)
             if j != currentSegment {
                 try closeSegment()
                 currentSegment = j

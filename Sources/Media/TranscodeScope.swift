@@ -11,8 +11,14 @@ public struct TranscodeScope: Sendable, Codable, Equatable {
     /// Write master and media playlists when done (a whole-file transcode); chunks leave that to
     /// whoever assembles them (`HLSAssembler`).
     public var writePlaylists: Bool
+    /// The video rungs to encode, by name; nil for all. The first piece of a video is split this way so
+    /// idle workers encode its rungs side by side. Timeline, timestamps and init segments do not depend on
+    /// it: a rung encoded in a group comes out as it would with every rung.
+    public var rungs: [String]?
 
-    public init(video: Bool = true, audio: Bool = true, firstSegment: Int64 = 0, endSegment: Int64? = nil, writePlaylists: Bool = true) {
+    public init(video: Bool = true, audio: Bool = true, firstSegment: Int64 = 0, endSegment: Int64? = nil, writePlaylists: Bool = true,
+                rungs: [String]? = nil) {
+        self.rungs = rungs
         self.video = video
         self.audio = audio
         self.firstSegment = firstSegment
@@ -24,12 +30,12 @@ public struct TranscodeScope: Sendable, Codable, Equatable {
     public static let whole = TranscodeScope()
 
     /// Video segments `first..<end` (nil: to the end) of every rung, no playlists.
-    public static func videoChunk(_ first: Int64, _ end: Int64?) -> TranscodeScope {
-        TranscodeScope(video: true, audio: false, firstSegment: first, endSegment: end, writePlaylists: false)
+    public static func videoChunk(_ first: Int64, _ end: Int64?, rungs: [String]? = nil) -> TranscodeScope {
+        TranscodeScope(video: true, audio: false, firstSegment: first, endSegment: end, writePlaylists: false, rungs: rungs)
     }
 
     /// The whole audio track, no playlists.
     public static let audioOnly = TranscodeScope(video: false, audio: true, writePlaylists: false)
 
-    var isWholeFile: Bool { firstSegment == 0 && endSegment == nil }
+    var isWholeFile: Bool { firstSegment == 0 && endSegment == nil && rungs == nil }
 }

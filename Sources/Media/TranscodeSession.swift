@@ -124,7 +124,7 @@ final class TranscodeSession {
         }
         let offset = Rational((delay / timeline.gridPeriod).ceil) * timeline.gridPeriod
         if let videoStream, let ladderPlan {
-            let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, path: input.path, profile: profile,
+            let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, only: scope.rungs, path: input.path, profile: profile,
                                          origin: origin, poster: directory.appendingPathComponent("poster.jpg"),
                                          gate: gate, bounds: bounds)
             try ladder.start(offset: offset, root: directory, from: start, to: end)

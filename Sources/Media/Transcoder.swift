@@ -57,26 +57,55 @@ public struct TranscodePlan: Sendable, Codable, Equatable {
     public var duration: Double
     /// Start of each segment in seconds on the output timeline, up to the stated duration.
     public var segmentStarts: [Double]
+    /// The rungs' names, in the plan's order (smallest first).
     public var rungs: [String]
+    /// Encoding work per rung, as pixels per second (width × height × frame rate), in `rungs` order.
+    public var rungWork: [Double] = []
 
-    /// Ranges of whole segments of about `seconds` each, except the first range, which is
-    /// `firstSegments` long so the video becomes playable soon. The last range is open-ended (nil end),
-    /// so a duration the container under-stated still gets encoded to the real end.
+    /// Ranges of whole segments: the first `firstSegments` (one by default — the short segment 0, so the
+    /// video becomes playable soon), then about `seconds` of media each. The last range is open-ended
+    /// (nil end), so a duration the container under-stated still gets encoded to the real end.
     public func chunks(ofAbout seconds: Double, firstSegments: Int = 1) -> [(first: Int64, end: Int64?)] {
-        guard segmentStarts.count > 1 else { return [(0, nil)] }
-        let segment = max(segmentStarts[1] - segmentStarts[0], 0.001)
-        let per = max(1, Int((seconds / segment).rounded()))
+        let count = segmentStarts.count
+        guard count > 1 else { return [(0, nil)] }
         var result: [(Int64, Int64?)] = []
         var first = 0
-        var length = max(1, min(firstSegments, per))
-        while first < segmentStarts.count {
-            let end = first + length
-            result.append((Int64(first), end < segmentStarts.count ? Int64(end) : nil))
+        var end = min(max(1, firstSegments), count)
+        while end < count {
+            result.append((Int64(first), Int64(end)))
             first = end
-            length = per
+            // Whole segments until the range is at least `seconds` long, less half a segment.
+            end = first + 1
+            while end < count {
+                let length = segmentStarts[end] - segmentStarts[first]
+                let half = (segmentStarts[end] - segmentStarts[end - 1]) / 2
+                if length >= seconds - half { break }
+                end += 1
+            }
         }
+        result.append((Int64(first), nil))
         return result
     }
+
+    /// The rungs split into at most `count` groups of about equal work (the largest first, each into the
+    /// group with the least so far), so several workers can encode the same piece side by side. Groups keep
+    /// the plan's order of rungs; empty groups are dropped.
+    public func rungGroups(_ count: Int) -> [[String]] {
+        let n = max(1, min(count, rungs.count))
+        var load = [Double](repeating: 0, count: n)
+        var members = [[Int]](repeating: [], count: n)
+        let byWork = rungs.indices.sorted { (rungWork[safe: $0] ?? 0, $1) > (rungWork[safe: $1] ?? 0, $0) }
+        for i in byWork {
+            let g = load.indices.min { load[$0] < load[$1] } ?? 0
+            load[g] += rungWork[safe: i] ?? 0
+            members[g].append(i)
+        }
+        return members.filter { !$0.isEmpty }.map { $0.sorted().map { rungs[$0] } }
+    }
+}
+
+extension Array {
+    fileprivate subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
 }
 
 /// The transcoding engine's front door. Decodes the source once, fans each picture out to every rung of
@@ -127,7 +156,8 @@ public enum Transcoder {
             j += 1
         }
         return TranscodePlan(probe: probe, hasVideo: video != nil, hasAudio: probe.audio != nil, duration: duration,
-                             segmentStarts: starts, rungs: plan?.rungs.map(\.name) ?? [])
+                             segmentStarts: starts, rungs: plan?.rungs.map(\.name) ?? [],
+                             rungWork: plan?.rungs.map { Double($0.width * $0.height) * $0.frameRate.value } ?? [])
     }
 
     /// Runs blocking FFmpeg work on a dedicated thread and resumes the caller with its result.

@@ -37,8 +37,11 @@ final class VideoLadder {
     /// When the current picture started.
     private var currentStart = Rational(0)
 
-    init(stream: UnsafeMutablePointer<AVStream>, plan: LadderPlan, path: String, profile: Profile, origin: Rational,
-         poster: URL, gate: InputGate, bounds: OutputBounds) throws(MediaError) {
+    /// `only`: the names of the rungs to encode (nil: all). The timescale, timeline and poster size still
+    /// come from the whole plan, so a rung comes out the same whichever group it is encoded in; the poster
+    /// is made by the group that holds the rung it is sized from.
+    init(stream: UnsafeMutablePointer<AVStream>, plan: LadderPlan, only: [String]? = nil, path: String, profile: Profile,
+         origin: Rational, poster: URL, gate: InputGate, bounds: OutputBounds) throws(MediaError) {
         self.gate = gate
         self.path = path
         self.bounds = bounds
@@ -55,7 +58,9 @@ final class VideoLadder {
         if timescale < 90_000 { timescale *= (90_000 + timescale - 1) / timescale }
         var byRate: [FrameRate: [VideoRungEncoder]] = [:]
         var order: [FrameRate] = []
-        for rung in plan.rungs {
+        let chosen = plan.rungs.filter { only?.contains($0.name) ?? true }
+        guard !chosen.isEmpty else { throw .internalFailure("none of the rungs \(only ?? []) is in this video's ladder") }
+        for rung in chosen {
             let encoder = try VideoRungEncoder(rung: rung, profile: profile, timescale: timescale,
                                                keyframeInterval: plan.timeline.interval)
             if byRate[rung.frameRate] == nil { order.append(rung.frameRate) }
@@ -66,6 +71,7 @@ final class VideoLadder {
         }
         let posterRung = plan.rungs.last { min($0.width, $0.height) <= 720 } ?? plan.rungs[0]
         posterSize = (posterRung.width, posterRung.height)
+        posterDone = !chosen.contains { $0.name == posterRung.name }
         let total = stream.pointee.duration != noPTS && stream.pointee.duration > 0
             ? Rational(stream.pointee.duration) * Rational(stream.pointee.time_base) : Rational(10)
         posterTime = min(total / Rational(10), Rational(5))

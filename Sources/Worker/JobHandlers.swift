@@ -32,8 +32,9 @@ struct JobHandlers {
         }
     }
 
-    /// Probe, then split: video chunks of about `chunkSeconds` (the first one first, so the video becomes
-    /// playable soon), one audio job, and a finalize job that waits for all of them.
+    /// Probe, then split: the first segment (short: one keyframe interval) as one piece per group of rungs,
+    /// so idle workers encode it side by side; then video chunks of about `chunkSeconds`; one audio job;
+    /// and a finalize job that waits for all of them.
     private func plan(video: VideoRecord, source: String, control: JobControl) async throws -> JobOutcome {
         let plan = try await Transcoder.plan(input: source, profile: settings.profile, limits: settings.limits,
                                              deadline: settings.deadline(forMediaSeconds: 0), isCancelled: { control.isCancelled })
@@ -43,10 +44,13 @@ struct JobHandlers {
         }
         // Which of them runs first: `JobPriority`.
         var jobs: [NewJob] = []
-        if plan.hasVideo {
-            for (i, chunk) in chunks.enumerated() {
+        for (i, chunk) in chunks.enumerated() {
+            let groups: [[String]?] = i == 0 && settings.firstPieceSplit > 1
+                ? plan.rungGroups(settings.firstPieceSplit).map { $0 } : [nil]
+            for rungs in groups {
+                let payload = ChunkPayload(first: chunk.first, end: chunk.end, rungs: groups.count > 1 ? rungs : nil)
                 jobs.append(NewJob(kind: .videoChunk, priority: JobPriority.videoChunk(i, videoSeconds: plan.duration),
-                                   payload: ChunkPayload(first: chunk.first, end: chunk.end).json))
+                                   payload: payload.json))
             }
         }
         if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: JobPriority.audio(videoSeconds: plan.duration))) }
@@ -61,10 +65,10 @@ struct JobHandlers {
         do { range = try ChunkPayload.decode(job.payload) } catch { throw WorkerError.badPayload(job.payload) }
         let result = try await Transcoder.transcode(
             input: source, into: settings.layout.hlsDirectory(video: video.id), profile: settings.profile,
-            scope: .videoChunk(range.first, range.end), limits: settings.limits,
+            scope: .videoChunk(range.first, range.end, rungs: range.rungs), limits: settings.limits,
             deadline: settings.deadline(forMediaSeconds: pieceSeconds(range, video: video)),
             progress: { control.report($0.fraction) }, isCancelled: { control.isCancelled })
-        try publisher.saveManifest(result.parts, video: video.id, piece: String(format: "video-%06lld", range.first))
+        try publisher.saveManifest(result.parts, video: video.id, piece: range.pieceName)
         return JobOutcome()
     }
 
@@ -74,11 +78,16 @@ struct JobHandlers {
         let finished = Mutex<[RenditionSummary]>([])
         let partial = Task { [publisher, settings, logger] in
             var published = 0
+            var last = Date.distantPast
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(settings.audioPublishInterval * 1e9))
+                // Looks often, publishes at most every `audioPublishInterval`; the first segment at once,
+                // since it may be all a player is waiting for.
+                try? await Task.sleep(nanoseconds: 50_000_000)
                 let parts = finished.withLock { $0 }
                 let count = parts.map(\.segments.count).min() ?? 0
                 guard count > published, !Task.isCancelled else { continue }
+                guard published == 0 || Date().timeIntervalSince(last) >= settings.audioPublishInterval else { continue }
+                last = Date()
                 do {
                     // A partial manifest lists only segments already renamed into place.
                     try publisher.savePartialManifest(parts, video: video.id, piece: "audio")

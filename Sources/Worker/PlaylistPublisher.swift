@@ -47,7 +47,12 @@ struct PlaylistPublisher {
         let merged = HLSAssembler.merge(parts)
         // A master that lacks the audio group (or the video) a moment later gains would change what a
         // player already started on: publish only once every kind of rendition the plan makes has begun.
-        let kinds = Set(try await catalog.jobs(videoId: video, states: nil, limit: 10_000).map(\.kind))
+        let jobs = try await catalog.jobs(videoId: video, states: nil, limit: 10_000)
+        let kinds = Set(jobs.map(\.kind))
+        // The first segment is split by rungs across workers: until every group is in, the master would
+        // lack rungs it gains a moment later.
+        let firstPieces = jobs.filter { $0.kind == .videoChunk && (try? ChunkPayload.decode($0.payload))?.first == 0 }
+        if firstPieces.contains(where: { $0.state != .succeeded }) { return 0 }
         let present = Set(merged.map(\.kind))
         if kinds.contains(.audio) && !present.contains("audio") { return 0 }
         if kinds.contains(.videoChunk) && !present.contains("video") { return 0 }

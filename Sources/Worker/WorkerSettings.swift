@@ -15,6 +15,10 @@ public struct WorkerSettings: Sendable {
     public var heartbeatInterval: TimeInterval = 15
     /// Seconds of source per video chunk job (whole segments).
     public var chunkSeconds: Double = 30
+    /// The first piece of a video (its short first segment) is split into this many groups of rungs, so
+    /// that many idle workers encode what a player needs first side by side. One per core of the host that
+    /// plans (at most 4); 1 turns the split off.
+    public var firstPieceSplit = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4)
     /// How long to wait for new work when the queue is empty.
     public var pollInterval: TimeInterval = 1
     /// After SIGTERM: finish the running piece if it ends within this time, else give its lease back.

@@ -14,6 +14,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Lease length in seconds (default 60, or lease_duration / $REEL_LEASE_DURATION).") var lease: Double?
     @Option(help: "Seconds between heartbeats (default: a third of the lease).") var heartbeat: Double?
     @Option(help: "Seconds of source per video chunk job.") var chunkSeconds: Double = 30
+    @Option(help: "Split a video's short first segment into this many groups of rungs, encoded by idle workers side by side (default: this host's cores, at most 4; 1: no split).")
+    var firstPieceSplit: Int?
     @Option(help: "Seconds to finish the running piece after SIGTERM before giving it back (default 20, or drain_timeout).")
     var drainTimeout: Double?
     @Flag(help: "Exit when nothing is left to do.") var exitWhenIdle = false
@@ -29,6 +31,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let config = try options.settings()
         var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(config.string(profile, "profile") ?? "default"))
         settings.chunkSeconds = chunkSeconds
+        if let firstPieceSplit {
+            guard firstPieceSplit >= 1 else { throw ValidationError("--first-piece-split must be 1 or more") }
+            settings.firstPieceSplit = firstPieceSplit
+        }
         settings.audioPublishInterval = max(0.05, audioPublishInterval)
         do {
             // A setting, not only a flag, so that the workers `reel up` starts can be given one too.

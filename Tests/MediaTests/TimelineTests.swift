@@ -7,9 +7,33 @@ struct TimelineTests {
     func thirtyFPS() {
         let t = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: [Rational(1, 30)])
         #expect((0..<5).map { t.keyframeTime($0) } == [0, 2, 4, 6, 8].map { Rational($0) })
-        #expect(t.segmentStart(1) == Rational(6))
-        #expect(t.segmentIndex(at: Rational(599, 100)) == 0)
-        #expect(t.segmentIndex(at: Rational(6)) == 1)
+        // Segment 0 is one keyframe interval; the others are three.
+        #expect((0..<4).map { t.segmentStart($0) } == [0, 2, 8, 14].map { Rational($0) })
+        #expect(t.segmentIndex(at: Rational(199, 100)) == 0)
+        #expect(t.segmentIndex(at: Rational(2)) == 1)
+        #expect(t.segmentIndex(at: Rational(799, 100)) == 1)
+        #expect(t.segmentIndex(at: Rational(8)) == 2)
+    }
+
+    @Test("a first segment of several keyframe intervals, and segments of one interval")
+    func leadLengths() {
+        let even = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: [Rational(1, 30)], leadKeyframes: 3)
+        #expect((0..<3).map { even.segmentStart($0) } == [0, 6, 12].map { Rational($0) })
+        #expect(even.segmentIndex(at: Rational(599, 100)) == 0)
+        #expect(even.segmentIndex(at: Rational(6)) == 1)
+        let single = SegmentTimeline(interval: Rational(2), segmentKeyframes: 1, framePeriods: [Rational(1, 30)])
+        #expect((0..<3).map { single.segmentStart($0) } == [0, 2, 4].map { Rational($0) })
+        for k in Int64(0)..<40 {
+            #expect(single.segment(ofKeyframe: k) == k)
+            #expect(segmentHolds(k))
+        }
+    }
+
+    /// Keyframe `k` lies inside the segment `segment(ofKeyframe:)` names.
+    private func segmentHolds(_ k: Int64) -> Bool {
+        let timeline = SegmentTimeline(interval: Rational(2), segmentKeyframes: 3, framePeriods: [Rational(1, 30)])
+        let j = timeline.segment(ofKeyframe: k)
+        return timeline.firstKeyframe(ofSegment: j) <= k && k < timeline.firstKeyframe(ofSegment: j + 1)
     }
 
     @Test("NTSC rates: keyframes land on a frame of every rung, identical across rungs")
@@ -98,6 +122,29 @@ struct ChunkPlanTests {
     func chunks() {
         let ranges = plan(segments: 12).chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
         #expect(ranges == ["0-1", "1-6", "6-11", "11-end"])
+    }
+
+    @Test("chunks are cut by time: a short first segment does not shorten the others")
+    func shortFirstSegment() {
+        var p = plan(segments: 12)
+        p.segmentStarts = [0] + (0..<11).map { 2 + Double($0 * 6) }
+        let ranges = p.chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
+        #expect(ranges == ["0-1", "1-6", "6-11", "11-end"])
+        #expect(p.chunks(ofAbout: 12).map(\.first) == [0, 1, 3, 5, 7, 9, 11])
+    }
+
+    @Test("rungs split into groups of about equal work, the plan's order kept within each")
+    func rungGroups() {
+        var p = plan(segments: 3)
+        p.rungs = ["234p", "360p", "432p", "540p", "720p"]
+        let pixels: [Int] = [416 * 234, 640 * 360, 768 * 432, 960 * 540, 1280 * 720]
+        p.rungWork = pixels.map { Double($0) * 30 }
+        #expect(p.rungGroups(1) == [p.rungs])
+        #expect(p.rungGroups(2) == [["234p", "720p"], ["360p", "432p", "540p"]])
+        #expect(Set(p.rungGroups(3).flatMap { $0 }) == Set(p.rungs))
+        #expect(p.rungGroups(9).count == 5)
+        p.rungs = ["360p"]; p.rungWork = [1]
+        #expect(p.rungGroups(4) == [["360p"]])
     }
 
     @Test("a one-segment video is a single open-ended chunk")

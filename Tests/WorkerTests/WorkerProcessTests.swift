@@ -105,7 +105,7 @@ struct WorkerProcessTests {
         let s = try Setup("workers")
         defer { s.cleanUp() }
         let ids = try s.ingest((Self.good + Self.bad).map(Paths.fixture))
-        let workers = try (0..<3).map { try s.worker(["--exit-when-idle", "--chunk-seconds", "2", "--lease", "30"], label: "w\($0)") }
+        let workers = try (0..<3).map { try s.worker(["--exit-when-idle", "--chunk-seconds", "2", "--lease", "30", "--first-piece-split", "2"], label: "w\($0)") }
         for w in workers {
             let status = await w.wait(timeout: 300)
             #expect(status == 0, "worker did not finish cleanly: \(w.output.suffix(2000))")
@@ -116,9 +116,11 @@ struct WorkerProcessTests {
             #expect(try FFprobe.decodeErrors(s.master(id)) == "", "\(video.title)")
             let check = try Tool.run("python3", [Paths.checkHLS, s.master(id)])
             #expect(check.status == 0, "\(video.title): \(check.stdout)")
-            for job in try await s.catalog.jobs(videoId: id, states: nil, limit: 100) {
+            let jobs = try await s.catalog.jobs(videoId: id, states: nil, limit: 100)
+            for job in jobs {
                 #expect(job.state == .succeeded && job.attempt == 1, "\(video.title) job \(job.id) \(job.kind): \(job.state) attempt \(job.attempt)")
             }
+            try expectFirstPieceSplit(jobs, video: video, renditions: try await s.catalog.renditions(videoId: id))
         }
         for id in ids.suffix(Self.bad.count) {
             let video = try #require(try await s.catalog.video(id: id))
@@ -128,6 +130,25 @@ struct WorkerProcessTests {
             // The plan job fails at once: no retry, no other job.
             #expect(jobs.map(\.kind) == [.plan] && jobs.map(\.state) == [.failed] && jobs.map(\.attempt) == [1],
                     "\(video.title): \(jobs.map { "\($0.kind) \($0.state) \($0.attempt)" })")
+        }
+    }
+
+    /// The first segment was split into groups of rungs (two, or one for a one-rung ladder) that together
+    /// hold every rung once, and nothing was published before the last group was in.
+    private func expectFirstPieceSplit(_ jobs: [JobRecord], video: VideoRecord, renditions: [RenditionRecord]) throws {
+        struct Payload: Decodable { var first: Int64; var rungs: [String]? }
+        let first = jobs.filter { $0.kind == .videoChunk }
+            .compactMap { job in (try? JSONDecoder().decode(Payload.self, from: Data(job.payload.utf8))).map { (job, $0) } }
+            .filter { $0.1.first == 0 }
+        let rungs = renditions.filter { $0.kind == "video" }.map(\.name).sorted()
+        guard !rungs.isEmpty else { return }
+        #expect(first.count == min(2, rungs.count), "\(video.title): \(first.map(\.1.rungs))")
+        if first.count > 1 {
+            #expect(first.flatMap { $0.1.rungs ?? [] }.sorted() == rungs, "\(video.title): \(first.map(\.1.rungs))")
+        }
+        let lastIn = first.compactMap(\.0.finishedAt).max()
+        if let playable = video.playableAt, let lastIn {
+            #expect(playable >= lastIn, "\(video.title): playable at \(playable), before the first segment's last group finished at \(lastIn)")
         }
     }
 
