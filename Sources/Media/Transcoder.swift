@@ -83,6 +83,13 @@ public struct TranscodePlan: Sendable, Codable, Equatable {
                 end += 1
             }
         }
+        // A remainder shorter than half a chunk joins the chunk before it: a piece costs a seek, a decode
+        // from the keyframe before it and fresh encoders, too much for a second or two of media.
+        if let last = result.last, result.count > 1, let end = last.1,
+           (duration > 0 ? duration : segmentStarts[count - 1]) - segmentStarts[Int(end)] < seconds / 2 {
+            result[result.count - 1] = (last.0, nil)
+            return result
+        }
         result.append((Int64(first), nil))
         return result
     }

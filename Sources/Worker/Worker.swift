@@ -58,6 +58,7 @@ public struct Worker: Sendable {
         log.info("claimed \(job.kind.rawValue) job \(job.id) of video \(job.videoId), attempt \(lease.attempt)")
         let control = JobControl()
         let handlers = JobHandlers(settings: settings, catalog: catalog, logger: log)
+        let began = (wall: Date(), cpu: ProcessCPU.seconds())
 
         // Heartbeat, and the drain deadline, run beside the job.
         let keeper = Task { [settings, catalog] in
@@ -106,7 +107,8 @@ public struct Worker: Sendable {
             try await whenCatalogAnswers("recording job \(job.id) as done", stop: stop, log: log) {
                 try await catalog.complete(lease, outcome: outcome)
             }
-            log.info("completed \(job.kind.rawValue) job \(job.id)")
+            // The process runs one job at a time, so its CPU time meanwhile is the job's (FFmpeg's threads included).
+            log.info("completed \(job.kind.rawValue) job \(job.id) in \(String(format: "%.2f", Date().timeIntervalSince(began.wall))) s, CPU \(String(format: "%.2f", ProcessCPU.seconds() - began.cpu)) s")
             if job.kind == .videoChunk || job.kind == .audio {
                 do {
                     let listed = try await handlers.publisher.publishProgress(video: job.videoId)
@@ -209,5 +211,15 @@ extension Logger {
         copy[metadataKey: "job"] = "\(job.id)"
         copy[metadataKey: "video"] = "\(job.videoId)"
         return copy
+    }
+}
+
+/// User + system CPU time of this process so far, in seconds.
+enum ProcessCPU {
+    static func seconds() -> Double {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }

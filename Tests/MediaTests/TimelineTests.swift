@@ -120,8 +120,11 @@ struct ChunkPlanTests {
 
     @Test("a short first chunk, then chunks of about the asked length, the last one open-ended")
     func chunks() {
-        let ranges = plan(segments: 12).chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
+        let ranges = plan(segments: 14).chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
         #expect(ranges == ["0-1", "1-6", "6-11", "11-end"])
+        // 12 s left over, less than half a chunk: it joins the chunk before.
+        let merged = plan(segments: 13).chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
+        #expect(merged == ["0-1", "1-6", "6-end"])
     }
 
     @Test("chunks are cut by time: a short first segment does not shorten the others")
@@ -129,7 +132,7 @@ struct ChunkPlanTests {
         var p = plan(segments: 12)
         p.segmentStarts = [0] + (0..<11).map { 2 + Double($0 * 6) }
         let ranges = p.chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
-        #expect(ranges == ["0-1", "1-6", "6-11", "11-end"])
+        #expect(ranges == ["0-1", "1-6", "6-end"])
         #expect(p.chunks(ofAbout: 12).map(\.first) == [0, 1, 3, 5, 7, 9, 11])
     }
 
