@@ -47,6 +47,12 @@ final class Decoder {
         av_frame_free(&f)
     }
 
+    /// Whether the decoder may skip pictures nothing else refers to (`AVDISCARD_NONREF`), for the packets
+    /// sent from now on. Frame threads copy the setting with each packet.
+    func skipNonReference(_ skip: Bool) {
+        context.pointee.skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+    }
+
     /// Sends a packet (nil flushes) and calls `body` with each frame that comes out. The frame is only
     /// valid during the call.
     func decode(_ packet: UnsafeMutablePointer<AVPacket>?, _ body: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {

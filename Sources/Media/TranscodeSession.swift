@@ -31,6 +31,11 @@ final class TranscodeSession {
     private var audioDecoder: Decoder?
     private var audioEnd = Rational(0)
 
+    /// See `VideoLadder.skipsHiddenPreRoll`; set before `run`.
+    var skipsHiddenPreRoll = true
+    /// See `VideoLadder.onPicture`; set before `run`.
+    var onPicture: ((Int64, Int) -> Void)?
+
     private var lastReport = Date.distantPast
     private let started = Date()
 
@@ -110,6 +115,9 @@ final class TranscodeSession {
         return try finishOutput()
     }
 
+    /// Source pictures decoded so far.
+    var picturesDecoded: Int { ladder?.picturesDecoded ?? 0 }
+
     private var reached: Rational { max(ladder?.reached ?? Rational(0), audioEnd) }
 
     // MARK: setup
@@ -127,6 +135,8 @@ final class TranscodeSession {
             let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, only: scope.rungs, path: input.path, profile: profile,
                                          origin: origin, poster: directory.appendingPathComponent("poster.jpg"),
                                          gate: gate, bounds: bounds)
+            ladder.skipsHiddenPreRoll = skipsHiddenPreRoll
+            ladder.onPicture = onPicture
             try ladder.start(offset: offset, root: directory, from: start, to: end)
             self.ladder = ladder
         }

@@ -36,6 +36,14 @@ final class VideoLadder {
     private let bounds: OutputBounds
     /// When the current picture started.
     private var currentStart = Rational(0)
+    /// Before a chunk's start, pictures that nothing refers to and that a later one (still at or before
+    /// the start) replaces on screen are never seen: they are not decoded. On by default; tests compare.
+    var skipsHiddenPreRoll = true
+    /// For tests: told the output slot and a checksum of the picture of every frame handed to the encoders.
+    var onPicture: ((Int64, Int) -> Void)?
+    /// The chunk's start and the latest presentation time read so far, in the stream's time base.
+    private var startTicks = Int64.min
+    private var latestPacketPTS = Int64.min
 
     /// `only`: the names of the rungs to encode (nil: all). The timescale, timeline and poster size still
     /// come from the whole plan, so a rung comes out the same whichever group it is encoded in; the poster
@@ -87,6 +95,7 @@ final class VideoLadder {
     private var encoders: [VideoRungEncoder] { groups.flatMap(\.encoders) }
     var reorderDelay: Rational { encoders.map(\.reorderDelay).max() ?? Rational(0) }
     var framesOut: Int { encoders.last?.framesEncoded ?? 0 }
+    var picturesDecoded: Int { decoder.framesDecoded }
 
     var summaries: [RenditionSummary] { writers.map(\.summary).sorted { ($0.height ?? 0) < ($1.height ?? 0) } }
 
@@ -119,10 +128,14 @@ final class VideoLadder {
             groups[g].nextKeyframe = plan.timeline.keyframeIndex(at: start)
         }
         reached = start
+        if start > Rational(0) {
+            startTicks = ((start + origin) / Rational(decoder.stream.pointee.time_base)).floor
+        }
     }
 
     /// Decodes a packet (nil at the end of the file) and sends the pictures on.
     func decode(_ packet: UnsafeMutablePointer<AVPacket>?) throws(MediaError) {
+        if let packet { decoder.skipNonReference(isHiddenPreRoll(packet)) }
         try decoder.decode(packet) { frame throws(MediaError) in
             frame.pointee.pts = frame.pointee.best_effort_timestamp
             try preprocessor.process(frame) { upright throws(MediaError) in try show(upright) }
@@ -130,6 +143,16 @@ final class VideoLadder {
         if packet == nil {
             try preprocessor.process(nil) { upright throws(MediaError) in try show(upright) }
         }
+    }
+
+    /// A packet presented before one already read, which is itself at or before the chunk's start, can
+    /// never be the picture on screen at the start: a non-reference picture there may go undecoded.
+    /// (Packets arrive in decode order; the later-presented one was read first and is always decoded.)
+    private func isHiddenPreRoll(_ packet: UnsafeMutablePointer<AVPacket>) -> Bool {
+        let pts = packet.pointee.pts
+        guard pts != noPTS else { return false }
+        defer { latestPacketPTS = max(latestPacketPTS, pts) }
+        return skipsHiddenPreRoll && !preprocessor.needsEveryPicture && pts < latestPacketPTS && latestPacketPTS <= startTicks
     }
 
     /// A new picture replaces the current one at its timestamp: every output frame before then shows the
@@ -169,6 +192,7 @@ final class VideoLadder {
                     groups[g].nextKeyframe += 1
                 }
                 for encoder in groups[g].encoders { try encoder.encode(current, slot: slot, keyframe: keyframe) }
+                onPicture?(slot, Self.checksum(current))
                 if !posterDone && slotTime >= posterTime {
                     posterDone = true
                     try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)
@@ -186,5 +210,23 @@ final class VideoLadder {
             try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)
         }
         for encoder in encoders { try encoder.finish() }
+    }
+
+    /// A checksum of a picture's pixels (every plane, row by row, without the padding).
+    static func checksum(_ frame: UnsafeMutablePointer<AVFrame>) -> Int {
+        var hasher = Hasher()
+        let height = Int(frame.pointee.height)
+        withUnsafeBytes(of: frame.pointee.data) { planes in
+            withUnsafeBytes(of: frame.pointee.linesize) { sizes in
+                for p in 0..<3 {
+                    guard let base = planes.load(fromByteOffset: p * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride,
+                                                 as: UnsafeMutablePointer<UInt8>?.self) else { continue }
+                    let stride = Int(sizes.load(fromByteOffset: p * MemoryLayout<Int32>.stride, as: Int32.self))
+                    let rows = p == 0 ? height : (height + 1) / 2
+                    for row in 0..<rows { hasher.combine(bytes: UnsafeRawBufferPointer(start: base + row * stride, count: abs(stride))) }
+                }
+            }
+        }
+        return hasher.finalize()
     }
 }

@@ -26,6 +26,8 @@ final class VideoPreprocessor {
         av_frame_free(&f)
     }
 
+    /// Deinterlacing looks at the pictures before and after: none of them may be left out.
+    var needsEveryPicture: Bool { deinterlace }
     var isPassThrough: Bool { rotation == 0 && !deinterlace }
 
     private var filterChain: String {

@@ -79,6 +79,37 @@ struct ChunkTests {
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }
 
+    @Test("a chunk that starts between the source's keyframes leaves hidden pictures undecoded and encodes the same pictures")
+    func hiddenPreRollIsSkipped() throws {
+        // Half-second segments on a source with keyframes every 2 s: chunks at 1.5 s and 5.5 s start
+        // mid-GOP on a B picture, at 3.5 s on a P picture. (x264's bytes vary from run to run with
+        // threads, so the pictures handed to it are compared.)
+        var profile = try ProfileLoader.load(path: Paths.profile("small"))
+        profile.segmentDuration = 0.5
+        profile.keyframeInterval = 0.5
+        let source = Paths.fixture("landscape.mp4")
+        let root = try Paths.temporaryDirectory("preroll")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (first, end) in [(Int64(3), Int64(4)), (Int64(7), Int64(8)), (Int64(11), nil as Int64?)] {
+            var decoded: [Bool: Int] = [:]
+            var pictures: [Bool: [String]] = [:]
+            for skip in [false, true] {
+                let dir = root.appendingPathComponent("\(first)-\(skip)")
+                let session = try TranscodeSession(input: source, directory: dir, profile: profile, scope: .videoChunk(first, end),
+                                                   limits: .standard, deadline: nil, progress: nil, isCancelled: { false })
+                session.skipsHiddenPreRoll = skip
+                var seen: [String] = []
+                session.onPicture = { slot, checksum in seen.append("\(slot):\(checksum)") }
+                _ = try session.run()
+                decoded[skip] = session.picturesDecoded
+                pictures[skip] = seen
+            }
+            #expect((pictures[true] ?? []).count >= 10)
+            #expect(pictures[true] == pictures[false], "chunk \(first): other pictures are encoded when hidden ones are skipped")
+            #expect((decoded[true] ?? 0) < (decoded[false] ?? 0), "chunk \(first): decoded \(decoded)")
+        }
+    }
+
     @Test("segment 0 is one keyframe interval long, the others the profile's segment duration")
     func shortFirstSegment() async throws {
         let profile = try ProfileLoader.load(path: Paths.profile("small"))
