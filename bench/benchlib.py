@@ -545,8 +545,16 @@ class Children:
             self.procs.remove(proc)
 
     def stop_all(self, grace=5.0):
+        """SIGTERM to every one at once, then stop() each (SIGKILL for those still running after `grace`)."""
+        for proc in self.procs:
+            if proc.returncode is None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
         for proc in list(reversed(self.procs)):
-            self.stop(proc, grace)
+            self.stop(proc, max(0.1, deadline - time.monotonic()))
 
 
 CHILDREN = Children()
