@@ -340,8 +340,8 @@ def holdout_filtergraph(duration):
     """The hold-out clip: 1280x720, seven scenes from generators the tuning clip does not use, with
     other kinds of motion (a camera pan, zooms, scrolling, rotation, bouncing objects with trails, a
     music visualiser) and other grain; the audio is a kick drum, a walking bass, a tremolo organ and
-    brown-noise 'room' instead of chords and a melody. Scene cuts fall every duration/7 s, which is
-    not a multiple of the segment length."""
+    brown-noise 'room' instead of chords and a melody. Scene cuts come every duration/7 s (9 s for
+    the 63 s clip), so half of them fall inside a 6 s segment."""
     part = duration / 7.0
     W, H, R = 1280, 720, 30
     d = f"{part:.3f}"
