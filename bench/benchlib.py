@@ -12,6 +12,7 @@
 Not a script: the benchmarks import it (`sys.path` holds bench/ when they run).
 """
 
+import datetime
 import hashlib
 import json
 import os
@@ -172,7 +173,6 @@ def reel_built(reel):
     """'PATH (built DATE; repository HEAD now X)': the binary may be older than HEAD."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                           text=True, check=False).stdout.strip()
-    import datetime
     built = datetime.datetime.fromtimestamp(Path(reel).stat().st_mtime).isoformat(sep=" ", timespec="minutes")
     return f"{reel} (built {built}; repository HEAD now {head or 'unknown'})"
 
