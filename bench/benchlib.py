@@ -169,6 +169,18 @@ def command_flags(reel, *subcommand):
     return set(re.findall(r"(--[a-z][a-z0-9-]*)", out.stdout + out.stderr))
 
 
+def binary_replaced(path, mtime):
+    """A problem sentence when the file at `path` changed since `mtime` (someone rebuilt it meanwhile)."""
+    try:
+        now = Path(path).stat().st_mtime
+    except OSError:
+        now = None
+    if now == mtime:
+        return None
+    return (f"{path} was replaced while the benchmark ran (rebuilt by someone?): the runs may not all have "
+            f"used the same binary")
+
+
 def reel_built(reel):
     """'PATH (built DATE; repository HEAD now X)': the binary may be older than HEAD."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
