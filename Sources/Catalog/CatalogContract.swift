@@ -270,6 +270,18 @@ public protocol Catalog: Sendable {
     /// with an expired lease. The autoscaler's backlog.
     func claimableJobs() async throws -> Int
 
+    // Jobs: waiting for work
+    /// Waits until work is announced, for idle workers: true when woken, false after `timeout` or when the
+    /// calling task is cancelled. Every write that makes a job runnable now announces it once it commits
+    /// (a new video's jobs, jobs a completion enqueues, a parent whose children are done, a job given
+    /// back or retried), to every instance on the database: every process on the host (SQLite), every
+    /// host (PostgreSQL). Work that only becomes due later (a retry's backoff, an expired lease) is not
+    /// announced: callers still look every so often. An announcement while nobody waits is kept for the
+    /// next wait, which returns at once; the first wait of an instance starts listening and returns once
+    /// it listens (and so does a wait after the listening broke and came back), since work announced
+    /// before that was missed. So: claim, and wait only when the claim found nothing.
+    func waitForWork(timeout: Duration) async -> Bool
+
     // Uploads in progress (see `UploadRecord`)
     /// Inserts `upload` if `admit` accepts the ledger of unfinished uploads created after `createdAfter`
     /// and not expired at `now`. Runs under the catalog's uploads lock, so that two creations (on any

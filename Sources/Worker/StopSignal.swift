@@ -10,10 +10,10 @@ public final class StopSignal: Sendable {
     public var isRequested: Bool { requested.load(ordering: .acquiring) }
     public func request() { requested.store(true, ordering: .releasing) }
 
-    /// Sleeps up to `seconds`, waking early when a stop is requested.
+    /// Sleeps up to `seconds`, waking early when a stop is requested or the task is cancelled.
     public func sleep(_ seconds: TimeInterval) async {
         let deadline = Date().addingTimeInterval(seconds)
-        while !isRequested && Date() < deadline {
+        while !isRequested && !Task.isCancelled && Date() < deadline {
             try? await Task.sleep(nanoseconds: 50_000_000)
         }
     }

@@ -37,13 +37,26 @@ public struct Worker: Sendable {
             }
             guard let claimed else {
                 if settings.exitWhenIdle, (try? await hasPendingWork()) == false { break }
-                await stop.sleep(settings.pollInterval)
+                await waitForWork(stop: stop)
                 continue
             }
             if await execute(claimed, stop: stop) { completed += 1 }
         }
         logger.info("worker \(settings.owner) stopped after \(completed) jobs")
         return completed
+    }
+
+    /// Idle: until the catalog announces work (an upload registered, a piece done that enqueued more, on
+    /// any process or host), a stop is requested, or `pollInterval` passes — the fallback for work nobody
+    /// announces (a retry's backoff ending, a lease expiring) and for when announcements cannot be heard.
+    private func waitForWork(stop: StopSignal) async {
+        let poll = settings.pollInterval
+        await withTaskGroup(of: Void.self) { [catalog] group in
+            group.addTask { _ = await catalog.waitForWork(timeout: .seconds(poll)) }
+            group.addTask { await stop.sleep(poll) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Waiting jobs (children still running elsewhere) or retries due later keep an idle worker around.

@@ -31,6 +31,7 @@ struct AnswerLostOnFinish: Catalog {
         try await base.fail(lease, error: error, permanent: permanent)
     }
     func release(_ lease: Lease) async throws { try await base.release(lease) }
+    func waitForWork(timeout: Duration) async -> Bool { await base.waitForWork(timeout: timeout) }
     func publishSegments(videoId: String, count: Int, final: Bool, lease: Lease?,
                          _ publish: @Sendable () throws -> Void) async throws -> Bool {
         try await base.publishSegments(videoId: videoId, count: count, final: final, lease: lease, publish)

@@ -146,8 +146,13 @@ extension PostgresCatalog {
                         playlist_path = excluded.playlist_path
                     """, logger)
             }
+            var parentQueued = false
             if let parentId = job.parentId {
-                try await Self.wakeIfChildrenDone(connection, parentId: parentId, now: now, logger)
+                parentQueued = try await Self.wakeIfChildrenDone(connection, parentId: parentId, now: now, logger)
+            }
+            // New jobs, a new parent without children, or this job's parent: runnable now.
+            if !outcome.enqueue.isEmpty || outcome.parent != nil || parentQueued {
+                try await Self.announceWork(connection, logger)
             }
             try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger)
         }
@@ -195,6 +200,7 @@ extension PostgresCatalog {
                 WHERE id = \(job.id)
                 """, logger)
             try await Self.refreshProgress(connection, videoId: job.videoId, now: now, logger)
+            try await Self.announceWork(connection, logger)
         }
     }
 
@@ -265,6 +271,7 @@ extension PostgresCatalog {
                        lease_expires_at = NULL, progress = 0, finished_at = NULL, updated_at = \(now)
                 WHERE id = \(jobId)
                 """, logger)
+            if newState == .queued { try await Self.announceWork(connection, logger) }
             // Ancestors cancelled because of this job wait again.
             var ancestorId = job.parentId
             while let id = ancestorId {
@@ -376,15 +383,23 @@ extension PostgresCatalog {
     }
 
     /// A waiting parent becomes runnable once every child has succeeded (the video's lock is held).
-    static func wakeIfChildrenDone(_ connection: PostgresConnection, parentId: Int64, now: Date, _ logger: Logger) async throws {
+    /// Returns whether it did now.
+    static func wakeIfChildrenDone(_ connection: PostgresConnection, parentId: Int64, now: Date, _ logger: Logger) async throws -> Bool {
         let unfinished = try await connection.all("""
             SELECT COUNT(*) FROM jobs WHERE parent_id = \(parentId) AND state <> \(JobState.succeeded.rawValue)
             """, logger)[0].decode(Int.self)
-        guard unfinished == 0 else { return }
-        try await connection.all("""
+        guard unfinished == 0 else { return false }
+        return try await !connection.all("""
             UPDATE jobs SET state = \(JobState.queued.rawValue), run_after = \(now), updated_at = \(now)
             WHERE id = \(parentId) AND state = \(JobState.waiting.rawValue)
-            """, logger)
+            RETURNING id
+            """, logger).isEmpty
+    }
+
+    /// Inside a transaction that makes a job runnable now: the server tells every listening catalog, on
+    /// any host, once it commits (and not at all if it rolls back). See `PostgresWorkListener`.
+    static func announceWork(_ connection: PostgresConnection, _ logger: Logger) async throws {
+        try await connection.all("NOTIFY \(unescaped: PostgresWorkListener.channel)", logger)
     }
 
     /// A completing job's changes to its video (the video's lock is held). Same rules as SQLite's.

@@ -33,6 +33,7 @@ extension PostgresCatalog {
         for job in jobs {
             _ = try await insertJob(connection, job, videoId: video.id, state: .queued, parentId: nil, now: now, logger)
         }
+        if !jobs.isEmpty { try await announceWork(connection, logger) }
         return try VideoRecord(row)
     }
 

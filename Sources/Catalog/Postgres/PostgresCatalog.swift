@@ -23,6 +23,8 @@ public final class PostgresCatalog: Catalog {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    /// Wakes this process's idle workers when any host announces work.
+    private let listener: PostgresWorkListener
 
     /// Connects, and migrates the schema (once, under an advisory lock, however many nodes start together).
     /// Refuses a database whose schema is newer than this build knows.
@@ -66,30 +68,44 @@ public final class PostgresCatalog: Catalog {
         client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
         let client = self.client
         runner = Task { await client.run() }
+        listener = PostgresWorkListener(url: url, logger: logger)
     }
 
-    /// Closes the pool. Queries after this fail.
-    public func close() { runner.cancel() }
+    /// Closes the pool and the listening connection. Queries after this fail; waits for work time out.
+    public func close() {
+        listener.close()
+        runner.cancel()
+    }
 
-    deinit { runner.cancel() }
+    deinit { close() }
+
+    public func waitForWork(timeout: Duration) async -> Bool {
+        await listener.wait(timeout: timeout)
+    }
 
     static func tls(_ url: PostgresURL) throws -> PostgresClient.Configuration.TLS {
+        guard let (configuration, required) = try tlsSetup(url) else { return .disable }
+        return required ? .require(configuration) : .prefer(configuration)
+    }
+
+    /// What `sslmode` asks for: no TLS (nil), or TLS set up so, required or only preferred.
+    static func tlsSetup(_ url: PostgresURL) throws -> (configuration: TLSConfiguration, required: Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let roots = url.sslRootCert { tls.trustRoots = .file(roots) }
         switch url.sslMode {
-        case .disable: return .disable
+        case .disable: return nil
         case .prefer:
             tls.certificateVerification = .none
-            return .prefer(tls)
+            return (tls, false)
         case .require:
             tls.certificateVerification = .none
-            return .require(tls)
+            return (tls, true)
         case .verifyCA:
             tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
+            return (tls, true)
         case .verifyFull:
             tls.certificateVerification = .fullVerification
-            return .require(tls)
+            return (tls, true)
         }
     }
 

@@ -132,9 +132,12 @@ extension SQLiteCatalog {
             for rendition in outcome.renditions {
                 try rendition.insert(db, onConflict: .replace)
             }
+            var parentQueued = false
             if let parentId = job.parentId {
-                try Self.wakeIfChildrenDone(db, parentId: parentId, now: now)
+                parentQueued = try Self.wakeIfChildrenDone(db, parentId: parentId, now: now)
             }
+            // New jobs, a new parent without children, or this job's parent: runnable now.
+            if !outcome.enqueue.isEmpty || outcome.parent != nil || parentQueued { self.announceWork(db) }
             try Self.refreshProgress(db, videoId: job.videoId, now: now)
         }
     }
@@ -176,6 +179,7 @@ extension SQLiteCatalog {
                 WHERE id = ?
                 """, arguments: [JobState.queued, now, job.id])
             try Self.refreshProgress(db, videoId: job.videoId, now: now)
+            self.announceWork(db)
         }
     }
 
@@ -244,6 +248,7 @@ extension SQLiteCatalog {
                        progress = 0, finished_at = NULL, updated_at = ?
                 WHERE id = ?
                 """, arguments: [newState, now, now, jobId])
+            if newState == .queued { self.announceWork(db) }
             // Ancestors cancelled because of this job wait again.
             var ancestorId = job.parentId
             while let id = ancestorId, let ancestor = try JobRecord.fetchOne(db, key: id), ancestor.state == .cancelled {
@@ -332,12 +337,13 @@ extension SQLiteCatalog {
         try refreshProgress(db, videoId: job.videoId, now: now)
     }
 
-    /// A waiting parent becomes runnable once every child has succeeded.
-    static func wakeIfChildrenDone(_ db: Database, parentId: Int64, now: Date) throws {
-        guard try unfinishedChildren(db, parentId: parentId) == 0 else { return }
+    /// A waiting parent becomes runnable once every child has succeeded. Returns whether it did now.
+    static func wakeIfChildrenDone(_ db: Database, parentId: Int64, now: Date) throws -> Bool {
+        guard try unfinishedChildren(db, parentId: parentId) == 0 else { return false }
         try db.execute(sql: """
             UPDATE jobs SET state = ?, run_after = ?, updated_at = ? WHERE id = ? AND state = ?
             """, arguments: [JobState.queued, now, now, parentId, JobState.waiting])
+        return db.changesCount > 0
     }
 
     /// How many of the parent's children have not succeeded (yet).

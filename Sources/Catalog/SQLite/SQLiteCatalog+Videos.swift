@@ -27,6 +27,7 @@ extension SQLiteCatalog {
         for job in jobs {
             _ = try Self.insertJob(db, job, videoId: video.id, state: .queued, parentId: nil, now: now)
         }
+        if !jobs.isEmpty { announceWork(db) }
         // Read back: dates are stored with millisecond precision.
         return try VideoRecord.fetchOne(db, key: video.id)!
     }

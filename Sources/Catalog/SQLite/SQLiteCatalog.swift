@@ -26,6 +26,8 @@ public final class SQLiteCatalog: Catalog {
     public let options: Options
     let writer: any DatabaseWriter
     let logger: Logger
+    /// Wakes the idle workers of every process on this database when work appears.
+    let wake: WakeFile
 
     /// Opens (creating if needed, with its parent directories) and migrates the catalog at `path`.
     ///
@@ -42,6 +44,7 @@ public final class SQLiteCatalog: Catalog {
         self.usesRollbackJournal = forceRollbackJournal || filesystem.isNetwork
         self.options = options
         self.logger = logger
+        self.wake = WakeFile(databasePath: absolute.path, logger: logger)
 
         var config = Configuration()
         config.label = "reel.catalog"
@@ -131,5 +134,18 @@ public final class SQLiteCatalog: Catalog {
 
     func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         try await writer.read(body)
+    }
+
+    // MARK: - Waiting for work
+
+    /// Inside a transaction that makes a job runnable now: once it commits, the idle workers of every
+    /// process on this database wake (see `WakeFile`).
+    func announceWork(_ db: Database) {
+        let wake = self.wake
+        db.afterNextTransaction(onCommit: { _ in wake.ring() })
+    }
+
+    public func waitForWork(timeout: Duration) async -> Bool {
+        await wake.wait(timeout: timeout)
     }
 }
