@@ -49,9 +49,11 @@ public enum HLSAssembler {
     /// Writes the master playlist and every media playlist into `directory`, each by write-then-rename.
     /// While encoding (`final == false`) media playlists are EVENT playlists over the first
     /// `contiguousSegments` segments that every rendition has; final playlists are VOD with I-frame
-    /// playlists and as long as the video rungs (`timing`). Returns the number of segments listed.
+    /// playlists and as long as the video rungs (`timing`). `segmentDuration` (the profile's) sets the
+    /// least target duration. Returns the number of segments listed.
     @discardableResult
-    public static func write(_ parts: [RenditionSummary], to directory: URL, final: Bool) throws(MediaError) -> Int {
+    public static func write(_ parts: [RenditionSummary], to directory: URL, final: Bool,
+                             segmentDuration: Double) throws(MediaError) -> Int {
         let renditions = merge(parts)
         let count = contiguousSegments(final ? timing(renditions) : renditions)
         let listed = renditions.map { r -> RenditionSummary in
@@ -65,7 +67,7 @@ public enum HLSAssembler {
         let audio = listed.first { $0.kind == "audio" }
         var files: [(String, String)] = []
         for r in listed {
-            files.append(("\(r.name)/index.m3u8", HLSPlaylists.mediaPlaylist(r, ended: final)))
+            files.append(("\(r.name)/index.m3u8", HLSPlaylists.mediaPlaylist(r, ended: final, segmentDuration: segmentDuration)))
             if final && r.kind == "video" { files.append(("\(r.name)/iframes.m3u8", HLSPlaylists.iframePlaylist(r))) }
         }
         // The master goes last: once it exists, everything it names does too.

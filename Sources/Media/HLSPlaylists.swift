@@ -4,11 +4,14 @@ import Foundation
 enum HLSPlaylists {
     static let audioGroup = "audio"
 
-    static func mediaPlaylist(_ r: RenditionSummary, ended: Bool = true) -> String {
+    /// `segmentDuration`: the profile's, so the target duration covers every segment still to come. An
+    /// EVENT playlist that starts with the short segment 0 must not announce a smaller target than the
+    /// segments it later gains (RFC 8216 forbids changing it), and the final VOD playlist keeps the same.
+    static func mediaPlaylist(_ r: RenditionSummary, ended: Bool = true, segmentDuration: Double = 0) -> String {
         var lines = [
             "#EXTM3U",
             "#EXT-X-VERSION:7",
-            "#EXT-X-TARGETDURATION:\(targetDuration(r.segments.map(\.duration)))",
+            "#EXT-X-TARGETDURATION:\(targetDuration(r.segments.map(\.duration) + [segmentDuration]))",
             "#EXT-X-PLAYLIST-TYPE:\(ended ? "VOD" : "EVENT")",
             "#EXT-X-MEDIA-SEQUENCE:0",
             "#EXT-X-INDEPENDENT-SEGMENTS",

@@ -233,7 +233,7 @@ final class TranscodeSession {
             throw .noUsableStream(path: input.path, detail: "nothing could be decoded")
         }
         if scope.writePlaylists {
-            try HLSAssembler.write(parts, to: directory, final: true)
+            try HLSAssembler.write(parts, to: directory, final: true, segmentDuration: profile.segmentDuration)
         }
         let posterExists = FileManager.default.fileExists(atPath: directory.appendingPathComponent("poster.jpg").path)
         return TranscodeResult(

@@ -13,7 +13,7 @@ struct JobHandlers {
     let catalog: any Catalog
     let logger: Logger
 
-    var publisher: PlaylistPublisher { PlaylistPublisher(layout: settings.layout, catalog: catalog) }
+    var publisher: PlaylistPublisher { PlaylistPublisher(layout: settings.layout, catalog: catalog, segmentDuration: settings.profile.segmentDuration) }
 
     func run(_ job: JobRecord, lease: Lease, control: JobControl) async throws -> JobOutcome {
         guard let video = try await catalog.video(id: job.videoId) else {

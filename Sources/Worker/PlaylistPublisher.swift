@@ -9,6 +9,8 @@ import Storage
 struct PlaylistPublisher {
     let layout: StorageLayout
     let catalog: any Catalog
+    /// The profile's segment duration: playlists' least target duration (see `HLSAssembler.write`).
+    let segmentDuration: Double
 
     func saveManifest(_ parts: [RenditionSummary], video: String, piece: String) throws {
         try AtomicFile.write(try JSONEncoder().encode(parts), to: manifestURL(video: video, piece: piece))
@@ -60,7 +62,7 @@ struct PlaylistPublisher {
         guard count > 0 else { return 0 }
         let dir = layout.hlsDirectory(video: video)
         _ = try await catalog.publishSegments(videoId: video, count: count, final: false, lease: nil) {
-            try HLSAssembler.write(parts, to: dir, final: false)
+            try HLSAssembler.write(parts, to: dir, final: false, segmentDuration: segmentDuration)
         }
         return count
     }
@@ -77,7 +79,7 @@ struct PlaylistPublisher {
         }
         let dir = layout.hlsDirectory(video: video)
         _ = try await catalog.publishSegments(videoId: video, count: count, final: true, lease: lease) {
-            try HLSAssembler.write(parts, to: dir, final: true)
+            try HLSAssembler.write(parts, to: dir, final: true, segmentDuration: segmentDuration)
         }
         return renditions
     }

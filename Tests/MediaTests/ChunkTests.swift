@@ -63,7 +63,7 @@ struct ChunkTests {
         // Assemble: every piece's files into one directory, then the playlists.
         let joined = root.appendingPathComponent("joined")
         for dir in pieceDirs { try copyTree(dir, into: joined) }
-        try HLSAssembler.write(parts, to: joined, final: true)
+        try HLSAssembler.write(parts, to: joined, final: true, segmentDuration: profile.segmentDuration)
 
         #expect(try FFprobe.decodeErrors(joined.appendingPathComponent("master.m3u8").path) == "")
         for rung in plan.rungs {
@@ -126,7 +126,19 @@ struct ChunkTests {
                 .compactMap { Double($0.dropFirst("#EXTINF:".count).split(separator: ",")[0]) }
             #expect(durations.count == 2, "\(rung): \(durations)")
             #expect(abs((durations.first ?? 0) - 2) < 0.05, "\(rung): \(durations)")
-            #expect(playlist.contains("#EXT-X-TARGETDURATION:4"), "\(rung)")
+            // The profile's segment duration, not the longest segment so far: see the EVENT playlist below.
+            #expect(playlist.contains("#EXT-X-TARGETDURATION:6"), "\(rung)")
+        }
+        // While only segment 0 (2 s) exists, the EVENT playlists already announce the target duration of
+        // the segments to come: a live playlist may not change it.
+        let early = try Paths.temporaryDirectory("first-segment-event")
+        defer { try? FileManager.default.removeItem(at: early) }
+        var parts = try await Transcoder.transcode(input: source, into: early, profile: profile, scope: .videoChunk(0, 1)).parts
+        parts += try await Transcoder.transcode(input: source, into: early, profile: profile, scope: .audioOnly).parts
+        #expect(try HLSAssembler.write(parts, to: early, final: false, segmentDuration: profile.segmentDuration) == 1)
+        for rung in plan.rungs {
+            let playlist = try String(contentsOf: early.appendingPathComponent("\(rung)/index.m3u8"), encoding: .utf8)
+            #expect(playlist.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && playlist.contains("#EXT-X-TARGETDURATION:6"), "\(playlist)")
         }
         let check = try Tool.run("python3", [Paths.checkHLS, out.appendingPathComponent("master.m3u8").path])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
@@ -142,7 +154,7 @@ struct ChunkTests {
         parts += try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .videoChunk(0, 1)).parts
         parts += try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .videoChunk(2, nil)).parts
 
-        let listed = try HLSAssembler.write(parts, to: out, final: false)
+        let listed = try HLSAssembler.write(parts, to: out, final: false, segmentDuration: profile.segmentDuration)
         #expect(listed == 1)
         let playlist = try String(contentsOf: out.appendingPathComponent("360p/index.m3u8"), encoding: .utf8)
         #expect(playlist.contains("#EXT-X-PLAYLIST-TYPE:EVENT"))
@@ -154,7 +166,7 @@ struct ChunkTests {
         #expect(try FFprobe.decodeErrors(out.appendingPathComponent("master.m3u8").path, seconds: 1.5) == "")
 
         parts += try await Transcoder.transcode(input: source, into: out, profile: profile, scope: .videoChunk(1, 2)).parts
-        #expect(try HLSAssembler.write(parts, to: out, final: true) == 3)
+        #expect(try HLSAssembler.write(parts, to: out, final: true, segmentDuration: profile.segmentDuration) == 3)
         #expect(try FFprobe.decodeErrors(out.appendingPathComponent("master.m3u8").path) == "")
         #expect(abs(try FFprobe.duration(out.appendingPathComponent("master.m3u8").path) - 6) < 0.04)
     }

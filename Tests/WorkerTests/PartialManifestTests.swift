@@ -20,7 +20,7 @@ struct PartialManifestTests {
         defer { try? FileManager.default.removeItem(at: root) }
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let publisher = PlaylistPublisher(layout: StorageLayout(root: root),
-                                          catalog: try SQLiteCatalog(path: root.appendingPathComponent("reel.sqlite").path))
+                                          catalog: try SQLiteCatalog(path: root.appendingPathComponent("reel.sqlite").path), segmentDuration: 6)
         let segments = { try publisher.manifests(video: "v").flatMap(\.segments).count }
 
         try publisher.savePartialManifest(try audio(segments: 3), video: "v", piece: "audio")
