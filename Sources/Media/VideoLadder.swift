@@ -162,7 +162,7 @@ final class VideoLadder {
                     keyframe = true
                     groups[g].nextKeyframe += 1
                 }
-                for encoder in groups[g].encoders { try encoder.encode(current, slot: slot, keyframe: keyframe) }
+                try VideoRungEncoder.encode(current, on: groups[g].encoders, slot: slot, keyframe: keyframe)
                 if !posterDone && slotTime >= posterTime {
                     posterDone = true
                     try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)

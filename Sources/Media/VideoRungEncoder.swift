@@ -119,6 +119,9 @@ final class VideoRungEncoder {
         return AVCDecoderConfig(annexB: bytes).map { .avc($0, width: rung.width, height: rung.height) }
     }
 
+    /// The picture last given to the encoder, at this rung's size (valid until the next `encode`).
+    var picture: UnsafeMutablePointer<AVFrame> { scaled }
+
     func attach(writer: RenditionWriter, offsetTicks: Int64) {
         self.writer = writer
         self.offsetTicks = offsetTicks
