@@ -59,8 +59,6 @@ final class VideoRungEncoder {
         ctx.pointee.gop_size = Int32(clamping: framesPerInterval * 2 + 1)
         ctx.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER)
         let options: [(String, String)] = [
-            ("threads", String(Self.threads(width: rung.width, height: rung.height))),
-            ("thread_type", "slice"),
             ("preset", profile.preset),
             ("profile", rung.codecProfile),
             ("level", rung.level),
@@ -73,21 +71,6 @@ final class VideoRungEncoder {
         av_dict_free(&dict)
         if status < 0 {
             throw .internalFailure("cannot open libx264 for \(rung.name) (\(rung.codecProfile) \(rung.level)): \(ffmpegErrorText(status))")
-        }
-    }
-
-    /// libx264 threads for a picture size. Sliced threads (each picture cut into that many slices, one
-    /// per thread), never frame threads and never "one per core": with frame threads x264's bitrate
-    /// control depends on which frames happen to be finished, so the same piece came out different from
-    /// run to run and from machine to machine; slices are decided by the thread count alone. Small rungs
-    /// encode on the calling thread; larger ones get a few slices so the ladder keeps two cores busy.
-    /// Sliced threads also hold no extra pictures in flight (x264's default held 1.5 per core per rung).
-    static func threads(width: Int, height: Int) -> Int {
-        switch width * height {
-        case ...250_000: 1          // up to 360p
-        case ...600_000: 2          // up to 540p
-        case ...1_000_000: 3        // up to 720p
-        default: 4
         }
     }
 
