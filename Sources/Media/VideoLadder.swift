@@ -9,6 +9,9 @@ final class VideoLadder {
     private struct RateGroup {
         var slotter: FrameSlotter
         var encoders: [VideoRungEncoder]
+        /// Every rung of the plan at this rate, encoded here or not: the scaling cascade runs along it.
+        var ladder: [PlannedRung]
+        var intermediates: [String: RungPicture] = [:]
         var nextKeyframe: Int64 = 0
         var endSlot: Int64 = .max
     }
@@ -75,7 +78,8 @@ final class VideoLadder {
             byRate[rung.frameRate, default: []].append(encoder)
         }
         groups = order.map { rate in
-            RateGroup(slotter: FrameSlotter(period: Rational(Int64(rate.den), Int64(rate.num))), encoders: byRate[rate]!)
+            RateGroup(slotter: FrameSlotter(period: Rational(Int64(rate.den), Int64(rate.num))), encoders: byRate[rate]!,
+                      ladder: plan.rungs.filter { $0.frameRate == rate })
         }
         let posterRung = plan.rungs.last { min($0.width, $0.height) <= 720 } ?? plan.rungs[0]
         posterSize = (posterRung.width, posterRung.height)
@@ -191,7 +195,8 @@ final class VideoLadder {
                     keyframe = true
                     groups[g].nextKeyframe += 1
                 }
-                for encoder in groups[g].encoders { try encoder.encode(current, slot: slot, keyframe: keyframe) }
+                try VideoRungEncoder.encode(current, on: groups[g].encoders, ladder: groups[g].ladder,
+                                            intermediates: &groups[g].intermediates, slot: slot, keyframe: keyframe)
                 onPicture?(slot, Self.checksum(current))
                 if !posterDone && slotTime >= posterTime {
                     posterDone = true

@@ -119,6 +119,9 @@ final class VideoRungEncoder {
         return AVCDecoderConfig(annexB: bytes).map { .avc($0, width: rung.width, height: rung.height) }
     }
 
+    /// The picture last given to the encoder, at this rung's size (valid until the next `encode`).
+    var picture: UnsafeMutablePointer<AVFrame> { scaled }
+
     func attach(writer: RenditionWriter, offsetTicks: Int64) {
         self.writer = writer
         self.offsetTicks = offsetTicks
@@ -144,24 +147,7 @@ final class VideoRungEncoder {
     }
 
     private func scale(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
-        scaler = sws_getCachedContext(
-            scaler, source.pointee.width, source.pointee.height, AVPixelFormat(rawValue: source.pointee.format),
-            Int32(rung.width), Int32(rung.height), AV_PIX_FMT_YUV420P, SWS_BICUBIC, nil, nil, nil)
-        guard let scaler else { throw .internalFailure("libswscale cannot convert this picture format for \(rung.name)") }
-        if scaled.pointee.buf.0 == nil || scaled.pointee.width != Int32(rung.width) || scaled.pointee.height != Int32(rung.height)
-            || scaled.pointee.format != AV_PIX_FMT_YUV420P.rawValue {
-            av_frame_unref(scaled)
-            scaled.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-            scaled.pointee.width = Int32(rung.width)
-            scaled.pointee.height = Int32(rung.height)
-            try check(av_frame_get_buffer(scaled, 0), "allocating a frame")
-        }
-        // The encoder may still hold the previous picture; this gives us a private buffer if so.
-        try check(av_frame_make_writable(scaled), "allocating a frame")
-        withFramePlanes(source, scaled) { srcData, srcLines, dstData, dstLines in
-            _ = sws_scale(scaler, srcData, srcLines, 0, source.pointee.height, dstData, dstLines)
-        }
-        scaled.pointee.color_range = AVCOL_RANGE_MPEG
+        try ScaleCascade.scale(source, into: scaled, width: rung.width, height: rung.height, scaler: &scaler, rung: rung.name)
     }
 
     /// Flushes the encoder and the rendition.
