@@ -89,42 +89,67 @@ final class RungPicture {
     }
 }
 
-extension VideoRungEncoder {
-    /// Encodes `picture` as output frame `slot` on every rung of `encoders`, each scaled from the smallest
-    /// suitable picture of the whole `ladder` (the rungs of this frame rate in the video's plan; see
-    /// `ScaleCascade`). A rung of the ladder that is not encoded here but is the source of one that is
-    /// gets its picture made in `intermediates`.
-    static func encode(_ picture: UnsafeMutablePointer<AVFrame>, on encoders: [VideoRungEncoder], ladder: [PlannedRung],
-                       intermediates: inout [String: RungPicture], slot: Int64, keyframe: Bool) throws(MediaError) {
-        if ladder.count == 1, let only = encoders.first {
-            try only.encode(picture, slot: slot, keyframe: keyframe)
-            return
+/// The rungs of one frame rate, made from each picture along the cascade. The route — which rungs to make,
+/// largest first, each from which picture, encoded here or only made for a smaller rung (the split first
+/// piece encodes some rungs) — depends on the source size alone, so it is worked out once per size, not
+/// per frame. A rung's pictures never depend on which rungs its piece encodes.
+final class RungCascade {
+    private struct Stop {
+        /// Index in `ladder`.
+        var rung: Int
+        /// Index in `ladder` of the picture it is scaled from; nil: the decoded picture.
+        var from: Int?
+        var encoder: VideoRungEncoder?
+    }
+
+    /// Every rung of the plan at this rate, encoded here or not.
+    let ladder: [PlannedRung]
+    let encoders: [VideoRungEncoder]
+    private var intermediates: [String: RungPicture] = [:]
+    private var route: (width: Int32, height: Int32, stops: [Stop])?
+    /// Per stop, the picture made for it from the current frame.
+    private var made: [UnsafeMutablePointer<AVFrame>?]
+
+    init(ladder: [PlannedRung], encoders: [VideoRungEncoder]) {
+        self.ladder = ladder
+        self.encoders = encoders
+        made = Array(repeating: nil, count: ladder.count)
+    }
+
+    /// Encodes `picture` as output frame `slot` on every rung of `encoders`.
+    func encode(_ picture: UnsafeMutablePointer<AVFrame>, slot: Int64, keyframe: Bool) throws(MediaError) {
+        if route?.width != picture.pointee.width || route?.height != picture.pointee.height {
+            route = (picture.pointee.width, picture.pointee.height, stops(for: picture))
         }
+        for stop in route?.stops ?? [] {
+            let from = stop.from.flatMap { made[$0] } ?? picture
+            if let encoder = stop.encoder {
+                try encoder.encode(from, slot: slot, keyframe: keyframe)
+                made[stop.rung] = encoder.picture
+            } else {
+                let rung = ladder[stop.rung]
+                let maker: RungPicture
+                if let known = intermediates[rung.name] { maker = known } else {
+                    maker = try RungPicture(rung: rung)
+                    intermediates[rung.name] = maker
+                }
+                made[stop.rung] = try maker.make(from: from)
+            }
+        }
+    }
+
+    /// The rungs encoded here and every rung they are scaled from, largest first.
+    private func stops(for picture: UnsafeMutablePointer<AVFrame>) -> [Stop] {
         let steps = ScaleCascade.plan(sizes: ladder.map { ($0.width, $0.height) },
                                       source: (Int(picture.pointee.width), Int(picture.pointee.height)))
         let byName = Dictionary(uniqueKeysWithValues: encoders.map { ($0.rung.name, $0) })
-        // The rungs to make: those encoded here and every rung they are scaled from.
         let parent = Dictionary(uniqueKeysWithValues: steps.map { ($0.rung, $0.from) })
         var needed = Set<Int>()
         for i in ladder.indices where byName[ladder[i].name] != nil {
             var at: Int? = i
             while let k = at, needed.insert(k).inserted { at = parent[k] ?? nil }
         }
-        var made: [Int: UnsafeMutablePointer<AVFrame>] = [:]
-        for step in steps where needed.contains(step.rung) {
-            let from = step.from.flatMap { made[$0] } ?? picture
-            let rung = ladder[step.rung]
-            if let encoder = byName[rung.name] {
-                try encoder.encode(from, slot: slot, keyframe: keyframe)
-                made[step.rung] = encoder.picture
-            } else {
-                let maker: RungPicture
-                if let known = intermediates[rung.name] { maker = known } else {
-                    maker = try RungPicture(rung: rung)
-                    intermediates[rung.name] = maker
-                }
-                made[step.rung] = try maker.make(from: from)
-            }
-        }
+        return steps.filter { needed.contains($0.rung) }
+            .map { Stop(rung: $0.rung, from: $0.from, encoder: byName[ladder[$0.rung].name]) }
     }
 }

@@ -8,10 +8,9 @@ import Profiles
 final class VideoLadder {
     private struct RateGroup {
         var slotter: FrameSlotter
-        var encoders: [VideoRungEncoder]
-        /// Every rung of the plan at this rate, encoded here or not: the scaling cascade runs along it.
-        var ladder: [PlannedRung]
-        var intermediates: [String: RungPicture] = [:]
+        /// This rate's rungs of the plan; its encoders are the ones this piece encodes.
+        var cascade: RungCascade
+        var encoders: [VideoRungEncoder] { cascade.encoders }
         var nextKeyframe: Int64 = 0
         var endSlot: Int64 = .max
     }
@@ -78,8 +77,8 @@ final class VideoLadder {
             byRate[rung.frameRate, default: []].append(encoder)
         }
         groups = order.map { rate in
-            RateGroup(slotter: FrameSlotter(period: Rational(Int64(rate.den), Int64(rate.num))), encoders: byRate[rate]!,
-                      ladder: plan.rungs.filter { $0.frameRate == rate })
+            RateGroup(slotter: FrameSlotter(period: Rational(Int64(rate.den), Int64(rate.num))),
+                      cascade: RungCascade(ladder: plan.rungs.filter { $0.frameRate == rate }, encoders: byRate[rate]!))
         }
         let posterRung = plan.rungs.last { min($0.width, $0.height) <= 720 } ?? plan.rungs[0]
         posterSize = (posterRung.width, posterRung.height)
@@ -195,8 +194,7 @@ final class VideoLadder {
                     keyframe = true
                     groups[g].nextKeyframe += 1
                 }
-                try VideoRungEncoder.encode(current, on: groups[g].encoders, ladder: groups[g].ladder,
-                                            intermediates: &groups[g].intermediates, slot: slot, keyframe: keyframe)
+                try groups[g].cascade.encode(current, slot: slot, keyframe: keyframe)
                 onPicture?(slot, Self.checksum(current))
                 if !posterDone && slotTime >= posterTime {
                     posterDone = true
