@@ -93,6 +93,31 @@ final class InputFile {
     }
     private var timingCache: [Int32: FrameTiming] = [:]
 
+    /// Where the output timeline's zero lies on the source's clock: the earliest start of the streams used.
+    /// It depends on the source alone, so every piece of a video agrees on it.
+    func timelineOrigin(_ used: [UnsafeMutablePointer<AVStream>?]) -> Rational {
+        used.compactMap { stream -> Rational? in
+            guard let stream, stream.pointee.start_time != noPTS else { return nil }
+            return Rational(stream.pointee.start_time) * Rational(stream.pointee.time_base)
+        }.min() ?? Rational(0)
+    }
+
+    /// Seconds (on the source's clock, ascending) of the keyframes the container's index lists, read
+    /// without decoding. Empty when the container keeps no index (MPEG-TS, raw streams). Index times are
+    /// decode times, a frame or two before presentation: close enough to estimate where a decode must start.
+    func indexedKeyframes(_ stream: UnsafeMutablePointer<AVStream>) -> [Double] {
+        let base = Rational(stream.pointee.time_base).seconds
+        let count = avformat_index_get_entries_count(stream)
+        var times: [Double] = []
+        for i in 0..<count {
+            guard let entry = avformat_index_get_entry(stream, i),
+                  entry.pointee.flags & AVINDEX_KEYFRAME != 0, entry.pointee.flags & AVINDEX_DISCARD_FRAME == 0 else { continue }
+            let t = Double(entry.pointee.timestamp) * base
+            if t >= (times.last ?? -.infinity) { times.append(t) }
+        }
+        return times
+    }
+
     /// For MP4/MOV: does the sample index point past the end of the file? Then the upload was cut short.
     func indexPointsPastEnd() -> Bool {
         for stream in streams {

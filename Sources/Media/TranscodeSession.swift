@@ -56,10 +56,7 @@ final class TranscodeSession {
         let audio = input.bestStream(AVMEDIA_TYPE_AUDIO)
         // The origin and the timeline depend on the source alone, never on the scope: every piece of a
         // video agrees on them.
-        origin = [video, audio].compactMap { stream -> Rational? in
-            guard let stream, stream.pointee.start_time != noPTS else { return nil }
-            return Rational(stream.pointee.start_time) * Rational(stream.pointee.time_base)
-        }.min() ?? Rational(0)
+        origin = input.timelineOrigin([video, audio])
         if let video {
             let plan = try LadderPlan.video(input: input, stream: video, profile: profile)
             ladderPlan = plan

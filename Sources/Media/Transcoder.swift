@@ -62,9 +62,17 @@ public struct TranscodePlan: Sendable, Codable, Equatable {
     /// Encoding work per rung, as pixels per second (width × height × frame rate), in `rungs` order.
     public var rungWork: [Double] = []
 
+    /// Per segment, the seconds of source a piece starting there decodes before its first frame: back to
+    /// the source keyframe at or before the segment's start. Empty when the source's keyframes are unknown.
+    public var preRoll: [Double] = []
+
     /// Ranges of whole segments: the first `firstSegments` (one by default — the short segment 0, so the
     /// video becomes playable soon), then about `seconds` of media each. The last range is open-ended
     /// (nil end), so a duration the container under-stated still gets encoded to the real end.
+    ///
+    /// Where the source's keyframes are known, each cut goes to the segment boundary within a quarter of
+    /// `seconds` of the even cut whose piece has the least to decode before it: a source with keyframes
+    /// seconds apart would otherwise decode up to a whole source GOP twice at every join.
     public func chunks(ofAbout seconds: Double, firstSegments: Int = 1) -> [(first: Int64, end: Int64?)] {
         let count = segmentStarts.count
         guard count > 1 else { return [(0, nil)] }
@@ -74,14 +82,7 @@ public struct TranscodePlan: Sendable, Codable, Equatable {
         while end < count {
             result.append((Int64(first), Int64(end)))
             first = end
-            // Whole segments until the range is at least `seconds` long, less half a segment.
-            end = first + 1
-            while end < count {
-                let length = segmentStarts[end] - segmentStarts[first]
-                let half = (segmentStarts[end] - segmentStarts[end - 1]) / 2
-                if length >= seconds - half { break }
-                end += 1
-            }
+            end = cut(after: first, seconds: seconds)
         }
         // A remainder shorter than half a chunk joins the chunk before it: a piece costs a seek, a decode
         // from the keyframe before it and fresh encoders, too much for a second or two of media.
@@ -92,6 +93,30 @@ public struct TranscodePlan: Sendable, Codable, Equatable {
         }
         result.append((Int64(first), nil))
         return result
+    }
+
+    /// Where the piece starting at segment `first` ends: whole segments until it is at least `seconds` long
+    /// (less half a segment); then, if keyframes are known, the boundary nearby with the shortest pre-roll.
+    private func cut(after first: Int, seconds: Double) -> Int {
+        let count = segmentStarts.count
+        func length(_ end: Int) -> Double { segmentStarts[end] - segmentStarts[first] }
+        var even = first + 1
+        while even < count, length(even) < seconds - (segmentStarts[even] - segmentStarts[even - 1]) / 2 { even += 1 }
+        guard even < count, preRoll.count == count else { return even }
+        let window = (seconds * 0.75)...(seconds * 1.25)
+        let candidates = (first + 1..<count).filter { $0 == even || window.contains(length($0)) }
+        return candidates.min { (preRoll[$0], abs(length($0) - seconds)) < (preRoll[$1], abs(length($1) - seconds)) } ?? even
+    }
+
+    /// Pre-roll per segment start (both on the output's clock, ascending): the distance back to the latest
+    /// keyframe at or before it, or to the start of the file when there is none. Empty when `keyframes` is.
+    static func preRoll(segmentStarts: [Double], keyframes: [Double]) -> [Double] {
+        guard !keyframes.isEmpty else { return [] }
+        var k = 0
+        return segmentStarts.map { start in
+            while k + 1 < keyframes.count, keyframes[k + 1] <= start + 1e-6 { k += 1 }
+            return keyframes[k] <= start + 1e-6 ? max(start - keyframes[k], 0) : max(start, 0)
+        }
     }
 
     /// The rungs split into at most `count` groups of about equal work (the largest first, each into the
@@ -162,9 +187,15 @@ public enum Transcoder {
             starts.append(t)
             j += 1
         }
+        var preRoll: [Double] = []
+        if let video {
+            let origin = input.timelineOrigin([video, input.bestStream(AVMEDIA_TYPE_AUDIO)]).seconds
+            preRoll = TranscodePlan.preRoll(segmentStarts: starts, keyframes: input.indexedKeyframes(video).map { $0 - origin })
+        }
         return TranscodePlan(probe: probe, hasVideo: video != nil, hasAudio: probe.audio != nil, duration: duration,
                              segmentStarts: starts, rungs: plan?.rungs.map(\.name) ?? [],
-                             rungWork: plan?.rungs.map { Double($0.width * $0.height) * $0.frameRate.value } ?? [])
+                             rungWork: plan?.rungs.map { Double($0.width * $0.height) * $0.frameRate.value } ?? [],
+                             preRoll: preRoll)
     }
 
     /// Runs blocking FFmpeg work on a dedicated thread and resumes the caller with its result.

@@ -55,7 +55,8 @@ struct JobHandlers {
         }
         if plan.hasAudio { jobs.append(NewJob(kind: .audio, priority: JobPriority.audio(videoSeconds: plan.duration))) }
         let probe = String(decoding: try JSONEncoder().encode(plan.probe), as: UTF8.self)
-        logger.info("planned \(video.id): \(plan.segmentStarts.count) segments, \(jobs.count) pieces, rungs \(plan.rungs)")
+        let cuts = chunks.map { String(format: "%g", plan.segmentStarts[Int($0.first)]) }.joined(separator: ", ")
+        logger.info("planned \(video.id): \(plan.segmentStarts.count) segments, \(jobs.count) pieces (video cut at \(cuts) s), rungs \(plan.rungs)")
         return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: JobPriority.finalize(videoSeconds: plan.duration)),
                           video: VideoUpdate(state: .processing, probeJSON: probe, durationSeconds: plan.duration))
     }

@@ -110,6 +110,23 @@ struct ChunkTests {
         }
     }
 
+    @Test("the plan reads where the source's keyframes are from the container's index, without decoding")
+    func planKnowsSourceKeyframes() async throws {
+        var profile = try ProfileLoader.load(path: Paths.profile("small"))
+        profile.segmentDuration = 1
+        profile.keyframeInterval = 1
+        // landscape.mp4 has a keyframe every 2 s: segments at odd seconds start a second after one.
+        let plan = try await Transcoder.plan(input: Paths.fixture("landscape.mp4"), profile: profile)
+        #expect(plan.preRoll.count == plan.segmentStarts.count)
+        for (start, preRoll) in zip(plan.segmentStarts, plan.preRoll) {
+            let expected = start.truncatingRemainder(dividingBy: 2)
+            #expect(abs(preRoll - expected) < 0.1, "segment at \(start) s: \(preRoll)")
+        }
+        // MPEG-TS keeps no index: nothing is known, and chunks are cut by time alone.
+        let ts = try await Transcoder.plan(input: Paths.fixture("interlaced.ts"), profile: profile)
+        #expect(ts.preRoll.isEmpty)
+    }
+
     @Test("segment 0 is one keyframe interval long, the others the profile's segment duration")
     func shortFirstSegment() async throws {
         let profile = try ProfileLoader.load(path: Paths.profile("small"))

@@ -136,6 +136,33 @@ struct ChunkPlanTests {
         #expect(p.chunks(ofAbout: 12).map(\.first) == [0, 1, 3, 5, 7, 9, 11])
     }
 
+    @Test("with the source's keyframes known, cuts go where a piece has least to decode before its start")
+    func cutsNearSourceKeyframes() {
+        var p = plan(segments: 12)
+        p.duration = 63
+        p.segmentStarts = [0] + (0..<11).map { 2 + Double($0 * 6) }   // 0, 2, 8, …, 62
+        // A camera's keyframes: seconds apart, nowhere near the even cuts at 32 and 62.
+        let keyframes = [0, 8.3, 9.57, 11.3, 13.3, 15.13, 16.97, 25.27, 33.57, 36.13, 44.43, 52.73, 54, 62.33]
+        p.preRoll = TranscodePlan.preRoll(segmentStarts: p.segmentStarts, keyframes: keyframes)
+        #expect(abs(p.preRoll[5] - 0.73) < 1e-9 && abs(p.preRoll[6] - 6.73) < 1e-9)
+        let ranges = p.chunks(ofAbout: 30).map { "\($0.first)-\($0.end.map(String.init) ?? "end")" }
+        // 26 s (0.73 s back to a keyframe) instead of 32 s (6.73 s); then 56 s would leave 7 s, which joins.
+        #expect(ranges == ["0-1", "1-5", "5-end"])
+        // Keyframes on every boundary: nothing to choose between, so the even cuts stay.
+        p.preRoll = TranscodePlan.preRoll(segmentStarts: p.segmentStarts, keyframes: p.segmentStarts)
+        #expect(p.preRoll.allSatisfy { $0 == 0 })
+        #expect(p.chunks(ofAbout: 30).map(\.first) == [0, 1, 6])
+        // A cut never strays more than a quarter of the chunk from the even one.
+        p.preRoll = (0..<12).map { $0 == 2 ? 0 : 5 }
+        #expect(p.chunks(ofAbout: 30).map(\.first) == [0, 1, 6])
+    }
+
+    @Test("pre-roll reaches back to the start of the file when no keyframe precedes a segment")
+    func preRollBeforeFirstKeyframe() {
+        #expect(TranscodePlan.preRoll(segmentStarts: [0, 2, 8], keyframes: [1, 7.5]) == [0, 1, 0.5])
+        #expect(TranscodePlan.preRoll(segmentStarts: [0, 2], keyframes: []).isEmpty)
+    }
+
     @Test("rungs split into groups of about equal work, the plan's order kept within each")
     func rungGroups() {
         var p = plan(segments: 3)
