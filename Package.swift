@@ -26,17 +26,20 @@ let package = Package(
     ],
     targets: [
         // FFmpeg 5.1 C libraries, found with pkg-config; shim.h wraps the macros Swift cannot import.
+        // libavfilter is not linked: CFFmpegFilters loads it when a picture first needs a filter (its
+        // headers still come with libavfilter-dev).
         .systemLibrary(
             name: "CFFmpeg",
-            pkgConfig: "libavformat libavcodec libavfilter libswscale libavutil libswresample",
+            pkgConfig: "libavformat libavcodec libswscale libavutil libswresample",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libavutil-dev", "libswresample-dev"])]
         ),
+        .target(name: "CFFmpegFilters"),
         // zlib, for gzip'd playlists.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Rendition ladders from profiles/*.yaml and the choice of rungs for a source.
         .target(name: "Profiles", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Probe, decode → scale → encode → CMAF/HLS packaging over FFmpeg.
-        .target(name: "Media", dependencies: ["CFFmpeg", "Profiles", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Media", dependencies: ["CFFmpeg", "CFFmpegFilters", "Profiles", .product(name: "Logging", package: "swift-log")]),
         // The storage root: its layout, atomic publish (stage, fsync, rename), free space, network filesystems,
         // and the autoscaler's status files (written by Autoscaler, read by Server).
         .target(name: "Storage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),

@@ -6,9 +6,6 @@
 #include <libavformat/avio.h>
 #include <libavcodec/avcodec.h>
 #include <libavcodec/bsf.h>
-#include <libavfilter/avfilter.h>
-#include <libavfilter/buffersink.h>
-#include <libavfilter/buffersrc.h>
 #include <libavutil/avutil.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/display.h>
@@ -29,5 +26,14 @@ static inline int reel_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int64_t reel_nopts(void) { return AV_NOPTS_VALUE; }
 static inline AVRational reel_time_base_q(void) { return AV_TIME_BASE_Q; }
 static inline int reel_error_string(int err, char *buf, size_t size) { return av_strerror(err, buf, size); }
+
+// FFmpeg's buffers come from malloc: a worker gives the pages a finished piece freed back to the system
+// (glibc keeps them in its per-thread arenas otherwise).
+#if defined(__GLIBC__)
+#include <malloc.h>
+static inline void reel_release_free_heap(void) { malloc_trim(0); }
+#else
+static inline void reel_release_free_heap(void) {}
+#endif
 
 #endif
