@@ -70,9 +70,10 @@ final class VideoLadder {
         var order: [FrameRate] = []
         let chosen = plan.rungs.filter { only?.contains($0.name) ?? true }
         guard !chosen.isEmpty else { throw .internalFailure("none of the rungs \(only ?? []) is in this video's ladder") }
+        let threads = VideoRungEncoder.threads(encoders: chosen.count, cores: ProcessInfo.processInfo.activeProcessorCount)
         for rung in chosen {
             let encoder = try VideoRungEncoder(rung: rung, profile: profile, timescale: timescale,
-                                               keyframeInterval: plan.timeline.interval)
+                                               keyframeInterval: plan.timeline.interval, threads: threads)
             if byRate[rung.frameRate] == nil { order.append(rung.frameRate) }
             byRate[rung.frameRate, default: []].append(encoder)
         }
