@@ -43,13 +43,16 @@ func buildRouter(_ dependencies: ServerDependencies) throws -> Router<ReelReques
     let settings = dependencies.settings, layout = settings.layout
     let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: EdgeMiddleware(metrics: dependencies.metrics))
-    try PageRoutes().register(on: router)
+    try PageRoutes(embedFrameAncestors: settings.embedFrameAncestors).register(on: router)
     HealthRoutes(catalog: dependencies.catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: dependencies.metrics,
                  auth: dependencies.auth, metricsPublic: settings.metricsPublic).register(on: router)
     TusRoutes(store: dependencies.store, auth: dependencies.auth).register(on: router)
     VideoRoutes(catalog: dependencies.catalog, auth: dependencies.auth, store: dependencies.store,
                 json: VideoJSON(layout: layout, signer: dependencies.signer, playbackURLTTL: settings.playbackURLTTL),
                 statuses: dependencies.statuses, layout: layout, logger: dependencies.logger).register(on: router)
+    OEmbedRoutes(catalog: dependencies.catalog,
+                 json: VideoJSON(layout: layout, signer: dependencies.signer, playbackURLTTL: settings.playbackURLTTL))
+        .register(on: router)
     let streaming = dependencies.streaming
     for method in [HTTPRequest.Method.get, .head] {
         router.on("/hls/**", method: method) { request, context in

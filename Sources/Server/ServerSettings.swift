@@ -49,6 +49,10 @@ public struct ServerSettings: Sendable {
     public var metricsPublic: Bool
     /// A client that takes no bytes of a response for this long is disconnected (nginx's `send_timeout`).
     public var sendTimeout: TimeInterval
+    /// Who may show `/embed/{id}` in a frame: the sources of a CSP `frame-ancestors` directive, checked by
+    /// `EmbedPolicy`. `*` (the default) lets any site embed public videos; the other pages are framed by
+    /// this origin only.
+    public var embedFrameAncestors: String
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,
@@ -57,7 +61,7 @@ public struct ServerSettings: Sendable {
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
                 sendfile: Bool = false, requestHeadTimeout: TimeInterval = 10, minBodyRate: Int64 = 1024,
                 bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256,
-                metricsPublic: Bool = false, sendTimeout: TimeInterval = 60) {
+                metricsPublic: Bool = false, sendTimeout: TimeInterval = 60, embedFrameAncestors: String = "*") {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey
@@ -67,6 +71,7 @@ public struct ServerSettings: Sendable {
         self.requestHeadTimeout = requestHeadTimeout; self.minBodyRate = minBodyRate; self.bodyRateWindow = bodyRateWindow
         self.maxConnectionsPerClient = maxConnectionsPerClient
         self.metricsPublic = metricsPublic; self.sendTimeout = sendTimeout
+        self.embedFrameAncestors = embedFrameAncestors
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared

@@ -25,6 +25,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
     @Option(help: "Serve /metrics and the checks of /readyz without an admin key: true or false (default false).") var metricsPublic: String?
     @Option(help: "Disconnect a client that takes no bytes of a response for this long (default 60s).") var sendTimeout: String?
+    @Option(help: "Sites that may show /embed/{id} in a frame: CSP frame-ancestors sources, e.g. \"'self' https://blog.example\" (default *: any).") var embedFrameAncestors: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -64,8 +65,11 @@ struct ServerOptions: ParsableArguments {
                 bodyRateWindow: try settings.seconds(bodyRateWindow, "body_rate_window", default: 30),
                 maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)),
                 metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false),
-                sendTimeout: sendTimeoutSeconds)
+                sendTimeout: sendTimeoutSeconds,
+                embedFrameAncestors: try EmbedPolicy.frameAncestors(settings.string(embedFrameAncestors, "embed_frame_ancestors") ?? "*"))
         } catch let error as SettingsError {
+            throw ValidationError(error.description)
+        } catch let error as EmbedPolicy.Invalid {
             throw ValidationError(error.description)
         }
     }

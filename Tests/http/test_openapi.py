@@ -16,6 +16,7 @@ CONTRACT = {
     "/v1/uploads/{id}": {"head", "patch", "delete", "get"},
     "/healthz": {"get"},
     "/readyz": {"get"},
+    "/oembed": {"get"},
 }
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -26,6 +26,27 @@ enum API {
         @Nullable var readyAt: String?
     }
 
+    /// `GET /oembed`: an oEmbed 1.0 "video" response (its own snake_case names, as the spec has them).
+    struct OEmbed: ResponseCodable, Sendable {
+        var version = "1.0"
+        var type = "video"
+        var title: String
+        var providerName = "Reel"
+        var providerURL: String
+        var html: String
+        var width: Int
+        var height: Int
+        var thumbnailURL: String?
+        var thumbnailWidth: Int?
+        var thumbnailHeight: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case version, type, title, html, width, height
+            case providerName = "provider_name", providerURL = "provider_url"
+            case thumbnailURL = "thumbnail_url", thumbnailWidth = "thumbnail_width", thumbnailHeight = "thumbnail_height"
+        }
+    }
+
     struct Rendition: ResponseCodable, Sendable {
         var name: String
         var kind: String

@@ -4,13 +4,16 @@ import Storage
 import HTTPTypes
 import Hummingbird
 
-/// The upload, library and watch pages: the files of `Sources/Server/Pages`, compiled into the binary by
-/// the EmbedPages plugin and held in memory.
+/// The upload, library, watch and embed pages: the files of `Sources/Server/Pages`, compiled into the
+/// binary by the EmbedPages plugin and held in memory.
 /// `GET /` is also the load balancer's health check, so it must stay cheap: no catalog, no disk.
 struct PageRoutes: Sendable {
     private let files: [String: Representation.Stored]
+    /// The `frame-ancestors` sources of the embed page (`EmbedPolicy`).
+    private let embedFrameAncestors: String
 
-    init() throws {
+    init(embedFrameAncestors: String = "*") throws {
+        self.embedFrameAncestors = embedFrameAncestors
         var files: [String: Representation.Stored] = [:]
         let started = Int(Date().timeIntervalSince1970)
         for (name, base64) in EmbeddedPages.files {
@@ -26,21 +29,36 @@ struct PageRoutes: Sendable {
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/") { request, _ in try page("index.html", request) }
         router.get("/upload") { request, _ in try page("upload.html", request) }
-        router.get("/watch/:id") { request, _ in try page("watch.html", request) }
+        router.get("/watch/:id") { request, context in
+            try page("watch.html", request, discover: context.parameters.get("id"))
+        }
+        router.get("/embed/:id") { request, context in
+            try page("embed.html", request, frameAncestors: embedFrameAncestors, discover: context.parameters.get("id"))
+        }
         router.get("/assets/:file") { request, context in try page(context.parameters.get("file") ?? "", request, asset: true) }
     }
 
-    private func page(_ name: String, _ request: Request, asset: Bool = false) throws -> Response {
+    /// `frameAncestors`: who may frame an HTML page (Reel's origin only, unless given). `discover`: the
+    /// video id of a watch or embed page, announced to oEmbed consumers in a `Link` header.
+    private func page(_ name: String, _ request: Request, asset: Bool = false, frameAncestors: String? = nil,
+                      discover videoId: String? = nil) throws -> Response {
         guard MediaPath.isPlainName(name), let file = files[name], asset == !name.hasSuffix(".html") else {
             throw Problem.notFound()
         }
         let representation = Representation(content: .bytes(file.bytes), etag: file.etag, lastModified: file.lastModified,
                                             contentType: Self.contentType(name))
-        return representation.response(to: request, headers: [
+        var headers: HTTPFields = [
             .cacheControl: "no-cache",
             // Ask Chromium for the device hints the streaming handler reads.
             HTTPField.Name("Accept-CH")!: "Sec-CH-UA-Mobile, Sec-CH-UA-Platform, Save-Data",
-        ])
+        ]
+        if !asset {
+            headers[.contentSecurityPolicy] = frameAncestors.map(EmbedPolicy.embedPage) ?? EmbedPolicy.otherPages
+        }
+        if let videoId, MediaPath.isPlainName(videoId), let link = OEmbedRoutes.discoveryLink(videoId: videoId, request: request) {
+            headers[HTTPField.Name("Link")!] = link
+        }
+        return representation.response(to: request, headers: headers)
     }
 
     static func contentType(_ name: String) -> String {
