@@ -43,8 +43,11 @@ final class CatalogFixture: Sendable {
 
     /// - Parameter realTime: use the system clock instead of the manual one (for tests where leases
     ///   expire while workers run concurrently).
+    /// `connectTimeout`: PostgreSQL's `connect_timeout` (how long a query waits for a pooled connection),
+    /// for tests that queue many queries on purpose.
     static func make(_ backend: Backend, forceRollbackJournal: Bool = false, retryBaseDelay: TimeInterval = 2,
-                     retryMaxDelay: TimeInterval = 300, realTime: Bool = false) async throws -> CatalogFixture {
+                     retryMaxDelay: TimeInterval = 300, realTime: Bool = false,
+                     connectTimeout: Int? = nil) async throws -> CatalogFixture {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("reel-catalog-tests-\(UUID().uuidString.prefix(8))")
         let clock = ManualClock()
@@ -59,7 +62,8 @@ final class CatalogFixture: Sendable {
                                             logger: quietLogger)
             return CatalogFixture(backend, directory, path, clock, catalog, options)
         case .postgres:
-            let url = try TestPostgres.createDatabase("catalog")
+            var url = try TestPostgres.createDatabase("catalog")
+            if let connectTimeout { url += (url.contains("?") ? "&" : "?") + "connect_timeout=\(connectTimeout)" }
             let catalog = try await PostgresCatalog.connect(url: PostgresURL(url), options: options, logger: quietLogger)
             return CatalogFixture(backend, directory, url, clock, catalog, options)
         }

@@ -158,7 +158,9 @@ struct WorkflowTests {
 
     @Test(arguments: Backend.available) func publishingIsSerializedAcrossInstances(_ backend: Backend) async throws {
         // Two "processes" publish concurrently; each closure checks that no other publish is inside.
-        let f = try await CatalogFixture.make(backend)
+        // The 40 publishes queue behind one row lock, holding or awaiting pooled connections: on a loaded
+        // machine the last ones wait longer than the default 10 s for a connection.
+        let f = try await CatalogFixture.make(backend, connectTimeout: 120)
         let second = try await f.anotherInstance()
         let video = try await f.video(jobs: [])
         let inside = RunCounter()
