@@ -28,7 +28,7 @@ from pages_support import (HEALTHY_TIMEOUT_S, KEY_CREATE_TIMEOUT_S, REPO_ROOT, R
                            _stop, wait_until)
 
 CLIP_S = 48                # the ready clip: 8 segments (2 s, then 6 s each)
-PROCESSING_CLIP_S = 60     # the clip whose worker is killed after its first pieces
+PROCESSING_CLIP_S = 36     # the clip whose worker is killed after its first pieces
 SEEK_TO_S = 40.0
 FFMPEG_TIMEOUT_S = 120
 TRANSCODE_TIMEOUT_S = 180

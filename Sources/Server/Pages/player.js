@@ -112,6 +112,7 @@
   // ---------------------------------------------------------------- the player
 
   function attach(video, masterUrl, hooks = {}) {
+    masterUrl = new URL(masterUrl, location.href).href; // the API gives a path
     const ms = new MediaSource();
     const tracks = [];               // {kind, sb, rungs (video) | playlist, rung, next, initUrl, ...}
     const inits = new Map();         // init URL → bytes
