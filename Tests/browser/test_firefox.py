@@ -40,6 +40,7 @@ const v = document.getElementById("player");
 const res = document.getElementById("resolution");
 const err = document.getElementById("error");
 if (!v) { return {video: false, state: (document.getElementById("state") || {dataset: {}}).dataset.state}; }
+if (arguments[0] && v.paused && v.readyState >= 2) { v.muted = true; v.play(); }  // the page does not autoplay
 return {video: true, player: v.dataset.player || "", fetchedRung: v.dataset.rung || "",
         endlist: v.dataset.endlist || "", shownRung: res.dataset.rung || "",
         width: v.videoWidth, height: v.videoHeight, currentTime: v.currentTime,
@@ -162,17 +163,16 @@ def open_watch(firefox, server: ReelServer, vid: str) -> None:
     firefox.client.navigate(server.url(f"/watch/{vid}#key={urllib.parse.quote(server.key)}"))
 
 
-def state(firefox) -> dict:
-    return firefox.client.execute_script(STATE_JS)
+def state(firefox, start: bool = False) -> dict:
+    """The watch page's player; with start=True, also play() it when it is paused and has data."""
+    return firefox.client.execute_script(STATE_JS, script_args=[start])
 
 
 def wait_playing(firefox, server, past: float, what: str) -> dict:
     def check():
-        s = state(firefox)
+        s = state(firefox, start=True)
         if s.get("error") or s.get("pageError"):
             raise AssertionError(f"the player failed: {s}")
-        if s["video"] and s["paused"] and s["readyState"] >= 2:
-            firefox.client.execute_script("const v = document.getElementById('player'); v.muted = true; v.play();")
         return s if s["video"] and s["currentTime"] > past else None
 
     diag = lambda: f"{state(firefox)}\n{server.log_tail(3000)}\n{firefox.log_tail()}"  # noqa: E731
@@ -219,7 +219,7 @@ def test_seek_plays_from_there(firefox, firefox_server, ready_video):
     assert s["currentTime"] < CLIP_S and s["duration"] == pytest.approx(CLIP_S, abs=0.5), s
 
 
-def test_processing_video_plays_its_prefix_then_its_end(firefox, firefox_server, reel_bin, tmp_path):
+def test_processing_video_plays_its_prefix_then_its_end(firefox, firefox_server, reel_bin, tmp_path, report):
     clip = tmp_path / "processing.mp4"
     make_clip(clip, PROCESSING_CLIP_S, "640x360", "testsrc")
     vid = ingest(reel_bin, firefox_server, clip)
@@ -251,3 +251,5 @@ def test_processing_video_plays_its_prefix_then_its_end(firefox, firefox_server,
     wait_until(lambda: abs(state(firefox)["duration"] - PROCESSING_CLIP_S) < 0.5, 10,
                "the media duration to become the whole clip's", diagnose=lambda: str(state(firefox)))
     assert done["error"] is None and not done["pageError"], done
+    report["notes"].append(f"firefox: processing video played its prefix to {s['currentTime']:.1f} s of "
+                           f"{s['duration']:.1f} s; after EXT-X-ENDLIST the duration is {state(firefox)['duration']:.1f} s")
