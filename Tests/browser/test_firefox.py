@@ -160,6 +160,7 @@ def firefox(tmp_path_factory):
 
 
 def open_watch(firefox, server: ReelServer, vid: str) -> None:
+    firefox.client.navigate("about:blank")  # the last test's page and its player are gone before the next
     firefox.client.navigate(server.url(f"/watch/{vid}#key={urllib.parse.quote(server.key)}"))
 
 
@@ -171,6 +172,8 @@ def state(firefox, start: bool = False) -> dict:
 def wait_playing(firefox, server, past: float, what: str) -> dict:
     def check():
         s = state(firefox, start=True)
+        if not s:
+            return None  # between documents
         if s.get("error") or s.get("pageError"):
             raise AssertionError(f"the player failed: {s}")
         return s if s["video"] and s["currentTime"] > past else None
