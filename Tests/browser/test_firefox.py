@@ -10,6 +10,7 @@ the tests, and Debian's firefox-esr driven headless over Marionette (firefox_sup
   3. a video whose worker was killed after its first pieces (still `processing`, EVENT playlists)
      plays its prefix; when another worker finishes it, the player reads the final playlists
      (EXT-X-ENDLIST) and the media duration grows to the whole clip.
+  4. a segment missing on the server (deleted from the storage root) is reported on the page.
 
 Skipped without firefox-esr or marionette-driver unless REEL_REQUIRE_BROWSER=1.
 """
@@ -256,3 +257,26 @@ def test_processing_video_plays_its_prefix_then_its_end(firefox, firefox_server,
     assert done["error"] is None and not done["pageError"], done
     report["notes"].append(f"firefox: processing video played its prefix to {s['currentTime']:.1f} s of "
                            f"{s['duration']:.1f} s; after EXT-X-ENDLIST the duration is {state(firefox)['duration']:.1f} s")
+
+
+def test_missing_segment_is_reported_on_the_page(firefox, firefox_server, reel_bin, tmp_path):
+    """A segment the server cannot find stops player.js with a sentence on the page, not silence."""
+    vid = ingest(reel_bin, firefox_server, REPO_ROOT / "Fixtures" / "landscape.mp4")
+    worker = Worker(reel_bin, firefox_server, tmp_path / "worker.log", "--exit-when-idle")
+    try:
+        worker.proc.wait(timeout=TRANSCODE_TIMEOUT_S)
+    finally:
+        worker.stop()
+    status, video = firefox_server.api(f"/v1/videos/{vid}")
+    assert status == 200 and video["state"] == "ready", video
+    (firefox_server.data / "hls" / vid / "audio" / "seg-00000.m4s").unlink()
+
+    open_watch(firefox, firefox_server, vid)
+
+    def reported():
+        s = state(firefox)
+        return s if s and s["pageError"] else None
+
+    s = wait_until(reported, PLAY_TIMEOUT_S, "the page to show the player's error", diagnose=lambda: str(state(firefox)))
+    assert "404" in s["pageError"] and "audio/seg-00000.m4s" in s["pageError"], s["pageError"]
+    assert s["player"] == "mse"
