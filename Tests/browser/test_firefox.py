@@ -11,6 +11,7 @@ the tests, and Debian's firefox-esr driven headless over Marionette (firefox_sup
      plays its prefix; when another worker finishes it, the player reads the final playlists
      (EXT-X-ENDLIST) and the media duration grows to the whole clip.
   4. a segment missing on the server (deleted from the storage root) is reported on the page.
+  5. the embed page (/embed/{id}) plays the ready clip through player.js too.
 
 Skipped without firefox-esr or marionette-driver unless REEL_REQUIRE_BROWSER=1.
 """
@@ -275,8 +276,38 @@ def test_missing_segment_is_reported_on_the_page(firefox, firefox_server, reel_b
 
     def reported():
         s = state(firefox)
-        return s if s and s["pageError"] else None
+        return s if s and s.get("pageError") else None
 
     s = wait_until(reported, PLAY_TIMEOUT_S, "the page to show the player's error", diagnose=lambda: str(state(firefox)))
     assert "404" in s["pageError"] and "audio/seg-00000.m4s" in s["pageError"], s["pageError"]
     assert s["player"] == "mse"
+
+
+EMBED_JS = """
+const v = document.getElementById("player");
+const notice = document.getElementById("notice");
+if (!v) { return null; }
+if (v.paused && v.readyState >= 2) { v.muted = true; v.play(); }
+return {player: v.dataset.player || "", currentTime: v.currentTime, width: v.videoWidth,
+        error: v.error ? v.error.code + ": " + v.error.message : null,
+        notice: notice.hidden ? "" : notice.textContent};
+"""
+
+
+def test_embed_page_plays(firefox, firefox_server, ready_video):
+    """/embed/{id} (public videos, no key) plays through player.js as well."""
+    firefox.client.navigate("about:blank")
+    firefox.client.navigate(firefox_server.url(f"/embed/{ready_video}"))
+
+    def playing():
+        s = firefox.client.execute_script(EMBED_JS)
+        if s and (s["error"] or s["notice"].startswith("Playback") or s["notice"].startswith("The video")):
+            raise AssertionError(f"the embed page failed: {s}")
+        return s if s and s["currentTime"] > 1.0 else None
+
+    try:
+        s = wait_until(playing, PLAY_TIMEOUT_S, "the embed page to play past 1 s",
+                       diagnose=lambda: str(firefox.client.execute_script(EMBED_JS)))
+    except AssertionError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert s["player"] == "mse" and s["width"] > 0, s
