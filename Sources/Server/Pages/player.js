@@ -114,7 +114,9 @@
   function attach(video, masterUrl, hooks = {}) {
     masterUrl = new URL(masterUrl, location.href).href; // the API gives a path
     const ms = new MediaSource();
-    const tracks = [];               // {kind, sb, rungs (video) | playlist, rung, next, initUrl, ...}
+    // {kind: "video"|"audio", sb, playlist (the one read now), next (its index to fetch), initUrl (appended
+    //  last); video also: variant (its rung), playlists (URL → parsed, per rung); audio also: url}
+    const tracks = [];
     const inits = new Map();         // init URL → bytes
     let variants = [], throughput = 0, generation = 0, controller = null;
     let pumping = false, destroyed = false, ended = false, timer = null, refresher = null;
@@ -350,7 +352,8 @@
     ms.addEventListener("sourceopen", () => {
       open().catch((e) => { if (e.name !== "AbortError") fail("The video could not be loaded: " + e.message + "."); });
     }, { once: true });
-    video.src = URL.createObjectURL(ms);
+    const objectUrl = URL.createObjectURL(ms);
+    video.src = objectUrl;
 
     return {
       get rung() { return video.dataset.rung || ""; },
@@ -361,6 +364,7 @@
         clearTimeout(refresher);
         if (controller) controller.abort();
         video.removeEventListener("seeking", onSeeking);
+        URL.revokeObjectURL(objectUrl);
       },
     };
   }
