@@ -12,6 +12,7 @@ the tests, and Debian's firefox-esr driven headless over Marionette (firefox_sup
      (EXT-X-ENDLIST) and the media duration grows to the whole clip.
   4. a segment missing on the server (deleted from the storage root) is reported on the page.
   5. the embed page (/embed/{id}) plays the ready clip through player.js too.
+  6. player.js's playlist parser, called in Firefox: unknown EXT-X-MEDIA types skipped, query strings kept.
 
 Skipped without firefox-esr or marionette-driver unless REEL_REQUIRE_BROWSER=1.
 """
@@ -311,3 +312,43 @@ def test_embed_page_plays(firefox, firefox_server, ready_video):
     except AssertionError as exc:
         pytest.fail(str(exc), pytrace=False)
     assert s["player"] == "mse" and s["width"] > 0, s
+
+
+PARSE_JS = """
+const P = window.ReelPlayer;
+const base = "http://h.test/s/1700000000/c2ln/hls/v1/master.m3u8?device=desktop";
+const master = P.parseMaster([
+  "#EXTM3U", "#EXT-X-VERSION:7",
+  '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English, CC",LANGUAGE="en",URI="subs/en/index.m3u8"',
+  '#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="cc1",INSTREAM-ID="CC1"',
+  '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Main",DEFAULT=YES,URI="audio/index.m3u8"',
+  '#EXT-X-STREAM-INF:BANDWIDTH=2193286,CODECS="avc1.640020,mp4a.40.2",RESOLUTION=960x540,AUDIO="audio",SUBTITLES="subs"',
+  "540p/index.m3u8",
+  '#EXT-X-STREAM-INF:BANDWIDTH=293790,CODECS="avc1.4d401e,mp4a.40.2",RESOLUTION=416x234,AUDIO="audio",SUBTITLES="subs"',
+  "234p/index.m3u8?token=abc",
+  '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=25484,CODECS="avc1.4d401e",URI="234p/iframes.m3u8"',
+].join("\\n"), base);
+const media = P.parseMedia(["#EXTM3U", "#EXT-X-PLAYLIST-TYPE:EVENT", '#EXT-X-MAP:URI="init.mp4"',
+  "#EXTINF:2.0,", "seg-00000.m4s", "#EXTINF:6.0,", "seg-00001.m4s"].join("\\n"), master.variants[0].url);
+return {variants: master.variants.map((v) => [v.name, v.bandwidth, v.width, v.height, v.url, v.codecs.join(",")]),
+        audio: master.audio, groups: Object.keys(master.audio),
+        init: media.init, segments: media.segments.map((s) => [s.url, s.start, s.duration]),
+        ended: media.ended, duration: media.duration};
+"""
+
+
+def test_playlist_parsing(firefox, firefox_server):
+    """player.js's parser, in Firefox: subtitles and captions groups are skipped, variants come lowest first,
+    relative URIs resolve against their playlist and keep its query string unless they have their own."""
+    firefox.client.navigate(firefox_server.url("/watch/no-such-video"))
+    got = firefox.client.execute_script(PARSE_JS, sandbox=None)  # the page's own globals, not an Xray view
+    base = "http://h.test/s/1700000000/c2ln/hls/v1/"
+    assert got["variants"] == [
+        ["234p", 293790, 416, 234, base + "234p/index.m3u8?token=abc", "avc1.4d401e,mp4a.40.2"],
+        ["540p", 2193286, 960, 540, base + "540p/index.m3u8?device=desktop", "avc1.640020,mp4a.40.2"],
+    ]
+    assert got["groups"] == ["audio"]
+    assert got["audio"]["audio"] == [{"name": "Main", "url": base + "audio/index.m3u8?device=desktop", "default": True}]
+    assert got["init"] == base + "234p/init.mp4?token=abc"
+    assert got["segments"] == [[base + "234p/seg-00000.m4s?token=abc", 0, 2], [base + "234p/seg-00001.m4s?token=abc", 2, 6]]
+    assert got["ended"] is False and got["duration"] == 8
