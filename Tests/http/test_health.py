@@ -105,7 +105,8 @@ def test_the_binary_alone_serves_the_pages(reel, tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         for path, kind in [("/", "text/html"), ("/upload", "text/html"), ("/assets/app.js", "text/javascript"),
-                           ("/assets/tus.js", "text/javascript"), ("/assets/app.css", "text/css")]:
+                           ("/assets/tus.js", "text/javascript"), ("/assets/player.js", "text/javascript"),
+                           ("/assets/app.css", "text/css")]:
             r = requests.get(base + path, timeout=10)
             assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:200]}\n{tail(tmp_path / 'serve.log')}"
             assert r.headers["Content-Type"].split(";")[0] == kind
@@ -113,6 +114,7 @@ def test_the_binary_alone_serves_the_pages(reel, tmp_path):
         # The bytes are those of the source files.
         pages = REPO_ROOT / "Sources" / "Server" / "Pages"
         assert requests.get(base + "/assets/tus.js", timeout=10).content == (pages / "tus.js").read_bytes()
+        assert requests.get(base + "/assets/player.js", timeout=10).content == (pages / "player.js").read_bytes()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
