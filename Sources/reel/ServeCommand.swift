@@ -25,6 +25,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Send segments with sendfile(2): true or false (default false; see docs/ARCHITECTURE.md).") var sendfile: String?
     @Option(help: "Serve /metrics and the checks of /readyz without an admin key: true or false (default false).") var metricsPublic: String?
     @Option(help: "Disconnect a client that takes no bytes of a response for this long (default 60s).") var sendTimeout: String?
+    @Option(help: "Largest caption file (WebVTT or SRT) accepted, e.g. 2MiB (default 2MiB).") var maxCaptionSize: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -42,6 +43,8 @@ struct ServerOptions: ParsableArguments {
             let openUploads = try settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20)
             guard openUploads >= 1 else { throw ValidationError("max_open_uploads_per_key must be at least 1") }
             let sendTimeoutSeconds = try settings.seconds(sendTimeout, "send_timeout", default: 60)
+            let captionBytes = try settings.bytes(maxCaptionSize, "max_caption_size", default: 2 << 20)
+            guard captionBytes >= 1, captionBytes <= 1 << 30 else { throw ValidationError("max_caption_size must be between 1 byte and 1GiB") }
             guard sendTimeoutSeconds > 0 else { throw ValidationError("send_timeout must be more than 0") }
             return ServerSettings(
                 host: settings.string(host, "host") ?? "0.0.0.0",
@@ -64,7 +67,8 @@ struct ServerOptions: ParsableArguments {
                 bodyRateWindow: try settings.seconds(bodyRateWindow, "body_rate_window", default: 30),
                 maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)),
                 metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false),
-                sendTimeout: sendTimeoutSeconds)
+                sendTimeout: sendTimeoutSeconds,
+                maxCaptionBytes: Int(captionBytes))
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }

@@ -63,13 +63,16 @@ struct StreamingHandler: Sendable {
                                             etag: identity.etag, lastModified: identity.lastModified,
                                             contentType: path.contentType)
         switch path.kind {
-        case .segment, .initSegment:
+        case .segment, .initSegment, .subtitles:
+            // A caption track's segments never change either: a new upload is a new track, with a new folder.
             headers[.cacheControl] = "\(scope), \(Self.immutable)"
         case .poster, .other:
             headers[.cacheControl] = "\(scope), max-age=3600"
         case .playlist:
             guard let file else { throw Problem.notFound() }  // playlists are always read into memory
-            let final = path.isMaster ? status.state == .ready : Self.hasEndList(file.bytes)
+            // A finished video's master still changes when captions are added or deleted: it is revalidated
+            // (a 304 while it has not changed), never kept.
+            let final = !path.isMaster && Self.hasEndList(file.bytes)
             headers[.cacheControl] = final ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
             var vary = ["Accept-Encoding"]
             var variantTag = ""
