@@ -154,3 +154,35 @@ def test_only_the_owner_or_an_admin_changes_captions(reel, landscape):
     # The session's landscape video belongs to the admin key: the upload key sees it but cannot caption it.
     p = assert_problem(_post(reel, landscape["id"], GOOD_VTT, key="upload", lang="en"), 403, "someone else's video")
     assert "uploaded this video" in p["detail"]
+
+
+def test_embedded_subtitle_streams_become_tracks(reel, tmp_path):
+    """An MKV with a SubRip and an ASS stream: both are taken by the plan job and published with the video."""
+    srt, ass = tmp_path / "in.srt", tmp_path / "in.ass"
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,500\nEmbedded hello\n")
+    ass.write_text("[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, "
+                   "SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, "
+                   "Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Arial,"
+                   "20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n"
+                   "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+                   "Dialogue: 0,0:00:02.00,0:00:03.00,Default,,0,0,0,,{\\i1}Bonjour{\\i0}\n")
+    clip = tmp_path / "subbed.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=4",
+                    "-i", str(srt), "-i", str(ass), "-map", "0:v", "-map", "1:s", "-map", "2:s", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:s:0", "srt", "-c:s:1", "ass", "-metadata:s:s:0", "language=eng",
+                    "-metadata:s:s:1", "language=fra", "-metadata:s:s:1", "title=Français", "-y", str(clip)],
+                   check=True, timeout=120)
+    r = reel.put_video(clip, key="upload")
+    assert r.status_code == 201, r.text[:300]
+    vid = r.json()["id"]
+    reel.wait_state(vid, "ready")
+    tracks = reel.get(f"/v1/videos/{vid}/captions").json()["items"]
+    assert sorted((t["language"], t["label"], t["source"], t["cueCount"]) for t in tracks) == \
+        [("eng", "eng", "embedded", 1), ("fra", "Français", "embedded", 1)]
+    text, master = _master(reel, vid)
+    subs = {m.language: m for m in master.media if m.type == "SUBTITLES"}
+    assert set(subs) == {"eng", "fra"}, text
+    sub_url = urljoin(reel.url(f"/hls/{vid}/master.m3u8"), subs["fra"].uri)
+    media = m3u8.loads(requests.get(sub_url, timeout=30).text, uri=sub_url)
+    cues = "".join(requests.get(urljoin(sub_url, s.uri), timeout=30).text for s in media.segments)
+    assert "00:00:02.000 --> 00:00:03.000\nBonjour\n" in cues
