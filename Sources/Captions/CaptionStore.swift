@@ -6,7 +6,7 @@ import Storage
 ///
 /// Files rather than catalog rows: a track belongs to one video's storage area, is only ever read whole,
 /// and goes when the video's folders go; no query spans videos. Changes that publish hold an exclusive
-/// `flock` on `captions/.lock`, so an upload on the server and the finalize job on a worker take turns:
+/// `flock` on `captions/<video>/.lock`, so an upload on the server and the finalize job on a worker take turns:
 /// whichever runs second sees the other's result.
 public struct CaptionStore: Sendable {
     public let layout: StorageLayout

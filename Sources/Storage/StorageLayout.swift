@@ -17,7 +17,7 @@ import Foundation
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
 ///     <root>/hls/<video>/parts/caption-timeline  the segment boundaries captions are cut to
 ///     <root>/hls/<video>/subs-<track>/        a caption track's WebVTT segments and playlist
-///     <root>/originals/<video>/captions/<track>.json  caption tracks (cues), uploaded or extracted
+///     <root>/captions/<video>/<track>.json    caption tracks (cues), uploaded or extracted; `.lock`
 ///     <root>/autoscaler/<node>.json           what each node's autoscaler last saw and did (`AutoscalerStatus`)
 public struct StorageLayout: Sendable, Equatable {
     public let root: URL
@@ -150,10 +150,10 @@ public enum AtomicFile {
 }
 
 extension StorageLayout {
-    /// `<root>/originals/<video>/captions/<track>.json`: caption tracks as uploaded or extracted (cues and
-    /// what the API lists), deleted with the video's originals.
+    /// `<root>/captions/<video>/<track>.json`: caption tracks as uploaded or extracted (cues and what the
+    /// API lists), and the `.lock` that publishing holds; deleted with the video.
     public func captionsDirectory(video: String) -> URL {
-        originalDirectory(video: video).appendingPathComponent("captions", isDirectory: true)
+        root.appendingPathComponent("captions", isDirectory: true).appendingPathComponent(video, isDirectory: true)
     }
     /// `<root>/hls/<video>/parts/caption-timeline`: the segment boundaries and timestamp offset captions are
     /// cut to, written when the video is finalized (not `.json`: that ending is for piece manifests).

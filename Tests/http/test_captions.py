@@ -89,7 +89,7 @@ def test_upload_list_delete_after_ready(reel, clip):
     assert abs(ticks / 90000 - _first_video_pts(master.base_uri + master.playlists[0].uri, video_media)) < 0.001
 
     # The master is revalidated, not kept: it changes when captions do.
-    assert requests.get(reel.url(f"/hls/{vid}/master.m3u8"), timeout=30).headers["Cache-Control"].endswith("no-cache")
+    assert requests.get(reel.url(f"/hls/{vid}/master.m3u8"), timeout=30).headers["Cache-Control"] == "public, no-cache"
 
     d = reel.request("DELETE", f"/v1/videos/{vid}/captions/{track['id']}", key="upload")
     assert d.status_code == 204, d.text
@@ -186,3 +186,8 @@ def test_embedded_subtitle_streams_become_tracks(reel, tmp_path):
     media = m3u8.loads(requests.get(sub_url, timeout=30).text, uri=sub_url)
     cues = "".join(requests.get(urljoin(sub_url, s.uri), timeout=30).text for s in media.segments)
     assert "00:00:02.000 --> 00:00:03.000\nBonjour\n" in cues
+
+    # The tracks go with the video.
+    assert (reel.data / "captions" / vid).is_dir()
+    assert reel.request("DELETE", f"/v1/videos/{vid}").status_code == 204
+    assert not (reel.data / "captions" / vid).exists()

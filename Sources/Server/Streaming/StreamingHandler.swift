@@ -72,8 +72,11 @@ struct StreamingHandler: Sendable {
             guard let file else { throw Problem.notFound() }  // playlists are always read into memory
             // A finished video's master still changes when captions are added or deleted: it is revalidated
             // (a 304 while it has not changed), never kept.
-            let final = !path.isMaster && Self.hasEndList(file.bytes)
-            headers[.cacheControl] = final ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
+            if path.isMaster {
+                headers[.cacheControl] = status.state == .ready ? "\(scope), no-cache" : "no-cache"
+            } else {
+                headers[.cacheControl] = Self.hasEndList(file.bytes) ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
+            }
             var vary = ["Accept-Encoding"]
             var variantTag = ""
             if path.isMaster {
