@@ -5,9 +5,9 @@ import Storage
 /// publication: segmented WebVTT, a playlist per track, and the master's SUBTITLES group.
 ///
 /// Files rather than catalog rows: a track belongs to one video's storage area, is only ever read whole,
-/// and goes when the video's folders go; no query spans videos. Changes that publish hold an exclusive
-/// `flock` on `captions/<video>/.lock`, so an upload on the server and the finalize job on a worker take turns:
-/// whichever runs second sees the other's result.
+/// and goes when the video's folders go; no query spans videos. Callers change and publish them holding
+/// the catalog's lock on the video (`Catalog.withVideoLock`; `publishSegments` holds it too), so an upload
+/// on one host and the finalize job on another take turns: whichever runs second sees the other's result.
 public struct CaptionStore: Sendable {
     public let layout: StorageLayout
 
@@ -102,34 +102,4 @@ public struct CaptionStore: Sendable {
         removeStaleRenditions(video: video, keeping: tracks)
         return true
     }
-
-    /// Takes the video's caption lock, waiting for it (blocking: call it off the event loop).
-    public func lock(video: String) throws -> CaptionLock {
-        let dir = layout.captionsDirectory(video: video)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let fd = open(dir.appendingPathComponent(".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else {
-                let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-                close(fd)
-                throw error
-            }
-        }
-        return CaptionLock(fd: fd)
-    }
-
-    /// Runs `body` holding the video's caption lock.
-    public func locked<T>(video: String, _ body: () throws -> T) throws -> T {
-        let lock = try lock(video: video)
-        defer { lock.unlock() }
-        return try body()
-    }
-}
-
-/// A held caption lock; closing the descriptor releases it.
-public struct CaptionLock: Sendable {
-    let fd: Int32
-
-    public func unlock() { close(fd) }
 }

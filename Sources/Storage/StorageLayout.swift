@@ -17,7 +17,7 @@ import Foundation
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
 ///     <root>/hls/<video>/parts/caption-timeline  the segment boundaries captions are cut to
 ///     <root>/hls/<video>/subs-<track>/        a caption track's WebVTT segments and playlist
-///     <root>/captions/<video>/<track>.json    caption tracks (cues), uploaded or extracted; `.lock`
+///     <root>/captions/<video>/<track>.json    caption tracks (cues), uploaded or extracted
 ///     <root>/autoscaler/<node>.json           what each node's autoscaler last saw and did (`AutoscalerStatus`)
 public struct StorageLayout: Sendable, Equatable {
     public let root: URL
@@ -151,7 +151,7 @@ public enum AtomicFile {
 
 extension StorageLayout {
     /// `<root>/captions/<video>/<track>.json`: caption tracks as uploaded or extracted (cues and what the
-    /// API lists), and the `.lock` that publishing holds; deleted with the video.
+    /// API lists); deleted with the video.
     public func captionsDirectory(video: String) -> URL {
         root.appendingPathComponent("captions", isDirectory: true).appendingPathComponent(video, isDirectory: true)
     }

@@ -85,7 +85,7 @@ struct JobHandlers {
                                      label: subtitles.title ?? (language == "und" ? "Subtitles \(subtitles.streamIndex)" : language),
                                      source: .embedded, isDefault: false,
                                      cueCount: cues.count, created: video.createdAt)
-            try store.locked(video: video.id) { try store.add(track, cues: cues, video: video.id) }
+            try await catalog.withVideoLock(videoId: video.id) { try store.add(track, cues: cues, video: video.id) }
         }
         if !found.isEmpty {
             logger.info("took \(found.count) subtitle stream(s) of \(video.id): \(found.map { "\($0.codec) \($0.language ?? "und") (\($0.lines.count) cues)" }.joined(separator: ", "))")

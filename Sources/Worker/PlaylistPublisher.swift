@@ -79,21 +79,19 @@ struct PlaylistPublisher {
             throw WorkerError.incomplete("video \(video): pieces cover \(count) of \(highest) segments")
         }
         let dir = layout.hlsDirectory(video: video)
-        // Captions are cut to the video's segments. Under the caption lock, so that a track the API adds
-        // meanwhile is either listed here or published by the API once this is done (`CaptionStore`).
+        // Captions are cut to the video's segments. Inside the video's lock (which the caption API takes
+        // too), so a track added meanwhile is either listed here or published by the API right after.
         let captions = CaptionStore(layout: layout)
         let timeline = CaptionTimeline(offset: basis.first?.timeOffset ?? 0, durations: basis.first?.segments.map(\.duration) ?? [],
                                        targetDuration: HLSAssembler.targetDuration(basis, segmentDuration: segmentDuration))
-        let lock = try captions.lock(video: video)
-        defer { lock.unlock() }
-        try captions.saveTimeline(timeline, video: video)
-        let tracks = try captions.writeRenditions(video: video, timeline: timeline)
-        _ = try await catalog.publishSegments(videoId: video, count: count, final: true, lease: lease) {
+        _ = try await catalog.publishSegments(videoId: video, count: count, final: true, lease: lease) { [segmentDuration] in
+            try captions.saveTimeline(timeline, video: video)
+            let tracks = try captions.writeRenditions(video: video, timeline: timeline)
             try HLSAssembler.write(parts, to: dir, final: true, segmentDuration: segmentDuration) {
                 MasterSubtitles.apply($0, tracks: tracks)
             }
+            captions.removeStaleRenditions(video: video, keeping: tracks)
         }
-        captions.removeStaleRenditions(video: video, keeping: tracks)
         return renditions
     }
 }

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Storage
+import Synchronization
 
 /// `/v1/videos/{id}/captions`: upload a WebVTT or SRT file as a caption track, list, delete. A finished
 /// video's playlists are republished at once; before that the finalize job publishes them.
@@ -87,11 +88,11 @@ struct CaptionRoutes: Sendable {
         }
         let track = CaptionTrack(id: Self.newId(), language: language, label: label.isEmpty ? language : label,
                                  source: .upload, isDefault: isDefault, cueCount: cues.count, created: Date())
-        try await NIOThreadPool.singleton.runIfActive { [store] in
-            try store.locked(video: video.id) {
-                try store.add(track, cues: cues, video: video.id)
-                try store.republish(video: video.id)
-            }
+        // Under the video's lock, which the finalize job holds while it publishes: whichever runs second
+        // sees the other's result.
+        try await catalog.withVideoLock(videoId: video.id) { [store] in
+            try store.add(track, cues: cues, video: video.id)
+            try store.republish(video: video.id)
         }
         logger.info("caption track added", metadata: ["video": "\(video.id)", "track": "\(track.id)", "cues": "\(cues.count)"])
         return EditedResponse(status: .created, headers: [.location: "/v1/videos/\(video.id)/captions/\(track.id)"],
@@ -101,14 +102,13 @@ struct CaptionRoutes: Sendable {
     private func delete(id: String, track: String, key: APIKeyRecord) async throws -> Response {
         let video = try await changeableVideo(id, by: key)
         guard MediaPath.isPlainName(track) else { throw Problem(.notFound, "Video \(id) has no caption track \(track).") }
-        let removed = try await NIOThreadPool.singleton.runIfActive { [store] in
-            try store.locked(video: video.id) {
-                guard try store.remove(track: track, video: video.id) else { return false }
-                try store.republish(video: video.id)
-                return true
-            }
+        let removed = Mutex(false)
+        try await catalog.withVideoLock(videoId: video.id) { [store] in
+            guard try store.remove(track: track, video: video.id) else { return }
+            try store.republish(video: video.id)
+            removed.withLock { $0 = true }
         }
-        guard removed else { throw Problem(.notFound, "Video \(id) has no caption track \(track).") }
+        guard removed.withLock({ $0 }) else { throw Problem(.notFound, "Video \(id) has no caption track \(track).") }
         logger.info("caption track deleted", metadata: ["video": "\(video.id)", "track": "\(track)"])
         return Response(status: .noContent)
     }
