@@ -51,7 +51,8 @@ func buildRouter(_ dependencies: ServerDependencies) throws -> Router<ReelReques
                 json: VideoJSON(layout: layout, signer: dependencies.signer, playbackURLTTL: settings.playbackURLTTL),
                 statuses: dependencies.statuses, layout: layout, logger: dependencies.logger).register(on: router)
     CaptionRoutes(catalog: dependencies.catalog, auth: dependencies.auth, layout: layout,
-                  maxBytes: settings.maxCaptionBytes, logger: dependencies.logger).register(on: router)
+                  maxBytes: settings.maxCaptionBytes, maxTracks: settings.maxCaptionsPerVideo,
+                  logger: dependencies.logger).register(on: router)
     let streaming = dependencies.streaming
     for method in [HTTPRequest.Method.get, .head] {
         router.on("/hls/**", method: method) { request, context in

@@ -191,3 +191,18 @@ def test_embedded_subtitle_streams_become_tracks(reel, tmp_path):
     assert (reel.data / "captions" / vid).is_dir()
     assert reel.request("DELETE", f"/v1/videos/{vid}").status_code == 204
     assert not (reel.data / "captions" / vid).exists()
+
+
+def test_tracks_per_video_are_bounded(reel):
+    """max_captions_per_video (50 by default): the 51st track is 409, and nothing of it is stored."""
+    r = reel.put_video("video-only.mp4", key="upload")
+    assert r.status_code == 201, r.text[:300]
+    vid = r.json()["id"]
+    for i in range(50):
+        assert _post(reel, vid, GOOD_VTT, key="upload", lang="en", label=f"Track {i}").status_code == 201
+    p = assert_problem(_post(reel, vid, GOOD_VTT, key="upload", lang="en", label="One too many"), 409, "51st track")
+    assert "max_captions_per_video" in p["detail"]
+    assert len(reel.get(f"/v1/videos/{vid}/captions").json()["items"]) == 50
+    reel.wait_state(vid, "ready")
+    text, master = _master(reel, vid)
+    assert len([m for m in master.media if m.type == "SUBTITLES"]) == 50, text

@@ -16,6 +16,8 @@ struct CaptionRoutes: Sendable {
     let auth: Authenticator
     let layout: StorageLayout
     let maxBytes: Int
+    /// Caption tracks one video may have (`max_captions_per_video`).
+    let maxTracks: Int
     let logger: Logger
 
     var store: CaptionStore { CaptionStore(layout: layout) }
@@ -90,9 +92,15 @@ struct CaptionRoutes: Sendable {
                                  source: .upload, isDefault: isDefault, cueCount: cues.count, created: Date())
         // Under the video's lock, which the finalize job holds while it publishes: whichever runs second
         // sees the other's result.
-        try await catalog.withVideoLock(videoId: video.id) { [store] in
+        let full = Mutex(0)
+        try await catalog.withVideoLock(videoId: video.id) { [store, maxTracks] in
+            let count = try store.tracks(video: video.id).count
+            guard count < maxTracks else { return full.withLock { $0 = count } }
             try store.add(track, cues: cues, video: video.id)
             try store.republish(video: video.id)
+        }
+        if full.withLock({ $0 }) > 0 {
+            throw Problem(.conflict, "This video already has \(maxTracks) caption tracks, the most allowed (max_captions_per_video); delete one first.")
         }
         logger.info("caption track added", metadata: ["video": "\(video.id)", "track": "\(track.id)", "cues": "\(cues.count)"])
         return EditedResponse(status: .created, headers: [.location: "/v1/videos/\(video.id)/captions/\(track.id)"],
