@@ -134,7 +134,7 @@ def test_chromium_shows_the_segment_cue_at_its_time(reel_server, desktop, captio
     assert (seen["cue"]["start"], seen["cue"]["end"]) == (2.0, 5.0), seen
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="Chromium 156's built-in HLS player does not expose SUBTITLES renditions "
+@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="Chromium 156's built-in HLS player does not expose SUBTITLES renditions "
                                        "as text tracks; this fails (XPASS) once it does, to turn it into a plain test")
 def test_native_hls_lists_the_text_track(reel_server, desktop, captioned):
     _open(desktop, reel_server, captioned["id"])
