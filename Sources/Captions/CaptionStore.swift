@@ -25,8 +25,8 @@ public struct CaptionStore: Sendable {
     private func stored(video: String) throws -> [Stored] {
         let dir = layout.captionsDirectory(video: video)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        // Dates keep their fractions (the default strategy), so tracks added within a second stay in order.
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         return try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.map { name in
             try decoder.decode(Stored.self, from: Data(contentsOf: dir.appendingPathComponent(name)))
         }.sorted { ($0.track.created, $0.track.id) < ($1.track.created, $1.track.id) }
@@ -35,7 +35,6 @@ public struct CaptionStore: Sendable {
     /// Stores a track; with `isDefault`, the other tracks stop being the default.
     public func add(_ track: CaptionTrack, cues: [Cue], video: String) throws {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
         if track.isDefault {
             for var other in try stored(video: video) where other.track.isDefault && other.track.id != track.id {
                 other.track.isDefault = false

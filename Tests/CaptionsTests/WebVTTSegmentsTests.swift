@@ -113,8 +113,10 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("captions-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let store = CaptionStore(layout: StorageLayout(root: root))
-        try store.add(track("t1", "en", "English", isDefault: true), cues: [], video: "v")
-        try store.add(track("t2", "fr", "Français", isDefault: true), cues: [], video: "v")
+        // Ids against the order of addition: the list follows the time each was added, to the fraction.
+        try store.add(track("t9", "en", "English", isDefault: true), cues: [], video: "v")
+        try store.add(track("t1", "fr", "Français", isDefault: true), cues: [], video: "v")
+        #expect(try store.tracks(video: "v").map(\.id) == ["t9", "t1"])
         #expect(try store.tracks(video: "v").map(\.isDefault) == [false, true])
     }
 }
