@@ -50,7 +50,9 @@ let package = Package(
                                                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                 .product(name: "Logging", package: "swift-log")]),
         // The job loop: claim → transcode a piece → publish → complete; heartbeats, drain on SIGTERM.
-        .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles",
+        // Caption files (WebVTT, SRT) to cues, segmented WebVTT, the master's SUBTITLES group.
+        .target(name: "Captions", dependencies: ["Storage"]),
+        .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles", "Captions",
                                                .product(name: "Logging", package: "swift-log")]),
         // Keeps between min and max worker processes on CPU and backlog, like an ASG's target tracking.
         .target(name: "Autoscaler", dependencies: ["Catalog", "Storage", .product(name: "Logging", package: "swift-log")]),
@@ -58,7 +60,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Catalog", "Storage", "Profiles", "CZlib",
+                "Catalog", "Storage", "Profiles", "CZlib", "Captions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,11 +95,12 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "ReelTestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Catalog", "Storage", "Media", "Profiles", "ReelTestSupport"]),
         .testTarget(name: "AutoscalerTests", dependencies: ["Autoscaler", "Catalog", "Storage", "ReelTestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "ReelTestSupport",
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Catalog", "Storage", "Profiles", "Captions", "ReelTestSupport",
                                                   // `app.test(.router)`: the router called in-process.
                                                   .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                   // Reads docs/openapi.yaml to hold the response types to it.
                                                   .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "CaptionsTests", dependencies: ["Captions", "Storage", "Profiles"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage", "ReelTestSupport"]),
     ]
 )

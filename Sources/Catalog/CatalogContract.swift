@@ -250,6 +250,10 @@ public protocol Catalog: Sendable {
     /// and a late in-progress publication cannot overwrite the final one. Returns whether `publish` ran.
     /// A lease, when given, must be valid.
     func publishSegments(videoId: String, count: Int, final: Bool, lease: Lease?, _ publish: @Sendable () throws -> Void) async throws -> Bool
+    /// Runs `body` holding the same per-video lock as `publishSegments` (the video's row), whatever the
+    /// video's state, for files that several hosts rewrite (caption tracks and the master naming them).
+    /// `notFound` when there is no such video.
+    func withVideoLock(videoId: String, _ body: @Sendable () throws -> Void) async throws
 
     // Jobs: operators
     func job(id: Int64) async throws -> JobRecord?

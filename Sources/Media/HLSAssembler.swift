@@ -37,6 +37,11 @@ public enum HLSAssembler {
         return videos.isEmpty ? renditions : videos
     }
 
+    /// The target duration the final media playlists announce, for playlists that follow them (captions).
+    public static func targetDuration(_ renditions: [RenditionSummary], segmentDuration: Double) -> Int {
+        HLSPlaylists.targetDuration(renditions.flatMap { $0.segments.map(\.duration) } + [segmentDuration])
+    }
+
     /// How many segments, counted from 0 without a gap, every rendition has.
     public static func contiguousSegments(_ renditions: [RenditionSummary]) -> Int {
         renditions.map { r in
@@ -50,10 +55,11 @@ public enum HLSAssembler {
     /// While encoding (`final == false`) media playlists are EVENT playlists over the first
     /// `contiguousSegments` segments that every rendition has; final playlists are VOD with I-frame
     /// playlists and as long as the video rungs (`timing`). `segmentDuration` (the profile's) sets the
-    /// least target duration. Returns the number of segments listed.
+    /// least target duration. `master` may add to the master playlist's text (the caption tracks' group).
+    /// Returns the number of segments listed.
     @discardableResult
     public static func write(_ parts: [RenditionSummary], to directory: URL, final: Bool,
-                             segmentDuration: Double) throws(MediaError) -> Int {
+                             segmentDuration: Double, master: (String) -> String = { $0 }) throws(MediaError) -> Int {
         let renditions = merge(parts)
         let count = contiguousSegments(final ? timing(renditions) : renditions)
         let listed = renditions.map { r -> RenditionSummary in
@@ -71,7 +77,7 @@ public enum HLSAssembler {
             if final && r.kind == "video" { files.append(("\(r.name)/iframes.m3u8", HLSPlaylists.iframePlaylist(r))) }
         }
         // The master goes last: once it exists, everything it names does too.
-        files.append(("master.m3u8", HLSPlaylists.masterPlaylist(video: videos, audio: audio, iframes: final)))
+        files.append(("master.m3u8", master(HLSPlaylists.masterPlaylist(video: videos, audio: audio, iframes: final))))
         for (name, text) in files {
             try publish(Data(text.utf8), to: directory.appendingPathComponent(name))
         }

@@ -28,6 +28,9 @@ public struct RenditionSummary: Sendable, Codable, Equatable {
     public var channels: Int?
     public var segments: [SegmentRecord]
     public var iframes: [IFrameRecord]
+    /// Seconds every timestamp was shifted by (the constant offset of the whole video), so captions can be
+    /// lined up with the fMP4 timeline. Absent in manifests from before it was recorded.
+    public var timeOffset: Double? = nil
 
     public var totalDuration: Double { segments.reduce(0) { $0 + $1.duration } }
     public var totalBytes: Int { segments.reduce(0) { $0 + $1.bytes } }

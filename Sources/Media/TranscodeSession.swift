@@ -115,6 +115,9 @@ final class TranscodeSession {
     /// Source pictures decoded so far.
     var picturesDecoded: Int { ladder?.picturesDecoded ?? 0 }
 
+    /// The constant shift of every timestamp (`prepare`).
+    private var timeOffset = Rational(0)
+
     private var reached: Rational { max(ladder?.reached ?? Rational(0), audioEnd) }
 
     // MARK: setup
@@ -128,6 +131,7 @@ final class TranscodeSession {
             delay = max(delay, try VideoRungEncoder.reorderDelay(of: ladderPlan.rungs, preset: profile.preset))
         }
         let offset = Rational((delay / timeline.gridPeriod).ceil) * timeline.gridPeriod
+        timeOffset = offset
         if let videoStream, let ladderPlan {
             let ladder = try VideoLadder(stream: videoStream, plan: ladderPlan, only: scope.rungs, path: input.path, profile: profile,
                                          origin: origin, poster: directory.appendingPathComponent("poster.jpg"),
@@ -226,6 +230,7 @@ final class TranscodeSession {
     private func finishOutput() throws(MediaError) -> TranscodeResult {
         var parts = ladder?.summaries ?? []
         if let audioWriter, !audioWriter.segments.isEmpty { parts.append(audioWriter.summary) }
+        for i in parts.indices { parts[i].timeOffset = timeOffset.seconds }
         if scope.isWholeFile && parts.allSatisfy(\.segments.isEmpty) {
             throw .noUsableStream(path: input.path, detail: "nothing could be decoded")
         }

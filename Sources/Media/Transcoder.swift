@@ -199,7 +199,7 @@ public enum Transcoder {
     }
 
     /// Runs blocking FFmpeg work on a dedicated thread and resumes the caller with its result.
-    private static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(MediaError) -> T) async throws(MediaError) -> T {
+    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws(MediaError) -> T) async throws(MediaError) -> T {
         let outcome: Result<T, MediaError> = await withCheckedContinuation { continuation in
             let thread = Thread {
                 let result = Result { () throws(MediaError) -> T in try work() }

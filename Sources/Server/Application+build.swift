@@ -53,6 +53,9 @@ func buildRouter(_ dependencies: ServerDependencies) throws -> Router<ReelReques
     OEmbedRoutes(catalog: dependencies.catalog,
                  json: VideoJSON(layout: layout, signer: dependencies.signer, playbackURLTTL: settings.playbackURLTTL))
         .register(on: router)
+    CaptionRoutes(catalog: dependencies.catalog, auth: dependencies.auth, layout: layout,
+                  maxBytes: settings.maxCaptionBytes, maxTracks: settings.maxCaptionsPerVideo,
+                  logger: dependencies.logger).register(on: router)
     let streaming = dependencies.streaming
     for method in [HTTPRequest.Method.get, .head] {
         router.on("/hls/**", method: method) { request, context in

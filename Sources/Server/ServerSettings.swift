@@ -10,6 +10,10 @@ public struct ServerSettings: Sendable {
     public var profilesDirectory: URL
     /// Largest upload accepted, in bytes (advertised as `Tus-Max-Size`).
     public var maxUploadBytes: Int64
+    /// Largest caption file (WebVTT, SRT) accepted by `POST /v1/videos/{id}/captions`, in bytes.
+    public var maxCaptionBytes: Int
+    /// Caption tracks one video may have (a new one beyond it is 409), so that captions cannot fill the disk.
+    public var maxCaptionsPerVideo: Int
     /// Unfinished uploads are removed this long after their last byte arrived.
     public var uploadExpiry: TimeInterval
     /// ...and at the latest this long after they were created, however slowly bytes keep trickling in.
@@ -61,7 +65,9 @@ public struct ServerSettings: Sendable {
                 signingKey: [UInt8], playbackURLTTL: TimeInterval = 6 * 3600, segmentCacheBytes: Int = 256 << 20,
                 sendfile: Bool = false, requestHeadTimeout: TimeInterval = 10, minBodyRate: Int64 = 1024,
                 bodyRateWindow: TimeInterval = 30, maxConnectionsPerClient: Int = 256,
-                metricsPublic: Bool = false, sendTimeout: TimeInterval = 60, embedFrameAncestors: String = "*") {
+                metricsPublic: Bool = false, sendTimeout: TimeInterval = 60, embedFrameAncestors: String = "*",
+                maxCaptionBytes: Int = 2 << 20,
+                maxCaptionsPerVideo: Int = 50) {
         self.host = host; self.port = port; self.layout = layout; self.profilesDirectory = profilesDirectory
         self.maxUploadBytes = maxUploadBytes; self.uploadExpiry = uploadExpiry; self.minFreeBytes = minFreeBytes
         self.uploadLifetime = uploadLifetime; self.maxOpenUploadsPerKey = maxOpenUploadsPerKey
@@ -72,6 +78,7 @@ public struct ServerSettings: Sendable {
         self.maxConnectionsPerClient = maxConnectionsPerClient
         self.metricsPublic = metricsPublic; self.sendTimeout = sendTimeout
         self.embedFrameAncestors = embedFrameAncestors
+        self.maxCaptionBytes = maxCaptionBytes; self.maxCaptionsPerVideo = maxCaptionsPerVideo
     }
 
     /// The signing key from `<root>/signing.key`, created (random, mode 0600) on first use. On a shared

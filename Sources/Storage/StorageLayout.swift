@@ -15,6 +15,9 @@ import Foundation
 ///     <root>/hls/<video>/<rendition>/index.m3u8  each rendition's playlist
 ///     <root>/hls/<video>/poster.jpg           the poster, when the video has one
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
+///     <root>/hls/<video>/parts/caption-timeline  the segment boundaries captions are cut to
+///     <root>/hls/<video>/subs-<track>/        a caption track's WebVTT segments and playlist
+///     <root>/captions/<video>/<track>.json    caption tracks (cues), uploaded or extracted
 ///     <root>/autoscaler/<node>.json           what each node's autoscaler last saw and did (`AutoscalerStatus`)
 public struct StorageLayout: Sendable, Equatable {
     public let root: URL
@@ -143,5 +146,18 @@ public enum AtomicFile {
             throw error
         }
         return (size, FileDigest.hex(hasher.finalize()))
+    }
+}
+
+extension StorageLayout {
+    /// `<root>/captions/<video>/<track>.json`: caption tracks as uploaded or extracted (cues and what the
+    /// API lists); deleted with the video.
+    public func captionsDirectory(video: String) -> URL {
+        root.appendingPathComponent("captions", isDirectory: true).appendingPathComponent(video, isDirectory: true)
+    }
+    /// `<root>/hls/<video>/parts/caption-timeline`: the segment boundaries and timestamp offset captions are
+    /// cut to, written when the video is finalized (not `.json`: that ending is for piece manifests).
+    public func captionTimeline(video: String) -> URL {
+        partsDirectory(video: video).appendingPathComponent("caption-timeline")
     }
 }

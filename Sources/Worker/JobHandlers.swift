@@ -1,3 +1,4 @@
+import Captions
 import Catalog
 import Foundation
 import Logging
@@ -42,6 +43,15 @@ struct JobHandlers {
         if chunks.count > settings.maxChunks {
             throw MediaError.exceedsLimit(path: source, detail: "it would take \(chunks.count) pieces of work, more than the \(settings.maxChunks) allowed")
         }
+        if plan.probe.streams.contains(where: { $0.kind == .subtitle }) {
+            // Subtitles are extras: a stream that cannot be read costs its captions, not the video.
+            do {
+                try await takeEmbeddedSubtitles(video: video, source: source, control: control)
+            } catch {
+                if control.isCancelled { throw error }
+                logger.warning("the subtitle streams of \(video.id) could not be read: \(error)")
+            }
+        }
         // Which of them runs first: `JobPriority`.
         var jobs: [NewJob] = []
         for (i, chunk) in chunks.enumerated() {
@@ -59,6 +69,27 @@ struct JobHandlers {
         logger.info("planned \(video.id): \(plan.segmentStarts.count) segments, \(jobs.count) pieces (video cut at \(cuts) s), rungs \(plan.rungs)")
         return JobOutcome(enqueue: jobs, parent: NewJob(kind: .finalize, priority: JobPriority.finalize(videoSeconds: plan.duration)),
                           video: VideoUpdate(state: .processing, probeJSON: probe, durationSeconds: plan.duration))
+    }
+
+    /// The source's text subtitle streams become caption tracks (`source: embedded`), published with the
+    /// video when it is ready. Ids follow the stream index, so a plan that runs again replaces them. None is
+    /// the default: Matroska marks every track "default" unless told otherwise, so the flag says little.
+    private func takeEmbeddedSubtitles(video: VideoRecord, source: String, control: JobControl) async throws {
+        let found = try await Transcoder.subtitles(input: source, limits: settings.limits,
+                                                   deadline: settings.deadline(forMediaSeconds: 0), isCancelled: { control.isCancelled })
+        let store = CaptionStore(layout: settings.layout)
+        for subtitles in found {
+            let language = subtitles.language.flatMap { CaptionTrack.isLanguageTag($0) ? $0 : nil } ?? "und"
+            let cues = subtitles.lines.map { Cue(start: $0.start, end: $0.end, text: $0.text) }
+            let track = CaptionTrack(id: "embedded-\(subtitles.streamIndex)", language: language,
+                                     label: subtitles.title ?? (language == "und" ? "Subtitles \(subtitles.streamIndex)" : language),
+                                     source: .embedded, isDefault: false,
+                                     cueCount: cues.count, created: video.createdAt)
+            try await catalog.withVideoLock(videoId: video.id) { try store.add(track, cues: cues, video: video.id) }
+        }
+        if !found.isEmpty {
+            logger.info("took \(found.count) subtitle stream(s) of \(video.id): \(found.map { "\($0.codec) \($0.language ?? "und") (\($0.lines.count) cues)" }.joined(separator: ", "))")
+        }
     }
 
     private func chunk(_ job: JobRecord, video: VideoRecord, source: String, control: JobControl) async throws -> JobOutcome {

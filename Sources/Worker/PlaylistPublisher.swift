@@ -1,3 +1,4 @@
+import Captions
 import Catalog
 import Foundation
 import Media
@@ -78,8 +79,18 @@ struct PlaylistPublisher {
             throw WorkerError.incomplete("video \(video): pieces cover \(count) of \(highest) segments")
         }
         let dir = layout.hlsDirectory(video: video)
-        _ = try await catalog.publishSegments(videoId: video, count: count, final: true, lease: lease) {
-            try HLSAssembler.write(parts, to: dir, final: true, segmentDuration: segmentDuration)
+        // Captions are cut to the video's segments. Inside the video's lock (which the caption API takes
+        // too), so a track added meanwhile is either listed here or published by the API right after.
+        let captions = CaptionStore(layout: layout)
+        let timeline = CaptionTimeline(offset: basis.first?.timeOffset ?? 0, durations: basis.first?.segments.map(\.duration) ?? [],
+                                       targetDuration: HLSAssembler.targetDuration(basis, segmentDuration: segmentDuration))
+        _ = try await catalog.publishSegments(videoId: video, count: count, final: true, lease: lease) { [segmentDuration] in
+            try captions.saveTimeline(timeline, video: video)
+            let tracks = try captions.writeRenditions(video: video, timeline: timeline)
+            try HLSAssembler.write(parts, to: dir, final: true, segmentDuration: segmentDuration) {
+                MasterSubtitles.apply($0, tracks: tracks)
+            }
+            captions.removeStaleRenditions(video: video, keeping: tracks)
         }
         return renditions
     }

@@ -47,7 +47,7 @@ struct Settings {
         "upload_expiry", "min_free_space", "playback_url_ttl", "signing_key", "segment_cache_size", "sendfile",
         "upload_lifetime", "max_open_uploads_per_key", "max_bytes_in_flight_per_key", "max_stored_per_key",
         "request_head_timeout", "min_body_rate", "body_rate_window", "max_connections_per_client",
-        "metrics_public", "send_timeout", "embed_frame_ancestors",
+        "metrics_public", "send_timeout", "embed_frame_ancestors", "max_caption_size", "max_captions_per_video",
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
         "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after", "lease_duration",
         "max_duration", "max_dimension", "max_frame_rate", "max_streams", "max_chunks",

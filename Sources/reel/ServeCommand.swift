@@ -26,6 +26,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Serve /metrics and the checks of /readyz without an admin key: true or false (default false).") var metricsPublic: String?
     @Option(help: "Disconnect a client that takes no bytes of a response for this long (default 60s).") var sendTimeout: String?
     @Option(help: "Sites that may show /embed/{id} in a frame: CSP frame-ancestors sources, e.g. \"'self' https://blog.example\" (default *: any).") var embedFrameAncestors: String?
+    @Option(help: "Largest caption file (WebVTT or SRT) accepted, e.g. 2MiB (default 2MiB).") var maxCaptionSize: String?
+    @Option(help: "Caption tracks one video may have (default 50).") var maxCaptionsPerVideo: Int?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -43,6 +45,10 @@ struct ServerOptions: ParsableArguments {
             let openUploads = try settings.int(maxOpenUploadsPerKey, "max_open_uploads_per_key", default: 20)
             guard openUploads >= 1 else { throw ValidationError("max_open_uploads_per_key must be at least 1") }
             let sendTimeoutSeconds = try settings.seconds(sendTimeout, "send_timeout", default: 60)
+            let captionBytes = try settings.bytes(maxCaptionSize, "max_caption_size", default: 2 << 20)
+            guard captionBytes >= 1, captionBytes <= 1 << 30 else { throw ValidationError("max_caption_size must be between 1 byte and 1GiB") }
+            let captionsPerVideo = try settings.int(maxCaptionsPerVideo, "max_captions_per_video", default: 50)
+            guard captionsPerVideo >= 1 else { throw ValidationError("max_captions_per_video must be at least 1") }
             guard sendTimeoutSeconds > 0 else { throw ValidationError("send_timeout must be more than 0") }
             return ServerSettings(
                 host: settings.string(host, "host") ?? "0.0.0.0",
@@ -66,7 +72,9 @@ struct ServerOptions: ParsableArguments {
                 maxConnectionsPerClient: max(0, try settings.int(maxConnectionsPerClient, "max_connections_per_client", default: 256)),
                 metricsPublic: try settings.bool(metricsPublic, "metrics_public", default: false),
                 sendTimeout: sendTimeoutSeconds,
-                embedFrameAncestors: try EmbedPolicy.frameAncestors(settings.string(embedFrameAncestors, "embed_frame_ancestors") ?? "*"))
+                embedFrameAncestors: try EmbedPolicy.frameAncestors(settings.string(embedFrameAncestors, "embed_frame_ancestors") ?? "*"),
+                maxCaptionBytes: Int(captionBytes),
+                maxCaptionsPerVideo: captionsPerVideo)
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         } catch let error as EmbedPolicy.Invalid {

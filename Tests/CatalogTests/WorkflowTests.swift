@@ -188,6 +188,40 @@ struct WorkflowTests {
         #expect(try await f.video(id: video.id).publishedSegments == 40)
     }
 
+    @Test(arguments: Backend.available) func videoLockExcludesPublishingAcrossInstances(_ backend: Backend) async throws {
+        // Caption changes (withVideoLock) and the final publication (publishSegments) from two "hosts":
+        // never inside at the same time, and the lock works on a ready video too.
+        let f = try await CatalogFixture.make(backend)
+        let second = try await f.anotherInstance()
+        let video = try await f.video(jobs: [])
+        let overlaps = RunCounter()
+        let locked = RunCounter()
+        let flag = NSLock()
+        nonisolated(unsafe) var busy = false
+        let enter: @Sendable () -> Void = { flag.withLock { if busy { overlaps.bump() }; busy = true } }
+        let leave: @Sendable () -> Void = { flag.withLock { busy = false } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 1...30 {
+                let catalog: any Catalog = i.isMultiple(of: 2) ? f.catalog : second
+                group.addTask {
+                    if i.isMultiple(of: 3) {
+                        _ = try await catalog.publishSegments(videoId: video.id, count: i, final: false, lease: nil) {
+                            enter(); Thread.sleep(forTimeInterval: 0.001); leave()
+                        }
+                    } else {
+                        try await catalog.withVideoLock(videoId: video.id) {
+                            enter(); Thread.sleep(forTimeInterval: 0.001); locked.bump(); leave()
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(overlaps.count == 0)
+        #expect(locked.count == 20)
+        await #expect(throws: CatalogError.self) { try await f.catalog.withVideoLock(videoId: "no-such-video") {} }
+    }
+
     @Test(arguments: Backend.available) func completionAppliesTheVideoUpdateAndRenditions(_ backend: Backend) async throws {
         let f = try await CatalogFixture.make(backend)
         let video = try await f.video(jobs: [NewJob(kind: .videoChunk), NewJob(kind: .videoChunk), NewJob(kind: .audio)])

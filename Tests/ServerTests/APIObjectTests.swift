@@ -1,3 +1,4 @@
+import Captions
 import Foundation
 import ReelTestSupport
 import Testing
@@ -22,7 +23,10 @@ struct APIObjectTests {
                                  playbackUrl: nil, playable: false, error: nil, createdAt: "2025-01-01T00:00:00Z",
                                  playableAt: nil, readyAt: nil)
 
-    @Test("Video, Rendition, VideoPage, Upload, Problem, Liveness and Readiness send their schema's members")
+    static let caption = API.Caption(CaptionTrack(id: "c", language: "en", label: "English", source: .upload, isDefault: false,
+                                                  cueCount: 1, created: Date(timeIntervalSince1970: 0)))
+
+    @Test("Video, Rendition, VideoPage, Upload, Problem, Liveness, Readiness and Caption send their schema's members")
     func membersMatchTheDocument() throws {
         let samples: [(String, any Encodable)] = [
             ("Video", Self.video),
@@ -32,6 +36,8 @@ struct APIObjectTests {
             ("Problem", Problem.Body(type: "about:blank", title: "Not Found", status: 404, detail: "Nothing here.")),
             ("Liveness", API.Liveness()),
             ("Readiness", API.Readiness(status: "ready", checks: .init(catalog: "ok", storage: "ok", disk: "ok"))),
+            ("Caption", Self.caption),
+            ("CaptionList", API.CaptionList(items: [Self.caption])),
         ]
         for (name, sample) in samples {
             let schema = try #require(schemas[name] as? [String: Any], "\(name) is in docs/openapi.yaml")

@@ -36,6 +36,9 @@ struct AnswerLostOnFinish: Catalog {
                          _ publish: @Sendable () throws -> Void) async throws -> Bool {
         try await base.publishSegments(videoId: videoId, count: count, final: final, lease: lease, publish)
     }
+    func withVideoLock(videoId: String, _ body: @Sendable () throws -> Void) async throws {
+        try await base.withVideoLock(videoId: videoId, body)
+    }
     func job(id: Int64) async throws -> JobRecord? { try await base.job(id: id) }
     func jobs(videoId: String?, states: Set<JobState>?, limit: Int) async throws -> [JobRecord] {
         try await base.jobs(videoId: videoId, states: states, limit: limit)

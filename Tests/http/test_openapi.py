@@ -12,6 +12,8 @@ CONTRACT = {
     "/v1/videos": {"get", "put", "post"},
     "/v1/videos/{id}": {"get", "delete"},
     "/v1/videos/{id}/retry": {"post"},
+    "/v1/videos/{id}/captions": {"get", "post"},
+    "/v1/videos/{id}/captions/{track}": {"delete"},
     "/v1/uploads": {"options", "post"},
     "/v1/uploads/{id}": {"head", "patch", "delete", "get"},
     "/healthz": {"get"},

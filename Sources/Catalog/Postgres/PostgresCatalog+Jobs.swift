@@ -237,6 +237,18 @@ extension PostgresCatalog {
         }
     }
 
+    public func withVideoLock(videoId: String, _ body: @Sendable () throws -> Void) async throws {
+        let logger = self.logger
+        try await withoutActuallyEscaping(body) { body in
+            try await transaction { connection in
+                guard try await connection.all("SELECT 1 FROM videos WHERE id = \(videoId) FOR UPDATE", logger).first != nil else {
+                    throw CatalogError.notFound("video \(videoId)")
+                }
+                try body()
+            }
+        }
+    }
+
     // MARK: - Operators
 
     public func job(id: Int64) async throws -> JobRecord? {

@@ -209,6 +209,15 @@ extension SQLiteCatalog {
         }
     }
 
+    public func withVideoLock(videoId: String, _ body: @Sendable () throws -> Void) async throws {
+        try await immediate { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM videos WHERE id = ?", arguments: [videoId]) != nil else {
+                throw CatalogError.notFound("video \(videoId)")
+            }
+            try body()
+        }
+    }
+
     // MARK: - Operators
 
     public func job(id: Int64) async throws -> JobRecord? {

@@ -83,7 +83,8 @@ struct VideoRoutes: Sendable {
         }
         statuses.forget(id)
         // The catalog row is gone first, so nothing serves or works on these files any more.
-        let folders = [layout.hlsDirectory(video: id), layout.originalDirectory(video: id), store.directory(id)]
+        let folders = [layout.hlsDirectory(video: id), layout.originalDirectory(video: id), layout.captionsDirectory(video: id),
+                       store.directory(id)]
         try await NIOThreadPool.singleton.runIfActive {
             for folder in folders { try? FileManager.default.removeItem(at: folder) }
         }

@@ -15,12 +15,13 @@ struct MediaPath: Equatable {
     var fileName: String { components.last ?? "" }
     var isMaster: Bool { components == ["master.m3u8"] }
 
-    enum Kind { case playlist, initSegment, segment, poster, other }
+    enum Kind { case playlist, initSegment, segment, subtitles, poster, other }
 
     var kind: Kind {
         let name = fileName
         if name.hasSuffix(".m3u8") { return .playlist }
         if name.hasSuffix(".m4s") { return .segment }
+        if name.hasSuffix(".vtt") { return .subtitles }
         if name == "init.mp4" { return .initSegment }
         if name.hasSuffix(".jpg") { return .poster }
         return .other
@@ -30,6 +31,7 @@ struct MediaPath: Equatable {
         switch kind {
         case .playlist: "application/vnd.apple.mpegurl"
         case .segment: "video/iso.segment"
+        case .subtitles: "text/vtt; charset=utf-8"
         case .initSegment: "video/mp4"
         case .poster: "image/jpeg"
         case .other: "application/octet-stream"

@@ -63,14 +63,20 @@ struct StreamingHandler: Sendable {
                                             etag: identity.etag, lastModified: identity.lastModified,
                                             contentType: path.contentType)
         switch path.kind {
-        case .segment, .initSegment:
+        case .segment, .initSegment, .subtitles:
+            // A caption track's segments never change either: a new upload is a new track, with a new folder.
             headers[.cacheControl] = "\(scope), \(Self.immutable)"
         case .poster, .other:
             headers[.cacheControl] = "\(scope), max-age=3600"
         case .playlist:
             guard let file else { throw Problem.notFound() }  // playlists are always read into memory
-            let final = path.isMaster ? status.state == .ready : Self.hasEndList(file.bytes)
-            headers[.cacheControl] = final ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
+            // A finished video's master still changes when captions are added or deleted: it is revalidated
+            // (a 304 while it has not changed), never kept.
+            if path.isMaster {
+                headers[.cacheControl] = status.state == .ready ? "\(scope), no-cache" : "no-cache"
+            } else {
+                headers[.cacheControl] = Self.hasEndList(file.bytes) ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
+            }
             var vary = ["Accept-Encoding"]
             var variantTag = ""
             if path.isMaster {
