@@ -25,7 +25,8 @@
 // no encryption, no subtitles, one audio rendition (the group's DEFAULT=YES one), no stall-driven
 // down-switch beyond what the throughput of finished requests shows.
 //
-// Use: `const p = ReelPlayer.attach(video, masterUrl, {onRung(name), onError(message)})`; `p.destroy()`.
+// Use: `const p = ReelPlayer.attach(video, masterUrl, {onRung(name), onError(message)})`; `p.destroy()`. The pages
+// use `ReelPlayer.source(video, hooks)` (below): native HLS first, this player elsewhere, reloads in place.
 // State for tests and the page: `video.dataset.player` ("mse"), `video.dataset.rung` (the rung of the last
 // appended video segment), `video.dataset.endlist` ("1" once every playlist is final).
 "use strict";
@@ -369,5 +370,45 @@
     };
   }
 
-  window.ReelPlayer = { attach, parseMaster, parseMedia, resolve };
+  // ---------------------------------------------------------------- the pages' source
+
+  // Points `video` at master playlists, natively where the browser plays HLS (Safari, Chromium) and
+  // through attach() elsewhere, and reloads it in place: same time, and playing if the viewer wants it
+  // so. That wish is kept across our own reloads, since loading a source (or a media error) pauses the
+  // element. Used by the watch and embed pages. `hooks` go to attach().
+  function source(video, hooks = {}) {
+    let mse = null, wantsPlay = false, reloading = false;
+    video.addEventListener("play", () => { wantsPlay = true; });
+    video.addEventListener("pause", () => { if (!reloading && !video.error) wantsPlay = false; });
+    video.addEventListener("ended", () => { wantsPlay = false; });
+    const native = !!document.createElement("video").canPlayType("application/vnd.apple.mpegurl") || !window.MediaSource;
+
+    function set(url) {
+      video.dataset.src = url;
+      if (mse) mse.destroy();
+      mse = null;
+      if (native) {
+        video.dataset.player = "native";
+        video.src = url;
+        return;
+      }
+      mse = attach(video, url, hooks);
+    }
+
+    function reload(url) {
+      const at = video.currentTime;
+      reloading = true;
+      set(url);
+      video.addEventListener("loadedmetadata", () => {
+        reloading = false;
+        if (at > 0) video.currentTime = at;
+        if (wantsPlay) video.play().catch(() => {});
+      }, { once: true });
+    }
+
+    // player.js follows growing playlists to their end itself: a page need not reload it when ready.
+    return { set, reload, get followsPlaylists() { return mse !== null; } };
+  }
+
+  window.ReelPlayer = { attach, source, parseMaster, parseMedia, resolve };
 })();
