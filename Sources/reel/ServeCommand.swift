@@ -92,7 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let logger = makeLogger("reel.serve")
+        let logger = try data.logger("reel.serve")
         let settings = try server.serverSettings(data: data)
         let catalog = try await data.openCatalog(logger: logger, waitFor: 300)
         try await ReelServer(settings: settings, catalog: catalog, logger: logger).run()
