@@ -20,24 +20,16 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "Tests" / "http"))
-from reel_http_support import fixture_path, free_port, reel_env, tail  # noqa: E402
+from deploy_support import REPO_ROOT, fixture_path, start_reel_up
 
 RULES = REPO_ROOT / "deploy" / "prometheus" / "reel-rules.yml"
 RULE_TESTS = REPO_ROOT / "deploy" / "prometheus" / "reel-rules.test.yml"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "reel-dashboard.json"
-READY_TIMEOUT_S = 180
-UP_TIMEOUT_S = 60
 
 # Histograms are used through their series; the family is what /metrics names in # TYPE.
 SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -129,59 +121,20 @@ def test_dashboard_queries_are_promql_and_panels_fit(tmp_path):
 
 @pytest.fixture(scope="module")
 def reel_up(tmp_path_factory):
-    reel_bin = Path(os.environ.get("REEL_BIN") or REPO_ROOT / ".build" / "debug" / "reel")
-    if not reel_bin.exists():
-        pytest.fail(f"no reel binary at {reel_bin} (set REEL_BIN)")
-    data = tmp_path_factory.mktemp("reel-up-json")
-    log = data.parent / "reel-up.log"
-    port = free_port()
-    cmd = [str(reel_bin), "up", "--host", "127.0.0.1", "--port", str(port), "--data", str(data),
-           "--workers", "1", "--profile", "small", "--log-format", "json"]
-    with open(log, "wb") as out:
-        # stdout is the banner (for people); the log goes to stderr, each process's into the same file.
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
-                                env=reel_env(), start_new_session=True)
+    up = start_reel_up(tmp_path_factory.mktemp("reel-up-json"), "--log-format", "json")
     try:
-        deadline = time.monotonic() + UP_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, f"reel up exited {proc.returncode}\n{tail(log)}"
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200 \
-                        and (data / "admin.key").exists():
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"reel up did not come up\n{tail(log)}"
-            time.sleep(0.2)
-        yield {"port": port, "data": data, "log": log, "key": (data / "admin.key").read_text().strip()}
+        yield up
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        up.stop()
 
 
 @pytest.fixture(scope="module")
 def transcoded(reel_up) -> str:
     """A fixture uploaded and transcoded by `reel up`'s worker, with a scrape before and after (job
     durations count from the first scrape on)."""
-    base = f"http://127.0.0.1:{reel_up['port']}"
-    auth = {"Authorization": f"Bearer {reel_up['key']}"}
+    base, auth = reel_up.base, reel_up.auth
     assert requests.get(base + "/metrics", headers=auth, timeout=30).status_code == 200
-    with open(fixture_path("landscape.mp4"), "rb") as body:
-        made = requests.put(base + "/v1/videos?filename=landscape.mp4", data=body, headers=auth, timeout=120)
-    assert made.status_code == 201, made.text
-    vid = made.json()["id"]
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        state = requests.get(f"{base}/v1/videos/{vid}", headers=auth, timeout=30).json()["state"]
-        if state == "ready":
-            break
-        assert state != "failed" and time.monotonic() < deadline, f"video {vid} is {state}\n{tail(reel_up['log'])}"
-        time.sleep(0.5)
+    reel_up.wait_ready(reel_up.upload(fixture_path("landscape.mp4")))
     # The autoscaler publishes its status every few seconds.
     deadline = time.monotonic() + 30
     while True:
@@ -193,7 +146,7 @@ def transcoded(reel_up) -> str:
 
 
 def test_every_process_logs_json_lines(reel_up, transcoded):
-    lines = [line for line in reel_up["log"].read_text(errors="replace").splitlines() if line.strip()]
+    lines = [line for line in reel_up.log.read_text(errors="replace").splitlines() if line.strip()]
     assert lines, "reel up logged nothing"
     loggers = set()
     for number, line in enumerate(lines, 1):
