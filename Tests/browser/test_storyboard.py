@@ -9,6 +9,7 @@ a desktop Chromium.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -54,11 +55,20 @@ def ready_video(reel_server) -> dict:
     return seen
 
 
+def _cues(server, url: str) -> list[dict]:
+    """The storyboard index's cues, read here independently of the page."""
+    with urllib.request.urlopen(server.url(url), timeout=30) as resp:
+        text = resp.read().decode()
+    found = re.findall(r"(\d\d):(\d\d):(\d\d\.\d+) --> \S+\n(\S+)#xywh=(\d+),(\d+),(\d+),(\d+)", text)
+    return [{"start": int(h) * 3600 + int(m) * 60 + float(sec), "sheet": sheet, "xywh": tuple(int(v) for v in xywh)}
+            for h, m, sec, sheet, *xywh in found]
+
+
 def test_hovering_the_scrub_bar_shows_the_thumbnail_of_that_time(reel_server, desktop, ready_video):
     desktop.get(reel_server.url(f"/watch/{ready_video['id']}"))
     state = lambda: desktop.execute_script(PREVIEW_JS)  # noqa: E731
     diagnose = lambda: json.dumps(state(), indent=1) + "\n" + console(desktop)  # noqa: E731
-    wait_until(lambda: (state() or {}).get("cues") == "2" and (state() or {}).get("duration", 0) > 5, PAGE_TIMEOUT_S,
+    wait_until(lambda: (state() or {}).get("cues") == "2" and ((state() or {}).get("duration") or 0) > 5, PAGE_TIMEOUT_S,
                "the scrub bar with the storyboard's two cues and the video's duration", diagnose=diagnose)
     bar = desktop.find_element(By.ID, "scrub")
     width = bar.size["width"]
@@ -68,16 +78,24 @@ def test_hovering_the_scrub_bar_shows_the_thumbnail_of_that_time(reel_server, de
         return wait_until(lambda: (s := state()) and not s["hidden"] and abs(s["time"] - fraction * s["duration"]) < 0.2 and s,
                           PAGE_TIMEOUT_S, f"the preview at {fraction:.0%}", diagnose=diagnose)
 
-    # 90 % of the 6-second clip is 5.4 s: the cue 5 s → end, the second cell of sheet 0.
+    cues = _cues(reel_server, ready_video["storyboardUrl"])
+    assert [c["start"] for c in cues] == [0, 5], cues
+
+    # 90 % of the 6-second clip is 5.4 s: the cue from 5 s to the end. (The worker encodes the short first
+    # segment as a piece of its own, so that thumbnail is the first of a sheet of its own.)
     late = hover(0.9)
-    assert late["xywh"] == "160,0,160,90", late
-    assert "/storyboard/0.jpg" in late["background"], late
-    assert late["position"] == "-160px 0px", late
+    assert late["xywh"] == ",".join(map(str, cues[1]["xywh"])), (late, cues)
+    assert late["background"].endswith("/" + cues[1]["sheet"] + '")'), (late, cues)
+    x, y = cues[1]["xywh"][:2]
+    assert late["position"] == f"{-x}px {-y}px".replace("-0px", "0px"), late
     assert late["size"] == [160 + 4, 90 + 4], late  # the thumbnail plus its 2-pixel border
     assert late["label"] == "0:05", late
-    # 25 % is 1.5 s: the first cell.
+    # 25 % is 1.5 s: the first thumbnail.
     early = hover(0.25)
-    assert early["xywh"] == "0,0,160,90" and early["position"] in ("0px 0px", "0px 0px 0px 0px"), early
+    assert early["xywh"] == ",".join(map(str, cues[0]["xywh"])), (early, cues)
+    assert early["background"].endswith("/" + cues[0]["sheet"] + '")'), (early, cues)
+    assert early["label"] == "0:01", early
+    desktop.save_screenshot(str(reel_server.data.parent / "storyboard-preview.png"))
 
     # A click seeks there, and the bar says where the video is.
     ActionChains(desktop).move_to_element_with_offset(bar, 0, 0).click().perform()
