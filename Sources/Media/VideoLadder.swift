@@ -27,6 +27,8 @@ final class VideoLadder {
     /// the smallest at least as large as a thumbnail, so scaling reads few pixels.
     private let storyboardRung: PlannedRung?
     private let storyboardSpec: StoryboardSpec?
+    /// The thumbnail size, from the largest rung's (the display's) aspect: the same in every piece.
+    private let storyboardSize: (width: Int, height: Int)
     private var storyboard: StoryboardWriter?
     private var storyboardError: String?
     private var groups: [RateGroup]
@@ -97,9 +99,11 @@ final class VideoLadder {
                 .first { $0.width >= size.width && $0.height >= size.height } ?? largest
             storyboardRung = chosen.contains { $0.name == rung.name } ? rung : nil
             storyboardSpec = spec
+            storyboardSize = size
         } else {
             storyboardRung = nil
             storyboardSpec = nil
+            storyboardSize = (0, 0)
         }
         let total = stream.pointee.duration != noPTS && stream.pointee.duration > 0
             ? Rational(stream.pointee.duration) * Rational(stream.pointee.time_base) : Rational(10)
@@ -148,9 +152,8 @@ final class VideoLadder {
             groups[g].endSlot = end.map { ($0 / period).ceil } ?? .max
             groups[g].nextKeyframe = plan.timeline.keyframeIndex(at: start)
         }
-        if let rung = storyboardRung, let spec = storyboardSpec {
-            storyboard = try StoryboardWriter(spec: spec, size: spec.thumbnailSize(forPicture: rung.width, rung.height),
-                                              root: root, from: start)
+        if storyboardRung != nil, let spec = storyboardSpec {
+            storyboard = try StoryboardWriter(spec: spec, size: storyboardSize, root: root, from: start)
         }
         reached = start
         if start > Rational(0) {

@@ -126,6 +126,20 @@ struct StoryboardTests {
         }
     }
 
+    @Test("a storyboard that cannot be written costs the thumbnails, not the video")
+    func failureIsNotTheVideos() async throws {
+        let out = try Paths.temporaryDirectory("storyboard-fail")
+        defer { try? FileManager.default.removeItem(at: out) }
+        // A file where the sheets' folder would go: no sheet can be written.
+        try Data("in the way".utf8).write(to: out.appendingPathComponent("storyboard"))
+        let result = try await Transcoder.transcode(input: Paths.fixture("landscape.mp4"), into: out, profile: try profile(),
+                                                    scope: .videoChunk(0, nil))
+        let part = try #require(result.storyboard)
+        #expect(part.tiles.isEmpty)
+        #expect(part.error?.contains("storyboard") == true, "\(String(describing: part.error))")
+        #expect(result.parts.count == 3 && result.parts.allSatisfy { $0.segments.count == 3 })
+    }
+
     @Test("a profile with storyboards off makes none")
     func off() async throws {
         let out = try Paths.temporaryDirectory("storyboard-off")
