@@ -46,7 +46,8 @@ def test_storyboard_index_and_sheets(reel, landscape):
     assert r.status_code == 200, r.text[:300]
     assert _media_type(r) == "text/vtt"
     assert r.text.startswith("WEBVTT")
-    assert "public" in r.headers.get("Cache-Control", "")
+    # Written again if the video is transcoded again: kept an hour, like the poster, not for ever.
+    assert r.headers.get("Cache-Control") == "public, max-age=3600", r.headers.get("Cache-Control")
     cues = _cues(r.text)
     # The small profile: a 160 × 90 thumbnail every 5 s of the 6-second clip.
     assert [c["start"] for c in cues] == [0, 5], r.text
