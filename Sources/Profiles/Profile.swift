@@ -60,13 +60,17 @@ public struct Profile: Sendable, Equatable {
     public var keyframeInterval: Double
     /// libx264 preset, e.g. "veryfast".
     public var preset: String
+    /// Scrubbing previews; nil when the profile turns them off (`storyboard: off`).
+    public var storyboard: StoryboardSpec?
 
     public init(
         name: String, rungs: [RungSpec], audio: AudioSpec = .standard,
         segmentDuration: Double = ProfileDefaults.segmentDuration,
         keyframeInterval: Double = ProfileDefaults.keyframeInterval,
-        preset: String = ProfileDefaults.preset
+        preset: String = ProfileDefaults.preset,
+        storyboard: StoryboardSpec? = .standard
     ) {
+        self.storyboard = storyboard
         self.name = name
         self.rungs = rungs
         self.audio = audio
