@@ -21,8 +21,9 @@ resource "aws_lb" "main" {
   depends_on = [aws_s3_bucket_policy.alb_logs]
 }
 
+# TLS ends at the load balancer: Reel serves plain HTTP on port 5000, inside the VPC, reachable from
+# the balancer's security group only.
 resource "aws_lb_target_group" "app" {
-  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; Reel serves plain HTTP on port 5000, inside the VPC, reachable from the balancer's security group only.
   name                 = "${var.name}-app"
   port                 = 5000
   protocol             = "HTTP"

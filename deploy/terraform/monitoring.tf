@@ -15,7 +15,7 @@ resource "aws_sns_topic_subscription" "alarm_email" {
 }
 
 locals {
-  alarm_actions  = [aws_sns_topic.alarms.arn]
+  alarm_actions = [aws_sns_topic.alarms.arn]
   alb_dimensions = {
     LoadBalancer = aws_lb.main.arn_suffix
     TargetGroup  = aws_lb_target_group.app.arn_suffix
