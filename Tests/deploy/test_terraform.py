@@ -473,7 +473,41 @@ def test_template_renderer_is_faithful():
         render_template("${var:-x}", {})
 
 
+EMBEDDED_SCRIPT = re.compile(r"^cat > (/usr/local/sbin/[\w-]+) <<'SCRIPT'\n(.*?)^SCRIPT$", re.M | re.S)
+
+
+def rendered_scripts(tf, directory: Path) -> list[Path]:
+    """Each user data template rendered as templatefile() would, and each script it writes with
+    `cat > /usr/local/sbin/... <<'SCRIPT'`, as files in directory."""
+    out = []
+    for _, (template, args) in templatefile_calls(tf).items():
+        rendered = render_template((TEMPLATES / template).read_text(), {k: SAMPLE_VALUES[k] for k in args})
+        script = directory / template.removesuffix(".tftpl")
+        script.write_text(rendered)
+        out.append(script)
+        for m in EMBEDDED_SCRIPT.finditer(rendered):
+            embedded = directory / Path(m.group(1)).name
+            embedded.write_text(m.group(2))
+            out.append(embedded)
+    return out
+
+
+def test_user_data_scripts_pass_shellcheck(tf, tmp_path):
+    if shutil.which("shellcheck") is None:
+        missing_tool("shellcheck is not installed")
+    scripts = rendered_scripts(tf, tmp_path)
+    assert {p.name for p in scripts} >= {"app-user-data.sh", "nfs-user-data.sh", "reel-config", "reel-drain",
+                                         "reel-publish-metrics"}
+    result = subprocess.run(["shellcheck", "--shell=bash", "--severity=style", *map(str, scripts)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
 def test_user_data_templates_render_to_valid_bash(tf, tmp_path):
+    for path in rendered_scripts(tf, tmp_path):
+        result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{path.name} is not valid bash:\n{result.stderr}"
+        assert path.read_text().startswith("#!/bin/bash\n"), path.name
     for owner, (template, args) in templatefile_calls(tf).items():
         text = (TEMPLATES / template).read_text()
         used = {m.group(1) for m in re.finditer(r"(?<!\$)\$\{(\w+)\}", text)}
@@ -482,11 +516,6 @@ def test_user_data_templates_render_to_valid_bash(tf, tmp_path):
         assert used - loop_names == set(args), \
             f"{owner}: template names {sorted(used - loop_names)} but templatefile() gives {sorted(args)}"
         rendered = render_template(text, {k: SAMPLE_VALUES[k] for k in args})
-        script = tmp_path / template.removesuffix(".tftpl")
-        script.write_text(rendered)
-        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
-        assert result.returncode == 0, f"{template} renders to invalid bash:\n{result.stderr}"
-        assert rendered.startswith("#!/bin/bash\n")
         if template.startswith("app"):
             assert "REEL_MAX_WORKERS=4\nREEL_LOG_LEVEL=info\nSETTINGS\n" in rendered
         else:
@@ -624,9 +653,12 @@ def test_alarms_cover_hosts_errors_cpu_and_backlog(tf):
 
 
 def test_shared_storage_is_backed_up(tf):
-    selection = tf.resource("aws_backup_selection", "shared_storage")
-    assert "aws_efs_file_system.shared[0].arn" in selection["resources"]
-    assert "aws_ebs_volume.nfs[0].arn" in selection["resources"]
+    # Whichever storage is chosen, a selection with the same condition backs it up.
+    for selection, storage in [("nfs", ("aws_ebs_volume", "nfs")), ("efs", ("aws_efs_file_system", "shared"))]:
+        body = tf.resource("aws_backup_selection", selection)
+        assert body["resources"] == [f"${{{storage[0]}.{storage[1]}[0].arn}}"]
+        assert body["count"] == tf.resource(*storage)["count"] == f'${{var.shared_storage == "{selection}" ? 1 : 0}}'
+        assert body["plan_id"] == "${aws_backup_plan.shared_storage.id}"
     rule = block(tf.resource("aws_backup_plan", "shared_storage"), "rule")
     assert tf.value(block(rule, "lifecycle")["delete_after"]) > 0
 

@@ -49,9 +49,20 @@ resource "aws_iam_role_policy_attachment" "restore" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"
 }
 
-resource "aws_backup_selection" "shared_storage" {
-  name         = "${var.name}-shared-storage"
+resource "aws_backup_selection" "nfs" {
+  count = var.shared_storage == "nfs" ? 1 : 0
+
+  name         = "${var.name}-nfs-data"
   plan_id      = aws_backup_plan.shared_storage.id
   iam_role_arn = aws_iam_role.backup.arn
-  resources    = var.shared_storage == "efs" ? [aws_efs_file_system.shared[0].arn] : [aws_ebs_volume.nfs[0].arn]
+  resources    = [aws_ebs_volume.nfs[0].arn]
+}
+
+resource "aws_backup_selection" "efs" {
+  count = var.shared_storage == "efs" ? 1 : 0
+
+  name         = "${var.name}-efs"
+  plan_id      = aws_backup_plan.shared_storage.id
+  iam_role_arn = aws_iam_role.backup.arn
+  resources    = [aws_efs_file_system.shared[0].arn]
 }

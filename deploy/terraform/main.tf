@@ -29,16 +29,21 @@ locals {
   partition  = data.aws_partition.current.partition
 
   # Names known before the resources exist, so the user data can name them without a cycle.
-  asg_name            = "${var.name}-app"
-  drain_hook_name     = "${var.name}-drain"
-  parameter_prefix    = "/${var.name}"
-  database_url_param  = "${local.parameter_prefix}/database-url"
-  admin_key_param     = "${local.parameter_prefix}/admin-key"
-  release_bucket      = regex("^s3://([^/]+)/(.+)$", var.release_s3_uri)[0]
-  release_key         = regex("^s3://([^/]+)/(.+)$", var.release_s3_uri)[1]
-  nfs_mount_options   = "rw,hard,noatime,vers=4.1,lookupcache=positive,_netdev"
-  efs_mount_options   = "rw,hard,noatime,vers=4.1,lookupcache=positive,rsize=1048576,wsize=1048576,timeo=600,retrans=2,noresvport,_netdev"
-  shared_storage_what = var.shared_storage == "efs" ? "${aws_efs_file_system.shared[0].dns_name}:/" : "${aws_instance.nfs[0].private_ip}:/export/reel"
+  asg_name           = "${var.name}-app"
+  drain_hook_name    = "${var.name}-drain"
+  parameter_prefix   = "/${var.name}"
+  database_url_param = "${local.parameter_prefix}/database-url"
+  admin_key_param    = "${local.parameter_prefix}/admin-key"
+  release_bucket     = regex("^s3://([^/]+)/(.+)$", var.release_s3_uri)[0]
+  release_key        = regex("^s3://([^/]+)/(.+)$", var.release_s3_uri)[1]
+  nfs_mount_options  = "rw,hard,noatime,vers=4.1,lookupcache=positive,_netdev"
+  efs_mount_options  = "rw,hard,noatime,vers=4.1,lookupcache=positive,rsize=1048576,wsize=1048576,timeo=600,retrans=2,noresvport,_netdev"
+
+  # What the hosts mount: exactly one of the two lists has an element (storage.tf's counts).
+  shared_storage_what = join("", concat(
+    [for fs in aws_efs_file_system.shared : "${fs.dns_name}:/"],
+    [for host in aws_instance.nfs : "${host.private_ip}:/export/reel"],
+  ))
 }
 
 # One customer-managed key for what Terraform encrypts: the database, the NFS data volume, EFS, the

@@ -55,7 +55,7 @@ output "shared_storage" {
 
 output "nfs_host_instance_id" {
   description = "The NFS host (shared_storage = \"nfs\"), for SSM Session Manager."
-  value       = var.shared_storage == "nfs" ? aws_instance.nfs[0].id : null
+  value       = one(aws_instance.nfs[*].id)
 }
 
 output "alarm_topic_arn" {
