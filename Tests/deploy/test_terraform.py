@@ -523,6 +523,92 @@ def test_user_data_templates_render_to_valid_bash(tf, tmp_path):
                    "192.168.1.192/26(rw,sync,root_squash,no_subtree_check)" in rendered
 
 
+AWS_STANDIN = """#!/bin/bash
+# Stands in for the AWS CLI, which cannot reach AWS here: SSM answers with the admin key the test
+# made (or fails like a missing parameter), CloudWatch calls are written down for the test to read.
+case "$1 $2" in
+    "ssm get-parameter") [ -f "$STANDIN/key" ] && cat "$STANDIN/key" || { echo "ParameterNotFound" >&2; exit 254; } ;;
+    "cloudwatch put-metric-data") printf '%s\\n' "$@" > "$STANDIN/put-metric-data" ;;
+    *) echo "unexpected aws $*" >&2; exit 2 ;;
+esac
+"""
+
+
+def test_queue_metric_publisher_reads_real_reel_metrics(tf, tmp_path):
+    """The publisher the hosts run every minute, against a real `reel serve` with one video queued:
+    it finds reel_jobs{state="queued"} in /metrics with the admin key and publishes that number."""
+    reel_bin = os.environ.get("REEL_BIN")
+    if not reel_bin or not Path(reel_bin).is_file():
+        missing_tool("REEL_BIN (a built reel binary) is not set")
+    import socket
+    import time
+    import urllib.request
+
+    data = tmp_path / "data"
+    env = {**os.environ, "REEL_PROFILES_DIR": str(REPO / "profiles"), "REEL_DATABASE_URL": ""}
+    made = subprocess.run([reel_bin, "keys", "create", "--name", "cloudwatch", "--scope", "admin",
+                           "--data", str(data)], capture_output=True, text=True, env=env, check=True)
+    key = made.stdout.strip().split()[-1]
+    subprocess.run([reel_bin, "ingest", str(REPO / "Fixtures" / "landscape.mp4"), "--data", str(data)],
+                   capture_output=True, text=True, env=env, check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([reel_bin, "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data)],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            metrics = r.read().decode()
+        queued = re.search(r'^reel_jobs\{state="queued"\} (\S+)$', metrics, re.M)
+        assert queued and float(queued.group(1)) >= 1, "the ingested video's job is not counted as queued"
+
+        scripts = {p.name: p for p in rendered_scripts(tf, tmp_path)}
+        standin = tmp_path / "standin"
+        standin.mkdir()
+        (standin / "aws").write_text(AWS_STANDIN)
+        (standin / "aws").chmod(0o755)
+        run_env = {**os.environ, "PATH": f"{standin}:{os.environ['PATH']}", "STANDIN": str(standin),
+                   "REEL_PORT": str(port)}
+        publisher = ["bash", str(scripts["reel-publish-metrics"])]
+
+        # No admin key in SSM yet: it says so and publishes nothing, without failing the unit.
+        first = subprocess.run(publisher, capture_output=True, text=True, env=run_env, timeout=60)
+        assert first.returncode == 0 and "no admin key" in first.stdout, first
+        assert not (standin / "put-metric-data").exists()
+
+        (standin / "key").write_text(key + "\n")
+        second = subprocess.run(publisher, capture_output=True, text=True, env=run_env, timeout=60)
+        assert second.returncode == 0, second
+        args = (standin / "put-metric-data").read_text().split("\n")
+        value = args[args.index("--value") + 1]
+        assert float(value) == float(queued.group(1))
+        assert args[args.index("--namespace") + 1] == SAMPLE_VALUES["metrics_namespace"]
+        assert args[args.index("--metric-name") + 1] == "QueuedJobs"
+        assert args[args.index("--dimensions") + 1] == f"AutoScalingGroupName={SAMPLE_VALUES['asg_name']}"
+
+        # A wrong key: /metrics refuses it, and the publisher fails rather than publish a guess.
+        (standin / "key").write_text("reel_not-a-key\n")
+        (standin / "put-metric-data").unlink()
+        third = subprocess.run(publisher, capture_output=True, text=True, env=run_env, timeout=60)
+        assert third.returncode != 0 and not (standin / "put-metric-data").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
 def test_user_data_installs_the_shipped_units_and_the_mount(tf):
     text = (TEMPLATES / "app-user-data.sh.tftpl").read_text()
     shipped = {p.name for p in (REPO / "systemd").iterdir()} - {"reel.env.example"}
