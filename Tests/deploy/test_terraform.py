@@ -516,6 +516,8 @@ def test_user_data_templates_render_to_valid_bash(tf, tmp_path):
         assert used - loop_names == set(args), \
             f"{owner}: template names {sorted(used - loop_names)} but templatefile() gives {sorted(args)}"
         rendered = render_template(text, {k: SAMPLE_VALUES[k] for k in args})
+        # EC2 refuses user data above 16 KiB (before base64): leave room for reel_settings.
+        assert len(rendered.encode()) <= 14 * 1024, f"{template} renders to {len(rendered.encode())} bytes"
         if template.startswith("app"):
             assert "REEL_MAX_WORKERS=4\nREEL_LOG_LEVEL=info\nSETTINGS\n" in rendered
         else:
