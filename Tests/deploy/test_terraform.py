@@ -751,6 +751,17 @@ def test_shared_storage_is_backed_up(tf):
     assert tf.value(block(rule, "lifecycle")["delete_after"]) > 0
 
 
+def test_readme_documents_every_variable_and_output(tf):
+    readme = (TF_DIR / "README.md").read_text()
+    table = readme.split("## Variables", 1)[1].split("\n## ", 1)[0]
+    undocumented = [name for name in tf.variables if f"`{name}`" not in table]
+    assert not undocumented, f"deploy/terraform/README.md's Variables table lacks {undocumented}"
+    outputs = [name for item in parse_file(TF_DIR / "outputs.tf")["output"] for name in item]
+    assert outputs and all(f"`{name}`" in table for name in outputs), "README lists not every output"
+    for name, body in tf.variables.items():
+        assert body.get("description"), f"variable {name} has no description"
+
+
 # --- terraform fmt layout -----------------------------------------------------------------------------
 
 def _bracket_change(text: str) -> int:
