@@ -456,6 +456,22 @@ def make_source(duration, directory=CACHE):
 # Running and measuring one child
 
 
+def group_cpu_seconds(pgid):
+    """user + sys CPU seconds of the live processes in process group `pgid` (a server and its workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        rest = text[text.rfind(")") + 2:].split()
+        if int(rest[2]) == pgid:          # field 5: pgrp
+            total += int(rest[11]) + int(rest[12])   # fields 14, 15: utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def machine_busy_seconds():
     """CPU seconds the whole machine has spent busy (all CPUs, every process), from /proc/stat."""
     try:
