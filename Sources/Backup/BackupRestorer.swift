@@ -86,8 +86,31 @@ public struct BackupRestorer: Sendable {
         }
     }
 
-    /// Every file the manifest lists is in the backup with its size and SHA-256.
+    /// Where a manifest may put files: under `originals/` or `captions/`, or the two keys — relative,
+    /// plain names only. A manifest is data from a directory someone handed over: `../` or an absolute
+    /// path must never write outside the new root.
+    static func allowedPath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard !path.hasPrefix("/"), !parts.isEmpty,
+              parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && !$0.hasPrefix(".") && !$0.contains("\0") })
+        else { return false }
+        switch parts[0] {
+        case "originals": return parts.count == 3
+        case "captions": return parts.count == 3 && parts[2].hasSuffix(".json")
+        case "signing.key", "admin.key": return parts.count == 1
+        default: return false
+        }
+    }
+
+    /// Every file the manifest lists is in the backup with its size and SHA-256, at a path it may have.
     func verify(_ manifest: BackupManifest, in backup: URL) throws {
+        let catalogNames = ["catalog.sqlite", "catalog.pgdump"]
+        guard catalogNames.contains(manifest.catalog.path) else {
+            throw BackupError("the manifest names the catalog \(manifest.catalog.path); nothing was restored")
+        }
+        for path in manifest.files.map(\.path) + manifest.videos.map(\.original) where !Self.allowedPath(path) {
+            throw BackupError("the manifest lists \(path), which is not a place in a storage root; nothing was restored")
+        }
         let root = backup.appendingPathComponent("root", isDirectory: true)
         let all = [(backup.appendingPathComponent(manifest.catalog.path), manifest.catalog)]
             + manifest.files.map { (root.appendingPathComponent($0.path), $0) }

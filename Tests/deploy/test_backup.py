@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 import requests
@@ -168,6 +169,22 @@ def test_a_damaged_backup_or_a_used_target_is_refused(backed_up, tmp_path):
     refused = reel("restore", "--data", str(tmp_path / "root"), str(backup))
     assert refused.returncode == 1 and "damaged" in refused.stderr and original.name in refused.stderr, refused.stderr
     assert not (tmp_path / "root").exists() or not any((tmp_path / "root").iterdir()), "something was written"
+
+    # A manifest is data from a directory someone handed over: no path of it may leave the new root.
+    for evil in ("../escaped", "/tmp/escaped-absolute", "originals/../../escaped", "hls/x/master.m3u8"):
+        crafted = tmp_path / f"crafted-{abs(hash(evil))}"
+        shutil.copytree(backed_up["backup"], crafted)
+        manifest = json.loads((crafted / "manifest.json").read_text())
+        entry = dict(manifest["files"][0])
+        (crafted / "root" / "evil").write_bytes(b"x")
+        entry.update(path=evil, size=1, sha256=hashlib.sha256(b"x").hexdigest())
+        manifest["files"].append(entry)
+        (crafted / "manifest.json").write_text(json.dumps(manifest))
+        target = tmp_path / f"root-{abs(hash(evil))}"
+        refused = reel("restore", "--data", str(target), str(crafted))
+        assert refused.returncode == 1 and "not a place in a storage root" in refused.stderr, (evil, refused.stderr)
+        assert not target.exists() or not any(target.iterdir()), evil
+    assert not (tmp_path / "escaped").exists() and not Path("/tmp/escaped-absolute").exists()
 
     used = tmp_path / "used"
     used.mkdir()
