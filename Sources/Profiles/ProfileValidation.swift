@@ -4,7 +4,8 @@ import Yams
 /// Turns a composed YAML tree into a `Profile`, collecting every problem (with the line and
 /// column of the node at fault) instead of stopping at the first one.
 struct ProfileReader {
-    static let topLevelKeys = ["name", "segment_duration", "keyframe_interval", "preset", "audio", "rungs"]
+    static let topLevelKeys = ["name", "segment_duration", "keyframe_interval", "preset", "audio", "rungs", "downloads"]
+    static let downloadKeys = ["video", "audio"]
     static let audioKeys = ["codec", "bitrate", "channels", "sample_rate"]
     static let rungKeys = ["name", "height", "bitrate", "peak", "profile", "level", "max_fps"]
     static let codecProfiles = ["baseline", "main", "high"]
@@ -51,11 +52,16 @@ struct ProfileReader {
             audio = readAudio(node) ?? audio
         }
         let rungs = readRungs(fields)
+        var downloads = DownloadSpec.off
+        if let node = fields.value("downloads"), !isNull(node) {
+            downloads = readDownloads(node, rungs: rungs) ?? downloads
+        }
 
         guard issues.isEmpty else { return nil }
         return Profile(
             name: name, rungs: rungs, audio: audio,
-            segmentDuration: segmentDuration, keyframeInterval: keyframeInterval, preset: preset
+            segmentDuration: segmentDuration, keyframeInterval: keyframeInterval, preset: preset,
+            downloads: downloads
         )
     }
 
@@ -79,6 +85,30 @@ struct ProfileReader {
             codec: codec ?? standard.codec, bitrate: audioBitrate ?? standard.bitrate,
             channels: channels ?? standard.channels, sampleRate: sampleRate ?? standard.sampleRate
         )
+    }
+
+    // MARK: Downloads
+
+    /// `video`: a rung of this profile, `highest` or `off` (default off); `audio`: true or false (default false).
+    private mutating func readDownloads(_ node: Node, rungs: [RungSpec]) -> DownloadSpec? {
+        guard let fields = fields(of: node, context: "downloads: ", allowed: Self.downloadKeys) else { return nil }
+        var video = DownloadSpec.Video.off
+        if let text = string("video", in: fields) {
+            let names = rungs.map(\.name)
+            switch text.lowercased() {
+            case "off", "false", "no", "none": video = .off
+            case "highest": video = .highest
+            default:
+                if names.contains(text) {
+                    video = .rung(text)
+                } else if !rungs.isEmpty {
+                    report("downloads: video '\(text)' is not a rung of this profile (use one of \(names.joined(separator: ", ")), "
+                        + "highest or off)", at: fields.value("video"))
+                }
+            }
+        }
+        let audio = boolean("audio", in: fields) ?? false
+        return DownloadSpec(video: video, audio: audio)
     }
 
     // MARK: Rungs
