@@ -14,6 +14,7 @@ import Foundation
 ///     <root>/hls/<video>/master.m3u8 …        the HLS ladder, written piece by piece
 ///     <root>/hls/<video>/<rendition>/index.m3u8  each rendition's playlist
 ///     <root>/hls/<video>/poster.jpg           the poster, when the video has one
+///     <root>/hls/<video>/download/<rung>.mp4  the downloads the profile offers (and download/audio.m4a)
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
 ///     <root>/hls/<video>/parts/caption-timeline  the segment boundaries captions are cut to
 ///     <root>/hls/<video>/subs-<track>/        a caption track's WebVTT segments and playlist
@@ -57,6 +58,8 @@ public struct StorageLayout: Sendable, Equatable {
         hlsDirectory(video: video).appendingPathComponent(rendition, isDirectory: true).appendingPathComponent("index.m3u8")
     }
     public func posterFile(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("poster.jpg") }
+    /// The static renditions offered as downloads (`<rung>.mp4`, `audio.m4a`), made after the video is ready.
+    public func downloadsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("download", isDirectory: true) }
     public func partsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("parts", isDirectory: true) }
     /// What a finished (or, with a `.partial` piece name, a running) piece wrote.
     public func partManifest(video: String, piece: String) -> URL {
