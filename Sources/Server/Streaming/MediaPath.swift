@@ -15,10 +15,11 @@ struct MediaPath: Equatable {
     var fileName: String { components.last ?? "" }
     var isMaster: Bool { components == ["master.m3u8"] }
 
-    enum Kind { case playlist, initSegment, segment, subtitles, poster, other }
+    enum Kind { case playlist, initSegment, segment, subtitles, poster, download, other }
 
     var kind: Kind {
         let name = fileName
+        if components.count == 2, components[0] == "download", name.hasSuffix(".mp4") || name.hasSuffix(".m4a") { return .download }
         if name.hasSuffix(".m3u8") { return .playlist }
         if name.hasSuffix(".m4s") { return .segment }
         if name.hasSuffix(".vtt") { return .subtitles }
@@ -34,6 +35,7 @@ struct MediaPath: Equatable {
         case .subtitles: "text/vtt; charset=utf-8"
         case .initSegment: "video/mp4"
         case .poster: "image/jpeg"
+        case .download: fileName.hasSuffix(".m4a") ? "audio/mp4" : "video/mp4"
         case .other: "application/octet-stream"
         }
     }

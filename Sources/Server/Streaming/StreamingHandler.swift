@@ -68,6 +68,10 @@ struct StreamingHandler: Sendable {
             headers[.cacheControl] = "\(scope), \(Self.immutable)"
         case .poster, .other:
             headers[.cacheControl] = "\(scope), max-age=3600"
+        case .download:
+            headers[.cacheControl] = "\(scope), max-age=3600"
+            headers[.contentDisposition] = DownloadName.contentDisposition(title: status.title, videoId: path.videoId,
+                                                                           file: path.fileName)
         case .playlist:
             guard let file else { throw Problem.notFound() }  // playlists are always read into memory
             // A finished video's master still changes when captions are added or deleted: it is revalidated
