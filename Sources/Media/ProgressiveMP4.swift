@@ -58,12 +58,12 @@ public enum ProgressiveMP4 {
         if let video { tracks.append(try FragmentedTrackIndex.read(initSegment: video.initSegment, segments: video.segments)) }
         if let audio { tracks.append(try FragmentedTrackIndex.read(initSegment: audio.initSegment, segments: audio.segments)) }
         guard !tracks.isEmpty else { throw .internalFailure("a download needs a video or an audio rendition") }
-        let layout = Layout(tracks: tracks, start: start, chunkSeconds: chunkSeconds, audioOnly: video == nil)
+        let layout = ProgressiveLayout(tracks: tracks, start: start, chunkSeconds: chunkSeconds, audioOnly: video == nil)
         try copy(layout, to: destination, progress: progress, isCancelled: isCancelled)
         return ProgressiveMP4Result(bytes: layout.fileSize, duration: layout.duration)
     }
 
-    private static func copy(_ layout: Layout, to destination: URL, progress: (Double) -> Void,
+    private static func copy(_ layout: ProgressiveLayout, to destination: URL, progress: (Double) -> Void,
                              isCancelled: () -> Bool) throws(MediaError) {
         let path = destination.path
         do {
@@ -125,7 +125,7 @@ public enum ProgressiveMP4 {
 }
 
 /// Where every sample goes, and the boxes before the samples.
-private struct Layout {
+struct ProgressiveLayout {
     struct Chunk {
         var track: Int
         var samples: Range<Int>
@@ -359,7 +359,9 @@ private struct Layout {
         w.fullBox(wide ? "co64" : "stco", version: 0, flags: 0) { w in
             w.u32(UInt32(chunks.count))
             for chunk in chunks {
-                if wide { w.u64(UInt64(base + chunk.offset)) } else { w.u32(UInt32(base + chunk.offset)) }
+                // Truncating only in the pass that measures the moov's size with 32-bit offsets; the one
+                // written uses them only when every offset fits.
+                if wide { w.u64(UInt64(base + chunk.offset)) } else { w.u32(UInt32(truncatingIfNeeded: base + chunk.offset)) }
             }
         }
     }

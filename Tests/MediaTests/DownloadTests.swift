@@ -174,3 +174,69 @@ struct DownloadTests {
         #expect(left.isEmpty, "\(left)")
     }
 }
+
+/// The sample tables of files past 4 GiB, without writing one: the layout alone.
+@Suite("Progressive MP4 layout")
+struct ProgressiveLayoutTests {
+    /// `count` samples of `size` bytes, one a second, in one segment file.
+    func track(video: Bool, count: Int, size: UInt32, timescale: UInt32) -> FragmentedTrackIndex {
+        let samples = (0..<count).map { i in
+            SampleRef(file: 0, offset: Int64(i) * Int64(size), size: size, dts: Int64(i) * Int64(timescale),
+                      duration: timescale, compositionOffset: 0, isSync: !video || i == 0)
+        }
+        return FragmentedTrackIndex(isVideo: video, timescale: timescale, sampleDescription: [0, 0, 0, 16] + Array("stsd".utf8) + [0, 0, 0, 0, 0, 0, 0, 0],
+                                    width: 640 << 16, height: 360 << 16, language: 0x55c4, files: ["/nonexistent"], samples: samples)
+    }
+
+    /// The chunk offsets of each track, from `stco` or `co64`.
+    func chunkOffsets(_ header: [UInt8]) -> [(box: String, offsets: [UInt64])] {
+        guard let moov = BoxCursor.children(header, 0..<header.count).first(where: { $0.type == "moov" }) else { return [] }
+        return BoxCursor.children(header, moov.body).filter { $0.type == "trak" }.compactMap { trak in
+            var children = BoxCursor.children(header, trak.body)
+            for name in ["mdia", "minf", "stbl"] {
+                guard let next = children.first(where: { $0.type == name }) else { return nil }
+                children = BoxCursor.children(header, next.body)
+            }
+            guard let table = children.first(where: { $0.type == "stco" || $0.type == "co64" }) else { return nil }
+            let count = Int(BoxCursor.u32(header, table.body.lowerBound + 4))
+            let wide = table.type == "co64"
+            let offsets = (0..<count).map { i in
+                let at = table.body.lowerBound + 8 + i * (wide ? 8 : 4)
+                return wide ? BoxCursor.u64(header, at) : UInt64(BoxCursor.u32(header, at))
+            }
+            return (table.type, offsets)
+        }
+    }
+
+    @Test func pastFourGiBTheOffsetsAre64Bit() {
+        // Three 2 GiB video samples (6 GiB) and three small audio ones, a second apart.
+        let layout = ProgressiveLayout(tracks: [track(video: true, count: 3, size: 2 << 30, timescale: 90_000),
+                                                track(video: false, count: 3, size: 1000, timescale: 48_000)],
+                                       start: 0, chunkSeconds: 1, audioOnly: false)
+        let header = layout.header
+        let payload: Int64 = 3 * (2 << 30) + 3000
+        #expect(layout.fileSize == Int64(header.count) + payload)
+        // A 64-bit mdat header: size 1, then the real size.
+        let mdat = header.count - 16
+        #expect(Array(header[mdat..<(mdat + 8)]) == [0, 0, 0, 1] + Array("mdat".utf8))
+        #expect(BoxCursor.u64(header, mdat + 8) == UInt64(payload + 16))
+        // Interleaved a second at a time: video 0, audio 0, video 1, audio 1, …
+        let tables = chunkOffsets(header)
+        #expect(tables.map(\.box) == ["co64", "co64"])
+        let base = UInt64(header.count)
+        let gib2 = UInt64(2 << 30)
+        #expect(tables.first?.offsets == [base, base + gib2 + 1000, base + 2 * gib2 + 2000])
+        #expect(tables.last?.offsets == [base + gib2, base + 2 * gib2 + 1000, base + 3 * gib2 + 2000])
+    }
+
+    @Test func smallFilesKeep32BitOffsets() {
+        let layout = ProgressiveLayout(tracks: [track(video: true, count: 3, size: 5000, timescale: 90_000),
+                                                track(video: false, count: 3, size: 1000, timescale: 48_000)],
+                                       start: 0, chunkSeconds: 1, audioOnly: false)
+        let tables = chunkOffsets(layout.header)
+        #expect(tables.map(\.box) == ["stco", "stco"])
+        let base = UInt64(layout.header.count)
+        #expect(tables.first?.offsets == [base, base + 6000, base + 12000])
+        #expect(Array(layout.header[(layout.header.count - 4)...]) == Array("mdat".utf8))
+    }
+}
