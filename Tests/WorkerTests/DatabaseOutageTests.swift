@@ -43,7 +43,11 @@ extension WorkerProcessTests {
         try TestPostgres.psql(server, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
         #expect(ended, "no piece ended while the database was away: \(worker.output.suffix(2000))")
 
-        let ready = try await eventually(timeout: 180) { try await catalog.video(id: id)?.state == .ready }
+        // Ready, and the downloads job that follows (small.yaml offers downloads) done too.
+        let ready = try await eventually(timeout: 180) {
+            let pending = try await catalog.jobs(videoId: id, states: [.queued, .running], limit: 10)
+            return try await catalog.video(id: id)?.state == .ready && !pending.contains { $0.kind == .downloads }
+        }
         #expect(ready, "\(worker.output.suffix(2000))")
         for job in try await catalog.jobs(videoId: id, states: nil, limit: 100) {
             #expect(job.state == .succeeded && job.attempt == 1,
