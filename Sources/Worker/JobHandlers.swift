@@ -209,12 +209,14 @@ struct JobHandlers {
         var made: [String] = []
         let files = Double(wanted.count)
         for (index, file) in wanted.enumerated() {
+            let began = Date()
             let result = try await ProgressiveMP4.make(
                 video: file.video.map { RenditionFiles($0, in: hls) }, audio: file.audio.map { RenditionFiles($0, in: hls) },
                 start: start, to: folder.appendingPathComponent(file.name),
                 progress: { control.report((Double(index) + $0) / files) },
                 isCancelled: { control.isCancelled })
-            made.append("\(file.name) (\(result.bytes >> 10) KiB, \(String(format: "%.2f", result.duration)) s)")
+            made.append("\(file.name) (\(result.bytes >> 10) KiB, \(String(format: "%.2f", result.duration)) s long, "
+                + "made in \(String(format: "%.3f", Date().timeIntervalSince(began))) s)")
         }
         let keep = Set(wanted.map(\.name))
         for stale in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where !keep.contains(stale) && !stale.hasPrefix(".") {
