@@ -34,7 +34,8 @@ public struct ProgressiveMP4Result: Sendable, Equatable {
 /// that starts its presentation at that offset. Both tracks start at the same instant of the shared
 /// timeline, so they stay in sync, and the AAC priming before it is skipped.
 public enum ProgressiveMP4 {
-    /// Writes `video` and/or `audio` into `destination` (temporary name, fsync, rename). `start` is the
+    /// Writes `video` and/or `audio` into `destination`, whose folder must exist (temporary name, fsync,
+    /// rename). `start` is the
     /// constant offset in seconds (`RenditionSummary.timeOffset`); nil takes the video's first
     /// presentation time, or the audio's first decode time. Samples are copied from the segment files
     /// a run at a time: memory holds the sample tables, never the media.
@@ -66,11 +67,6 @@ public enum ProgressiveMP4 {
     private static func copy(_ layout: ProgressiveLayout, to destination: URL, progress: (Double) -> Void,
                              isCancelled: () -> Bool) throws(MediaError) {
         let path = destination.path
-        do {
-            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-        } catch {
-            throw .outputFailed(path: path, reason: error.localizedDescription)
-        }
         let partial = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).part").path
         let out = try OutputFile(path: partial, finalPath: path)
         do throws(MediaError) {

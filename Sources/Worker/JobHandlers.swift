@@ -206,6 +206,10 @@ struct JobHandlers {
             wanted.append(("\(rung).mp4", chosen, audio))
         }
         if spec.audio, let audio { wanted.append(("audio.m4a", nil, audio)) }
+        // Only inside the video's folder as it is: a video deleted meanwhile does not get its folder back.
+        if !wanted.isEmpty, !FileManager.default.fileExists(atPath: folder.path) {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        }
         var made: [String] = []
         let files = Double(wanted.count)
         for (index, file) in wanted.enumerated() {

@@ -75,6 +75,7 @@ struct DownloadTests {
         #expect(offset > 0, "the HLS has its constant offset")
         #expect(rung.segments.count == 3)
         let out = root.appendingPathComponent("download/540p.mp4")
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
         let result = try ProgressiveMP4.write(video: RenditionFiles(rung, in: hls), audio: RenditionFiles(audio, in: hls),
                                               start: offset, to: out)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: out.path)[.size] as? Int)
@@ -140,6 +141,7 @@ struct DownloadTests {
         let hls = root.appendingPathComponent("hls")
         let audio = try #require(renditions.first { $0.kind == "audio" })
         let out = root.appendingPathComponent("download/audio.m4a")
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
         try ProgressiveMP4.write(video: nil, audio: RenditionFiles(audio, in: hls), start: audio.timeOffset, to: out)
         #expect(try topLevelOrder(out.path).prefix(3) == ["ftyp", "moov", "mdat"])
         let bytes = try Data(contentsOf: out)
@@ -166,6 +168,7 @@ struct DownloadTests {
         let files = RenditionFiles(rung, in: hls)
         try FileManager.default.removeItem(atPath: files.segments[1])
         let out = root.appendingPathComponent("download/360p.mp4")
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
         let error = #expect(throws: MediaError.self) {
             try ProgressiveMP4.write(video: files, audio: nil, to: out)
         }
