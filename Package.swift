@@ -52,6 +52,8 @@ let package = Package(
         // The job loop: claim → transcode a piece → publish → complete; heartbeats, drain on SIGTERM.
         // Caption files (WebVTT, SRT) to cues, segmented WebVTT, the master's SUBTITLES group.
         .target(name: "Captions", dependencies: ["Storage"]),
+        // `reel backup`, `reel restore`, `reel verify`: the catalog and the originals, checked by SHA-256.
+        .target(name: "Backup", dependencies: ["Catalog", "Storage"]),
         .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles", "Captions",
                                                .product(name: "Logging", package: "swift-log")]),
         // Keeps between min and max worker processes on CPU and backlog, like an ASG's target tracking.
@@ -63,6 +65,8 @@ let package = Package(
                 "Catalog", "Storage", "Profiles", "CZlib", "Captions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -71,6 +75,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             // The pages are compiled into the binary by the EmbedPages plugin, not shipped as resources.
             exclude: ["Pages"],
@@ -79,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "reel",
             dependencies: [
-                "Media", "Profiles", "Storage", "Catalog", "Worker", "Server", "Autoscaler",
+                "Media", "Profiles", "Storage", "Catalog", "Worker", "Server", "Autoscaler", "Backup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

@@ -56,9 +56,15 @@ public struct CaptionStore: Sendable {
         layout.captionsDirectory(video: video).appendingPathComponent("\(id).json")
     }
 
+    /// The timeline finalize wrote; for a video finalized by a Reel that wrote none, the one its final
+    /// playlists and first fragment give (`PublishedTimeline`), kept for next time. Nil while encoding.
     public func timeline(video: String) -> CaptionTimeline? {
-        guard let data = try? Data(contentsOf: layout.captionTimeline(video: video)) else { return nil }
-        return try? JSONDecoder().decode(CaptionTimeline.self, from: data)
+        if let data = try? Data(contentsOf: layout.captionTimeline(video: video)) {
+            return try? JSONDecoder().decode(CaptionTimeline.self, from: data)
+        }
+        guard let published = PublishedTimeline.read(hls: layout.hlsDirectory(video: video)) else { return nil }
+        try? saveTimeline(published, video: video)
+        return published
     }
 
     public func saveTimeline(_ timeline: CaptionTimeline, video: String) throws {

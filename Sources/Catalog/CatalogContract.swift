@@ -222,6 +222,11 @@ public protocol Catalog: Sendable {
     /// Deletes the video with its renditions and jobs (a worker holding one of them loses its lease).
     /// Files are the caller's business. Throws `notFound` for an unknown id.
     func deleteVideo(id: String) async throws
+    /// Forgets a video's outputs and jobs and queues it again from its original with `jobs` (after a
+    /// restore, whose backup holds originals but no outputs): state `queued`, progress and published
+    /// segments 0, no renditions, not playable or ready, no error; what it is (title, original, owner,
+    /// visibility) stays. A worker holding one of its old jobs loses its lease. Throws `notFound`.
+    func requeue(videoId: String, jobs: [NewJob]) async throws
 
     // Jobs: the queue
     /// Claims the best runnable job: queued (or running with an expired lease), `runAfter` passed,

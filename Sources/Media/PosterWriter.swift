@@ -1,24 +1,12 @@
 import CFFmpeg
 import Foundation
 
-/// Encodes one upright picture as a JPEG poster with the MJPEG encoder.
+/// Encodes one upright picture as a JPEG poster with the MJPEG encoder (storyboard sheets use its `jpeg`).
 enum PosterWriter {
     static func write(_ source: UnsafeMutablePointer<AVFrame>, width: Int, height: Int, to url: URL) throws(MediaError) {
-        guard let encoder = avcodec_find_encoder(AV_CODEC_ID_MJPEG),
-              var ctx = Optional(avcodec_alloc_context3(encoder)), var picture = Optional(av_frame_alloc()),
-              var packet = Optional(av_packet_alloc())
-        else { throw .internalFailure("cannot set up the JPEG encoder") }
-        defer { avcodec_free_context(&ctx); av_frame_free(&picture); av_packet_free(&packet) }
-        guard let ctx, let picture, let packet else { throw .internalFailure("out of memory") }
-
-        ctx.pointee.width = Int32(width)
-        ctx.pointee.height = Int32(height)
-        ctx.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
-        ctx.pointee.time_base = AVRational(num: 1, den: 25)
-        ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
-        ctx.pointee.global_quality = Int32(FF_QP2LAMBDA) * 3
-        guard avcodec_open2(ctx, encoder, nil) >= 0 else { throw .internalFailure("cannot open the JPEG encoder") }
-
+        guard var picture = Optional(av_frame_alloc()) else { throw .internalFailure("out of memory") }
+        defer { av_frame_free(&picture) }
+        guard let picture else { throw .internalFailure("out of memory") }
         picture.pointee.format = AV_PIX_FMT_YUVJ420P.rawValue
         picture.pointee.width = Int32(width)
         picture.pointee.height = Int32(height)
@@ -30,13 +18,31 @@ enum PosterWriter {
         withFramePlanes(source, picture) { srcData, srcLines, dstData, dstLines in
             _ = sws_scale(scaler, srcData, srcLines, 0, source.pointee.height, dstData, dstLines)
         }
+        let data = Data(try jpeg(picture))
+        do { try data.write(to: url) } catch { throw .outputFailed(path: url.path, reason: error.localizedDescription) }
+    }
+
+    /// The JPEG of a full-range 4:2:0 picture (`AV_PIX_FMT_YUVJ420P`), at the poster's quality.
+    static func jpeg(_ picture: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> [UInt8] {
+        guard let encoder = avcodec_find_encoder(AV_CODEC_ID_MJPEG),
+              var ctx = Optional(avcodec_alloc_context3(encoder)), var packet = Optional(av_packet_alloc())
+        else { throw .internalFailure("cannot set up the JPEG encoder") }
+        defer { avcodec_free_context(&ctx); av_packet_free(&packet) }
+        guard let ctx, let packet else { throw .internalFailure("out of memory") }
+
+        ctx.pointee.width = picture.pointee.width
+        ctx.pointee.height = picture.pointee.height
+        ctx.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
+        ctx.pointee.time_base = AVRational(num: 1, den: 25)
+        ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
+        ctx.pointee.global_quality = Int32(FF_QP2LAMBDA) * 3
+        guard avcodec_open2(ctx, encoder, nil) >= 0 else { throw .internalFailure("cannot open the JPEG encoder") }
         picture.pointee.quality = ctx.pointee.global_quality
         picture.pointee.pts = 0
         guard avcodec_send_frame(ctx, picture) >= 0, avcodec_send_frame(ctx, nil) >= 0,
               avcodec_receive_packet(ctx, packet) >= 0
         else { throw .internalFailure("JPEG encoding failed") }
-        let data = Data(bytes: packet.pointee.data, count: Int(packet.pointee.size))
-        do { try data.write(to: url) } catch { throw .outputFailed(path: url.path, reason: error.localizedDescription) }
+        return Array(UnsafeBufferPointer(start: packet.pointee.data, count: Int(packet.pointee.size)))
     }
 }
 

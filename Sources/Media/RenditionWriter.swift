@@ -140,7 +140,8 @@ final class RenditionWriter {
 
 /// A segment file being written under a temporary name, synced, then renamed into place: a reader
 /// (or a playlist) never sees half a segment, and a second run of the same chunk replaces it whole.
-private final class SegmentFile {
+/// Storyboard sheets are written the same way.
+final class SegmentFile {
     let index: Int64
     let uri: String
     let path: String

@@ -238,11 +238,21 @@ final class TranscodeSession {
             try HLSAssembler.write(parts, to: directory, final: true, segmentDuration: profile.segmentDuration)
         }
         let posterExists = FileManager.default.fileExists(atPath: directory.appendingPathComponent("poster.jpg").path)
+        let duration = (parts.first { $0.kind == "video" } ?? parts.first)?.totalDuration ?? 0
+        var storyboard = ladder?.storyboardPart
+        if scope.writePlaylists, let part = storyboard, !part.tiles.isEmpty {
+            do {
+                try StoryboardIndex.write(tiles: part.tiles, interval: part.interval, duration: duration, to: directory)
+            } catch {
+                storyboard?.error = "\(error)"
+            }
+        }
         return TranscodeResult(
             masterPlaylist: "master.m3u8",
             poster: posterExists ? "poster.jpg" : nil,
-            duration: (parts.first { $0.kind == "video" } ?? parts.first)?.totalDuration ?? 0,
+            duration: duration,
             renditions: parts.map(TranscodeResult.Rendition.init),
-            parts: parts)
+            parts: parts,
+            storyboard: storyboard)
     }
 }

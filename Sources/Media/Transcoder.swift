@@ -46,6 +46,9 @@ public struct TranscodeResult: Sendable, Codable, Equatable {
     public var renditions: [Rendition]
     /// The segments written, per rendition: what `HLSAssembler` needs to put chunks together.
     public var parts: [RenditionSummary]
+    /// The storyboard thumbnails this piece made (their sheets are on disk); nil when it makes none.
+    /// A whole-file transcode also writes `storyboard.vtt`.
+    public var storyboard: StoryboardPart? = nil
 }
 
 /// How a source will be cut: its global segment timeline, for splitting the work into pieces.

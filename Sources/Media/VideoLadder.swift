@@ -23,6 +23,14 @@ final class VideoLadder {
     private let posterTime: Rational
     private let posterSize: (width: Int, height: Int)
     private var posterDone = false
+    /// The rung whose pictures the storyboard's thumbnails are scaled from, when this piece encodes it:
+    /// the smallest at least as large as a thumbnail, so scaling reads few pixels.
+    private let storyboardRung: PlannedRung?
+    private let storyboardSpec: StoryboardSpec?
+    /// The thumbnail size, from the largest rung's (the display's) aspect: the same in every piece.
+    private let storyboardSize: (width: Int, height: Int)
+    private var storyboard: StoryboardWriter?
+    private var storyboardError: String?
     private var groups: [RateGroup]
     private var writers: [RenditionWriter] = []
     /// The latest upright picture: what is on screen until the next one arrives.
@@ -84,6 +92,19 @@ final class VideoLadder {
         let posterRung = plan.rungs.last { min($0.width, $0.height) <= 720 } ?? plan.rungs[0]
         posterSize = (posterRung.width, posterRung.height)
         posterDone = !chosen.contains { $0.name == posterRung.name }
+        // Exactly one group of a split piece makes the thumbnails: the one that encodes this rung.
+        if let spec = profile.storyboard, let largest = plan.rungs.max(by: { $0.width * $0.height < $1.width * $1.height }) {
+            let size = spec.thumbnailSize(forPicture: largest.width, largest.height)
+            let rung = plan.rungs.sorted { $0.width * $0.height < $1.width * $1.height }
+                .first { $0.width >= size.width && $0.height >= size.height } ?? largest
+            storyboardRung = chosen.contains { $0.name == rung.name } ? rung : nil
+            storyboardSpec = spec
+            storyboardSize = size
+        } else {
+            storyboardRung = nil
+            storyboardSpec = nil
+            storyboardSize = (0, 0)
+        }
         let total = stream.pointee.duration != noPTS && stream.pointee.duration > 0
             ? Rational(stream.pointee.duration) * Rational(stream.pointee.time_base) : Rational(10)
         posterTime = min(total / Rational(10), Rational(5))
@@ -130,6 +151,9 @@ final class VideoLadder {
             groups[g].slotter = FrameSlotter(period: period, first: (start / period).ceil)
             groups[g].endSlot = end.map { ($0 / period).ceil } ?? .max
             groups[g].nextKeyframe = plan.timeline.keyframeIndex(at: start)
+        }
+        if storyboardRung != nil, let spec = storyboardSpec {
+            storyboard = try StoryboardWriter(spec: spec, size: storyboardSize, root: root, from: start)
         }
         reached = start
         if start > Rational(0) {
@@ -196,6 +220,7 @@ final class VideoLadder {
                     groups[g].nextKeyframe += 1
                 }
                 try groups[g].cascade.encode(current, slot: slot, keyframe: keyframe)
+                addThumbnail(group: g, slot: slot)
                 onPicture?(slot, Self.checksum(current))
                 if !posterDone && slotTime >= posterTime {
                     posterDone = true
@@ -214,6 +239,38 @@ final class VideoLadder {
             try PosterWriter.write(current, width: posterSize.width, height: posterSize.height, to: posterURL)
         }
         for encoder in encoders { try encoder.finish() }
+        do { try storyboard?.finish() } catch { storyboardFailed(error) }
+    }
+
+    // MARK: storyboard
+
+    /// What this piece made of the storyboard; nil when it makes none (another group of a split piece
+    /// does, or the profile turns it off).
+    var storyboardPart: StoryboardPart? {
+        guard let spec = storyboardSpec, storyboardRung != nil else { return nil }
+        return StoryboardPart(interval: spec.interval, tiles: storyboard?.tiles ?? madeTiles, error: storyboardError)
+    }
+    /// The tiles of the sheets written before a failure stopped the storyboard.
+    private var madeTiles: [StoryboardTile] = []
+
+    /// Thumbnail k is the output frame on screen at k × interval (slot ⌊k × interval / period⌋ of the
+    /// storyboard rung), taken from that rung's picture just made for its encoder.
+    private func addThumbnail(group g: Int, slot: Int64) {
+        guard let writer = storyboard, let rung = storyboardRung,
+              let encoder = groups[g].encoders.first(where: { $0.rung.name == rung.name }) else { return }
+        let period = groups[g].slotter.period
+        do {
+            while (writer.nextTime / period).floor <= slot { try writer.add(encoder.picture) }
+        } catch {
+            storyboardFailed(error)
+        }
+    }
+
+    /// A storyboard is an extra: its failure stops the thumbnails, never the video.
+    private func storyboardFailed(_ error: MediaError) {
+        storyboardError = "\(error)"
+        madeTiles = storyboard?.tiles ?? madeTiles
+        storyboard = nil
     }
 
     /// A checksum of a picture's pixels (every plane, row by row, without the padding).

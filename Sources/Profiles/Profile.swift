@@ -98,14 +98,18 @@ public struct Profile: Sendable, Equatable {
     public var preset: String
     /// Static renditions made after the video is ready.
     public var downloads: DownloadSpec
+    /// Scrubbing previews; nil when the profile turns them off (`storyboard: off`).
+    public var storyboard: StoryboardSpec?
 
     public init(
         name: String, rungs: [RungSpec], audio: AudioSpec = .standard,
         segmentDuration: Double = ProfileDefaults.segmentDuration,
         keyframeInterval: Double = ProfileDefaults.keyframeInterval,
         preset: String = ProfileDefaults.preset,
-        downloads: DownloadSpec = .off
+        downloads: DownloadSpec = .off,
+        storyboard: StoryboardSpec? = .standard
     ) {
+        self.storyboard = storyboard
         self.name = name
         self.rungs = rungs
         self.audio = audio

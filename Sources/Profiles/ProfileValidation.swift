@@ -4,7 +4,8 @@ import Yams
 /// Turns a composed YAML tree into a `Profile`, collecting every problem (with the line and
 /// column of the node at fault) instead of stopping at the first one.
 struct ProfileReader {
-    static let topLevelKeys = ["name", "segment_duration", "keyframe_interval", "preset", "audio", "rungs", "downloads"]
+    static let topLevelKeys = ["name", "segment_duration", "keyframe_interval", "preset", "audio", "rungs", "storyboard", "downloads"]
+    static let storyboardKeys = ["enabled", "interval", "width", "columns", "rows"]
     static let downloadKeys = ["video", "audio"]
     static let audioKeys = ["codec", "bitrate", "channels", "sample_rate"]
     static let rungKeys = ["name", "height", "bitrate", "peak", "profile", "level", "max_fps"]
@@ -56,13 +57,66 @@ struct ProfileReader {
         if let node = fields.value("downloads"), !isNull(node) {
             downloads = readDownloads(node, rungs: rungs) ?? downloads
         }
+        let storyboard = fields.value("storyboard").map { readStoryboard($0) } ?? .standard
 
         guard issues.isEmpty else { return nil }
         return Profile(
             name: name, rungs: rungs, audio: audio,
             segmentDuration: segmentDuration, keyframeInterval: keyframeInterval, preset: preset,
-            downloads: downloads
+            downloads: downloads, storyboard: storyboard
         )
+    }
+
+    // MARK: Storyboard
+
+    /// `storyboard: off` (or false, no), `storyboard: on`, or a mapping of its keys (`enabled: false`
+    /// turns it off too). Absent keys take `StoryboardSpec.standard`'s values.
+    private mutating func readStoryboard(_ node: Node) -> StoryboardSpec? {
+        if let scalar = node.scalar {
+            switch scalar.string.lowercased() {
+            case "off", "false", "no": return nil
+            case "on", "true", "yes": return .standard
+            default:
+                report("storyboard must be 'off', 'on' or a mapping of interval, width, columns and rows, got \(describe(node))", at: node)
+                return nil
+            }
+        }
+        guard let fields = fields(of: node, context: "storyboard: ", allowed: Self.storyboardKeys) else { return nil }
+        var enabled = true
+        if let text = string("enabled", in: fields)?.lowercased() {
+            switch text {
+            case "true", "yes", "on": enabled = true
+            case "false", "no", "off": enabled = false
+            default: report("storyboard: enabled must be true or false, got '\(text)'", at: fields.value("enabled"))
+            }
+        }
+        let standard = StoryboardSpec.standard
+        let interval = positiveNumber("interval", in: fields, unit: " seconds")
+        if let interval, !StoryboardSpec.intervalRange.contains(interval) {
+            report("storyboard: interval must be between \(format(StoryboardSpec.intervalRange.lowerBound)) and "
+                + "\(format(StoryboardSpec.intervalRange.upperBound)) seconds, got \(format(interval))", at: fields.value("interval"))
+        }
+        let width = positiveInt("width", in: fields)
+        if let width {
+            if !StoryboardSpec.widthRange.contains(width) {
+                report("storyboard: width must be between \(StoryboardSpec.widthRange.lowerBound) and "
+                    + "\(StoryboardSpec.widthRange.upperBound) pixels, got \(width)", at: fields.value("width"))
+            } else if width % 2 != 0 {
+                report("storyboard: width must be even (4:2:0 pictures need even sizes), got \(width)", at: fields.value("width"))
+            }
+        }
+        var grid: [String: Int] = [:]
+        for key in ["columns", "rows"] {
+            guard let count = positiveInt(key, in: fields) else { continue }
+            if !StoryboardSpec.gridRange.contains(count) {
+                report("storyboard: \(key) must be between \(StoryboardSpec.gridRange.lowerBound) and "
+                    + "\(StoryboardSpec.gridRange.upperBound), got \(count)", at: fields.value(key))
+            }
+            grid[key] = count
+        }
+        guard enabled else { return nil }
+        return StoryboardSpec(interval: interval ?? standard.interval, width: width ?? standard.width,
+                              columns: grid["columns"] ?? standard.columns, rows: grid["rows"] ?? standard.rows)
     }
 
     // MARK: Audio

@@ -43,7 +43,9 @@ func buildRouter(_ dependencies: ServerDependencies) throws -> Router<ReelReques
     let settings = dependencies.settings, layout = settings.layout
     let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: EdgeMiddleware(metrics: dependencies.metrics))
-    try PageRoutes(embedFrameAncestors: settings.embedFrameAncestors).register(on: router)
+    if settings.tls != nil && settings.hstsMaxAge > 0 { router.add(middleware: HSTSMiddleware(maxAge: settings.hstsMaxAge)) }
+    try PageRoutes(embedFrameAncestors: settings.embedFrameAncestors,
+                   scheme: ForwardedScheme(tls: settings.tls != nil, trusted: settings.trustedProxies)).register(on: router)
     HealthRoutes(catalog: dependencies.catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: dependencies.metrics,
                  auth: dependencies.auth, metricsPublic: settings.metricsPublic).register(on: router)
     TusRoutes(store: dependencies.store, auth: dependencies.auth).register(on: router)

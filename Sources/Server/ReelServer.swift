@@ -2,25 +2,32 @@ import Catalog
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 import Storage
 
 /// The HTTP front end: pages, tus and plain uploads, the videos API, the streaming handler, health and
-/// metrics, on one port.
+/// metrics, on one port: plain HTTP/1.1, or with `tls_certificate`/`tls_key` HTTP/2 and HTTP/1.1 over TLS
+/// (plus, with `http_redirect_port`, a plain listener that redirects to it).
 public struct ReelServer: Sendable {
     public let settings: ServerSettings
     public let catalog: any Catalog
     public let metrics: ServerMetrics
     let logger: Logger
 
-    public init(settings: ServerSettings, catalog: any Catalog, logger: Logger) {
+    /// The certificate and key when TLS is on, read once here (a bad pair stops the start with its reason).
+    let certificates: CertificateStore?
+
+    public init(settings: ServerSettings, catalog: any Catalog, logger: Logger) throws {
         self.settings = settings
         self.catalog = catalog
         self.metrics = ServerMetrics()
         self.logger = logger
+        certificates = try settings.tls.map { try CertificateStore(files: $0, logger: logger) }
     }
 
     /// Builds the application; `run()` serves it until SIGTERM/SIGINT.
@@ -38,17 +45,36 @@ public struct ReelServer: Sendable {
         let logger = logger
         // One that stops reading a response is disconnected after `sendTimeout` without progress.
         let sendTimeout = TimeAmount.nanoseconds(Int64(settings.sendTimeout * 1e9))
-        let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
-                                        SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout)],
-            idleTimeout: .seconds(120))
+        let server: HTTPServerBuilder
+        if let certificates {
+            // TLS: HTTP/2 or HTTP/1.1 by ALPN. Files are read and written by FileBodyHandler (no sendfile
+            // through TLS or into HTTP/2 frames); on HTTP/2 the handlers run per stream.
+            let streams = HTTP1Channel.Configuration(
+                additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
+                                            SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout),
+                                            FileBodyHandler(logger: logger)],
+                idleTimeout: .seconds(120))
+            server = try .http2Upgrade(tlsConfiguration: certificates.serverConfiguration(),
+                                       configuration: .init(idleTimeout: .seconds(120), streamConfiguration: streams))
+        } else {
+            let http1 = HTTP1Channel.Configuration(
+                additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
+                                            SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout)],
+                idleTimeout: .seconds(120))
+            // Always able to send file regions: files above 8 MiB leave that way even with `sendfile` off.
+            server = .http1WithSendfile(configuration: http1)
+        }
         var app = Application(
             router: router,
-            // Always able to send file regions: files above 8 MiB leave that way even with `sendfile` off.
-            server: .http1WithSendfile(configuration: http1),
+            server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: dependencies.store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
+        // Always: SIGHUP (`systemctl reload`) must never end the server, with TLS or without.
+        app.addServices(CertificateReloader(store: certificates, logger: logger))
+        if let certificates, let redirect = settings.redirectPort {
+            app.addServices(HTTPSRedirect.application(host: settings.host, port: redirect, httpsPort: settings.port, logger: logger))
+        }
         return app
     }
 
@@ -82,6 +108,36 @@ struct UploadSweeper: Service {
                 let removed = (try? await store.sweep()) ?? 0
                 if removed > 0 { logger.info("upload sweep", metadata: ["removed": "\(removed)"]) }
                 try await Task.sleep(for: .seconds(interval))
+            }
+        }
+    }
+}
+
+/// Reads the certificate and key again on SIGHUP (what `systemctl reload` and certbot's deploy hooks send)
+/// and when either file changes (checked every 30 s), for new connections; open ones keep theirs.
+struct CertificateReloader: Service {
+    let store: CertificateStore?
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        try? await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in hangups {
+                        if let store { store.reload(force: true) } else { logger.info("SIGHUP: no TLS certificate to reload") }
+                    }
+                }
+                if let store {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(30))
+                            store.reload(force: false)
+                        }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
             }
         }
     }

@@ -57,6 +57,14 @@ public struct ServerSettings: Sendable {
     /// `EmbedPolicy`. `*` (the default) lets any site embed public videos; the other pages are framed by
     /// this origin only.
     public var embedFrameAncestors: String
+    /// Built-in TLS (`tls_certificate`, `tls_key`): HTTP/2 and HTTP/1.1 over TLS on `port`; nil: plain HTTP.
+    public var tls: CertificateStore.Files? = nil
+    /// With TLS, a plain-HTTP listener on this port that redirects to https (`http_redirect_port`).
+    public var redirectPort: Int? = nil
+    /// With TLS, `Strict-Transport-Security: max-age=` this many seconds (`hsts_max_age`; 0: not sent).
+    public var hstsMaxAge: Int = 15_552_000
+    /// Addresses whose `X-Forwarded-Proto` is believed (`trusted_proxies`): the TLS-terminating balancer.
+    public var trustedProxies: [AddressRange] = []
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,

@@ -15,7 +15,10 @@ import Foundation
 ///     <root>/hls/<video>/<rendition>/index.m3u8  each rendition's playlist
 ///     <root>/hls/<video>/poster.jpg           the poster, when the video has one
 ///     <root>/hls/<video>/download/<rung>.mp4  the downloads the profile offers (and download/audio.m4a)
+///     <root>/hls/<video>/storyboard.vtt       the storyboard's WebVTT index (`#xywh=` cues), when it has one
+///     <root>/hls/<video>/storyboard/<n>.jpg   its sprite sheets, named by their first thumbnail's number
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
+///     <root>/hls/<video>/parts/storyboard/<piece>.json  the thumbnails each piece made (to write the index)
 ///     <root>/hls/<video>/parts/caption-timeline  the segment boundaries captions are cut to
 ///     <root>/hls/<video>/subs-<track>/        a caption track's WebVTT segments and playlist
 ///     <root>/captions/<video>/<track>.json    caption tracks (cues), uploaded or extracted
@@ -60,6 +63,11 @@ public struct StorageLayout: Sendable, Equatable {
     public func posterFile(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("poster.jpg") }
     /// The static renditions offered as downloads (`<rung>.mp4`, `audio.m4a`), made after the video is ready.
     public func downloadsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("download", isDirectory: true) }
+    public func storyboardIndex(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("storyboard.vtt") }
+    /// Beside the pieces' rendition manifests, in a folder of its own so their reader never meets it.
+    public func storyboardManifests(video: String) -> URL {
+        partsDirectory(video: video).appendingPathComponent("storyboard", isDirectory: true)
+    }
     public func partsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("parts", isDirectory: true) }
     /// What a finished (or, with a `.partial` piece name, a running) piece wrote.
     public func partManifest(video: String, piece: String) -> URL {

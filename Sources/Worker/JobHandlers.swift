@@ -103,6 +103,14 @@ struct JobHandlers {
             scope: .videoChunk(range.first, range.end, rungs: range.rungs), limits: settings.limits,
             deadline: settings.deadline(forMediaSeconds: pieceSeconds(range, video: video)),
             progress: { control.report($0.fraction) }, isCancelled: { control.isCancelled })
+        if let storyboard = result.storyboard {
+            if let error = storyboard.error { logger.warning("storyboard of \(video.id) piece \(range.pieceName): \(error)") }
+            do {
+                try publisher.saveStoryboard(storyboard, video: video.id, piece: range.pieceName)
+            } catch {
+                logger.warning("storyboard of \(video.id) piece \(range.pieceName) not recorded: \(error)")
+            }
+        }
         try publisher.saveManifest(result.parts, video: video.id, piece: range.pieceName)
         return JobOutcome()
     }
@@ -180,6 +188,14 @@ struct JobHandlers {
                 playlistPath: settings.layout.relative(settings.layout.renditionPlaylist(video: video.id, rendition: r.name)))
         }
         let segments = HLSAssembler.contiguousSegments(HLSAssembler.timing(renditions))
+        // A storyboard is an extra: without it the video is still ready.
+        do {
+            if let count = try publisher.publishStoryboard(video: video.id, renditions: renditions) {
+                logger.info("storyboard of \(video.id): \(count) thumbnails")
+            }
+        } catch {
+            logger.warning("storyboard of \(video.id) not written: \(error)")
+        }
         logger.info("finalized \(video.id): \(renditions.count) renditions, \(segments) segments")
         // Downloads are a job of their own, after the video is ready: playback never waits for them, and
         // their failure (retried by the queue) cannot fail a video that plays.

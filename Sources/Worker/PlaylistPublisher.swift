@@ -31,6 +31,28 @@ struct PlaylistPublisher {
 
     private static let partial = ".partial"
 
+    // MARK: storyboard
+
+    func saveStoryboard(_ part: StoryboardPart, video: String, piece: String) throws {
+        try AtomicFile.write(try JSONEncoder().encode(part),
+                             to: layout.storyboardManifests(video: video).appendingPathComponent("\(piece).json"))
+    }
+
+    /// Writes `storyboard.vtt` from every piece's thumbnails, each cue ending at the next thumbnail or
+    /// the end of the video. Returns the number of thumbnails, nil when the pieces made none.
+    func publishStoryboard(video: String, renditions: [RenditionSummary]) throws -> Int? {
+        let dir = layout.storyboardManifests(video: video)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return nil }
+        let parts = try names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().map { name in
+            try JSONDecoder().decode(StoryboardPart.self, from: Data(contentsOf: dir.appendingPathComponent(name)))
+        }
+        guard let merged = StoryboardIndex.merge(parts) else { return nil }
+        let duration = (renditions.first { $0.kind == "video" } ?? renditions.first)?.totalDuration ?? 0
+        try StoryboardIndex.write(tiles: merged.tiles, interval: merged.interval, duration: duration,
+                                  to: layout.hlsDirectory(video: video))
+        return merged.tiles.count
+    }
+
     func manifests(video: String) throws -> [RenditionSummary] {
         let dir = layout.partsDirectory(video: video)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }

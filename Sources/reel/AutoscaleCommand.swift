@@ -26,7 +26,7 @@ struct AutoscaleCommand: AsyncParsableCommand {
     var workerOptions: [String] = []
 
     func run() async throws {
-        let logger = makeLogger("reel.autoscale")
+        let logger = try data.logger("reel.autoscale")
         let settings = try data.settings()
         let (config, _) = try scaling.scalingConfig(settings)
         let catalog = try await data.openCatalog(logger: logger, waitFor: 300)

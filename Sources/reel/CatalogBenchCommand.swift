@@ -41,7 +41,7 @@ extension CatalogCommand {
 
         func run() async throws {
             let url = try data.catalogURL()
-            let logger = makeLogger("reel.catalog")
+            let logger = try data.logger("reel.catalog")
             do {
                 let setup = try await CatalogConnector.open(url: url, logger: logger)
                 defer { (setup as? PostgresCatalog)?.close() }

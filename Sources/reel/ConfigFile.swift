@@ -51,7 +51,8 @@ struct Settings {
         "min_workers", "max_workers", "target_cpu", "backlog_per_worker", "scale_out_cooldown", "scale_in_cooldown",
         "warmup", "cpu_window", "autoscale_interval", "drain_timeout", "hang_after", "lease_duration",
         "max_duration", "max_dimension", "max_frame_rate", "max_streams", "max_chunks",
-        "job_timeout_factor", "job_timeout_min", "stall_timeout",
+        "job_timeout_factor", "job_timeout_min", "stall_timeout", "log_format",
+        "tls_certificate", "tls_key", "http_redirect_port", "hsts_max_age", "trusted_proxies",
     ]
 
     /// flag ?? REEL_<KEY> ?? file[key]; an empty value counts as unset. Paths get `~` expanded.

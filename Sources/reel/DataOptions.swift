@@ -18,6 +18,15 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (default: $REEL_CONFIG, or ./reel.yaml when present).")
     var config: String?
 
+    @Option(name: .long, help: "Log lines as text or json (default: $REEL_LOG_FORMAT, the config file's log_format, or text).")
+    var logFormat: String?
+
+    /// A logger for the command; the first one sets how the process logs (`LogOutput`).
+    func logger(_ label: String) throws -> Logger {
+        do { try LogOutput.bootstrap(flag: logFormat, configPath: config) } catch { throw ValidationError("\(error)") }
+        return makeLogger(label)
+    }
+
     func settings() throws -> Settings {
         do { return try Settings.load(configPath: config) } catch { throw ValidationError("\(error)") }
     }

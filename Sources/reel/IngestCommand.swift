@@ -17,7 +17,7 @@ struct IngestCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let catalog = try await options.openCatalog(logger: makeLogger("reel.ingest"))
+        let catalog = try await options.openCatalog(logger: options.logger("reel.ingest"))
         var videos: [VideoRecord] = []
         var failed = false
         for file in files {

@@ -17,7 +17,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "upload (upload, list, read) or admin (also delete and retry).") var scope: APIKeyScope = .upload
 
         func run() async throws {
-            let catalog = try await data.openCatalog(logger: makeLogger("reel.keys"))
+            let catalog = try await data.openCatalog(logger: data.logger("reel.keys"))
             let key = Authenticator.newKey()
             let record = try await catalog.createAPIKey(name: name, scope: scope, secretHash: key.hash)
             print(key.secret)
@@ -31,7 +31,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let keys = try await data.openCatalog(logger: makeLogger("reel.keys")).apiKeys()
+            let keys = try await data.openCatalog(logger: data.logger("reel.keys")).apiKeys()
             if json {
                 struct Shown: Encodable { var id, name, scope: String; var createdAt: Date; var revokedAt: Date? }
                 try printJSON(keys.map { Shown(id: $0.id, name: $0.name, scope: $0.scope.rawValue, createdAt: $0.createdAt, revokedAt: $0.revokedAt) })
@@ -50,7 +50,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The key's id (see 'reel keys list').") var id: String
 
         func run() async throws {
-            try await data.openCatalog(logger: makeLogger("reel.keys")).revokeAPIKey(id: id)
+            try await data.openCatalog(logger: data.logger("reel.keys")).revokeAPIKey(id: id)
             print("revoked \(id)")
         }
     }

@@ -16,7 +16,7 @@ struct JobsCommand: AsyncParsableCommand {
         @Flag(help: "JSON output.") var json = false
 
         func run() async throws {
-            let catalog = try await options.openCatalog(logger: makeLogger("reel.jobs"))
+            let catalog = try await options.openCatalog(logger: options.logger("reel.jobs"))
             var states: Set<JobState>?
             if let state {
                 guard let parsed = JobState(rawValue: state) else { throw ValidationError("unknown state '\(state)'") }
@@ -39,7 +39,7 @@ struct JobsCommand: AsyncParsableCommand {
         @Flag(help: "JSON output.") var json = false
 
         func run() async throws {
-            let catalog = try await options.openCatalog(logger: makeLogger("reel.jobs"))
+            let catalog = try await options.openCatalog(logger: options.logger("reel.jobs"))
             guard let job = try await catalog.job(id: id) else {
                 printError("reel: no job \(id)")
                 throw ExitCode.failure
@@ -80,7 +80,7 @@ struct JobsCommand: AsyncParsableCommand {
 
     /// Runs an operator's action on the catalog; a refusal (wrong state, no such job) is a sentence and exit 1.
     static func steer(_ options: DataOptions, _ done: String, _ action: (any Catalog) async throws -> Void) async throws {
-        let catalog = try await options.openCatalog(logger: makeLogger("reel.jobs"))
+        let catalog = try await options.openCatalog(logger: options.logger("reel.jobs"))
         do { try await action(catalog) } catch let error as CatalogError {
             printError("reel: \(error)")
             throw ExitCode.failure
@@ -101,7 +101,7 @@ struct VideosCommand: AsyncParsableCommand {
         @Flag(help: "JSON output.") var json = false
 
         func run() async throws {
-            let catalog = try await options.openCatalog(logger: makeLogger("reel.videos"))
+            let catalog = try await options.openCatalog(logger: options.logger("reel.videos"))
             let filter = try state.map { s -> VideoState in
                 guard let v = VideoState(rawValue: s) else { throw ValidationError("unknown state '\(s)'") }
                 return v
@@ -131,7 +131,7 @@ struct VideosCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let catalog = try await options.openCatalog(logger: makeLogger("reel.videos"))
+            let catalog = try await options.openCatalog(logger: options.logger("reel.videos"))
             guard let video = try await catalog.video(id: id) else {
                 printError("reel: no video \(id)")
                 throw ExitCode.failure

@@ -7,6 +7,7 @@ struct Reel: AsyncParsableCommand {
         abstract: "Reel turns uploaded videos into adaptive HLS.",
         subcommands: [ProbeCommand.self, TranscodeCommand.self, ProfilesCommand.self, IngestCommand.self,
                       WorkerCommand.self, JobsCommand.self, VideosCommand.self,
-                      ServeCommand.self, UpCommand.self, KeysCommand.self, AutoscaleCommand.self, CatalogCommand.self]
+                      ServeCommand.self, UpCommand.self, KeysCommand.self, AutoscaleCommand.self, CatalogCommand.self,
+                      BackupCommand.self, RestoreCommand.self, VerifyCommand.self]
     )
 }

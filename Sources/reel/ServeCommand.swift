@@ -28,6 +28,11 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Sites that may show /embed/{id} in a frame: CSP frame-ancestors sources, e.g. \"'self' https://blog.example\" (default *: any).") var embedFrameAncestors: String?
     @Option(help: "Largest caption file (WebVTT or SRT) accepted, e.g. 2MiB (default 2MiB).") var maxCaptionSize: String?
     @Option(help: "Caption tracks one video may have (default 50).") var maxCaptionsPerVideo: Int?
+    @Option(help: "TLS certificate chain (PEM): serve HTTP/2 and HTTP/1.1 over TLS on --port (with --tls-key).") var tlsCertificate: String?
+    @Option(help: "TLS private key (PEM) of --tls-certificate.") var tlsKey: String?
+    @Option(help: "With TLS, also listen for plain HTTP on this port and redirect it to https (GET / answers 200).") var httpRedirectPort: Int?
+    @Option(help: "With TLS, Strict-Transport-Security max-age in seconds (default 15552000, 180 days; 0: not sent).") var hstsMaxAge: Int?
+    @Option(help: "Addresses/CIDRs of TLS-terminating proxies whose X-Forwarded-Proto is believed, comma-separated.") var trustedProxies: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -50,7 +55,7 @@ struct ServerOptions: ParsableArguments {
             let captionsPerVideo = try settings.int(maxCaptionsPerVideo, "max_captions_per_video", default: 50)
             guard captionsPerVideo >= 1 else { throw ValidationError("max_captions_per_video must be at least 1") }
             guard sendTimeoutSeconds > 0 else { throw ValidationError("send_timeout must be more than 0") }
-            return ServerSettings(
+            var server = ServerSettings(
                 host: settings.string(host, "host") ?? "0.0.0.0",
                 port: try settings.int(port, "port", default: 5000),
                 layout: layout,
@@ -75,6 +80,28 @@ struct ServerOptions: ParsableArguments {
                 embedFrameAncestors: try EmbedPolicy.frameAncestors(settings.string(embedFrameAncestors, "embed_frame_ancestors") ?? "*"),
                 maxCaptionBytes: Int(captionBytes),
                 maxCaptionsPerVideo: captionsPerVideo)
+            let certificate = settings.string(tlsCertificate, "tls_certificate"), key = settings.string(tlsKey, "tls_key")
+            switch (certificate, key) {
+            case let (certificate?, key?): server.tls = .init(certificate: certificate, key: key)
+            case (nil, nil): break
+            default: throw ValidationError("tls_certificate and tls_key go together: give both, or neither for plain HTTP")
+            }
+            let redirect = try settings.int(httpRedirectPort, "http_redirect_port", default: 0)
+            if redirect != 0 {
+                guard server.tls != nil else { throw ValidationError("http_redirect_port needs TLS (tls_certificate and tls_key)") }
+                guard (1...65535).contains(redirect), redirect != server.port else {
+                    throw ValidationError("http_redirect_port must be a port (1-65535) other than port")
+                }
+                server.redirectPort = redirect
+            }
+            server.hstsMaxAge = try settings.int(hstsMaxAge, "hsts_max_age", default: 15_552_000)
+            guard server.hstsMaxAge >= 0 else { throw ValidationError("hsts_max_age must be 0 or more") }
+            do {
+                server.trustedProxies = try AddressRange.list(settings.string(trustedProxies, "trusted_proxies") ?? "")
+            } catch let error as TLSSetupError {
+                throw ValidationError("trusted_proxies: \(error)")
+            }
+            return server
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         } catch let error as EmbedPolicy.Invalid {
@@ -92,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let logger = makeLogger("reel.serve")
+        let logger = try data.logger("reel.serve")
         let settings = try server.serverSettings(data: data)
         let catalog = try await data.openCatalog(logger: logger, waitFor: 300)
         try await ReelServer(settings: settings, catalog: catalog, logger: logger).run()

@@ -19,7 +19,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Rendition profile for the workers (default: default, or profile / $REEL_PROFILE).") var profile: String?
 
     func run() async throws {
-        let logger = makeLogger("reel.up")
+        let logger = try data.logger("reel.up")
         let settings = try server.serverSettings(data: data)
         let config = try data.settings()
         let catalog = try await data.openCatalog(logger: logger, waitFor: 300)

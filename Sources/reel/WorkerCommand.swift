@@ -26,7 +26,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: .hidden) var audioPublishInterval: Double = 2
 
     func run() async throws {
-        let logger = makeLogger("reel.worker")
+        let logger = try options.logger("reel.worker")
         let catalog = try await options.openCatalog(logger: logger, waitFor: 300)
         let config = try options.settings()
         var settings = WorkerSettings(layout: options.layout, profile: try loadProfile(config.string(profile, "profile") ?? "default"))

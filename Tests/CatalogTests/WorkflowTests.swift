@@ -321,4 +321,36 @@ struct WorkflowTests {
         await #expect(throws: CatalogError.notFound("video \(first.id)")) { try await f.catalog.deleteVideo(id: first.id) }
         #expect(try await f.catalog.queueDepth()[.queued] == 2)
     }
+
+    @Test(arguments: Backend.available) func requeueStartsAVideoAgainFromItsOriginal(_ backend: Backend) async throws {
+        let f = try await CatalogFixture.make(backend)
+        let (video, finalize, chunks) = try await planned(f)
+        for _ in chunks {
+            let claimed = try #require(try await f.claim(kinds: [.videoChunk]))
+            try await f.catalog.complete(claimed.lease, outcome: JobOutcome())
+        }
+        let last = try #require(try await f.claim(kinds: [.finalize]))
+        #expect(last.job.id == finalize.id)
+        let rendition = RenditionRecord(videoId: video.id, name: "360p", kind: "video", width: 640, height: 360,
+                                        codecs: "avc1.4d401e", bandwidth: 500_000, averageBandwidth: 400_000, playlistPath: "360p/index.m3u8")
+        try await f.catalog.complete(last.lease, outcome: JobOutcome(video: VideoUpdate(state: .ready), renditions: [rendition]))
+        let ready = try await f.video(id: video.id)
+        let made = try await f.catalog.renditions(videoId: video.id)
+        #expect(ready.state == .ready && ready.readyAt != nil && made.count == 1)
+
+        f.clock.advance(5)
+        try await f.catalog.requeue(videoId: video.id, jobs: [NewJob(kind: .plan)])
+        let again = try await f.video(id: video.id)
+        #expect(again.state == .queued && again.progress == 0 && again.publishedSegments == 0)
+        #expect(again.readyAt == nil && again.playableAt == nil && again.error == nil && again.updatedAt == f.clock.now)
+        #expect((again.title, again.originalPath, again.sha256, again.ownerKeyId, again.createdAt) ==
+                (ready.title, ready.originalPath, ready.sha256, ready.ownerKeyId, ready.createdAt))
+        #expect(try await f.catalog.renditions(videoId: video.id).isEmpty)
+        let jobs = try await f.catalog.jobs(videoId: video.id, states: nil, limit: 10)
+        #expect(jobs.map(\.kind) == [.plan] && jobs.map(\.state) == [.queued])
+        let plan = try #require(try await f.claim())
+        #expect(plan.job.videoId == video.id && plan.job.kind == .plan)
+        #expect(try await f.video(id: video.id).state == .processing)
+        await #expect(throws: CatalogError.notFound("video nope")) { try await f.catalog.requeue(videoId: "nope", jobs: []) }
+    }
 }

@@ -20,7 +20,7 @@ struct APIObjectTests {
 
     static let video = API.Video(id: "v", title: "t", filename: nil, visibility: "public", state: "queued", progress: 0,
                                  durationSeconds: nil, sizeBytes: 1, sha256: nil, renditions: [], downloads: [], posterUrl: nil,
-                                 playbackUrl: nil, playable: false, error: nil, createdAt: "2025-01-01T00:00:00Z",
+                                 playbackUrl: nil, storyboardUrl: nil, playable: false, error: nil, createdAt: "2025-01-01T00:00:00Z",
                                  playableAt: nil, readyAt: nil)
 
     static let caption = API.Caption(CaptionTrack(id: "c", language: "en", label: "English", source: .upload, isDefault: false,
@@ -58,7 +58,7 @@ struct APIObjectTests {
     @Test("Absent values are null, and the /readyz checks are left out when not shown")
     func nulls() throws {
         let video = try Self.object(Self.video)
-        for member in ["filename", "durationSeconds", "sha256", "posterUrl", "playbackUrl", "error", "playableAt", "readyAt"] {
+        for member in ["filename", "durationSeconds", "sha256", "posterUrl", "playbackUrl", "storyboardUrl", "error", "playableAt", "readyAt"] {
             #expect(video[member] is NSNull, "\(member)")
         }
         #expect(try Self.object(API.VideoPage(items: [], limit: 1, offset: 0, next: nil))["next"] is NSNull)

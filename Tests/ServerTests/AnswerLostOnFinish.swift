@@ -20,6 +20,7 @@ struct AnswerLostOnFinish: Catalog {
     func storedBytes(ownerKeyId: String) async throws -> Int64 { try await base.storedBytes(ownerKeyId: ownerKeyId) }
     func renditions(videoId: String) async throws -> [RenditionRecord] { try await base.renditions(videoId: videoId) }
     func deleteVideo(id: String) async throws { try await base.deleteVideo(id: id) }
+    func requeue(videoId: String, jobs: [NewJob]) async throws { try await base.requeue(videoId: videoId, jobs: jobs) }
     func claim(owner: String, leaseDuration: TimeInterval, kinds: Set<JobKind>?) async throws -> ClaimedJob? {
         try await base.claim(owner: owner, leaseDuration: leaseDuration, kinds: kinds)
     }

@@ -31,6 +31,19 @@ struct StreamingPieceTests {
         #expect(MediaPath.parse(["v", "poster.jpg"])?.contentType == "image/jpeg")
     }
 
+    @Test("The storyboard index and its sheets are their own kind: kept an hour, not for ever like caption segments")
+    func storyboardFiles() {
+        let index = MediaPath.parse(["v", "storyboard.vtt"])
+        #expect(index?.kind == .storyboard)
+        #expect(index?.contentType == "text/vtt; charset=utf-8")
+        let sheet = MediaPath.parse(["v", "storyboard", "12.jpg"])
+        #expect(sheet?.kind == .storyboard)
+        #expect(sheet?.contentType == "image/jpeg")
+        // A caption track's WebVTT segments stay immutable, whatever they are called.
+        #expect(MediaPath.parse(["v", "subs-x", "storyboard.vtt"])?.kind == .subtitles)
+        #expect(MediaPath.parse(["v", "storyboard", "x.m4s"])?.kind == .segment)
+    }
+
     @Test("Range headers", arguments: [
         ("bytes=0-99", ByteRangeRequest.satisfiable(0...99)),
         ("bytes=100-", .satisfiable(100...999)),

@@ -92,10 +92,13 @@ class ReelServer:
             return f"(no server log: {exc})"
         return f"--- reel up log ({self.log}), last {chars} chars ---\n{text[-chars:]}"
 
-    def api(self, path: str, timeout: float = 10):
-        """GET a JSON API path with the admin key; returns (status, parsed body or text)."""
-        req = urllib.request.Request(self.url(path), headers={
-            "Authorization": f"Bearer {self.key}", "Accept": "application/json"})
+    def api(self, path: str, timeout: float = 10, method: str = "GET", body: bytes | None = None,
+            content_type: str | None = None):
+        """A JSON API request with the admin key (GET unless told); returns (status, parsed body or text)."""
+        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(self.url(path), data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")

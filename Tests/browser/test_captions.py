@@ -6,12 +6,18 @@ loudly once Chromium does). What Chromium can check today: the captioned master 
 Chromium's own WebVTT parser reads the segment holding the cue (header with X-TIMESTAMP-MAP included) and
 makes the cue active at its time while the video plays.
 
-Uses pages_support's `reel up` (server and one worker) and a desktop Chromium; no JavaScript player.
+The watch page (and the embed page) therefore make the master's SUBTITLES renditions into text tracks
+themselves (`ReelPlayer.captions` in player.js, which also serves Firefox): the last tests check that the
+watch page lists both uploaded tracks (English shown, French listed) and shows the English cue at its time
+on the fMP4 timeline (source time + the X-TIMESTAMP-MAP offset).
+
+Uses pages_support's `reel up` (server and one worker) and a desktop Chromium.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -23,6 +29,8 @@ PLAY_TIMEOUT_S = 30
 
 CUE_TEXT = "Reel caption at two seconds"
 VTT = f"WEBVTT\n\n00:00:02.000 --> 00:00:05.000\n{CUE_TEXT}\n"
+FRENCH_TEXT = "Sous-titre à trois secondes"
+SRT = f"1\n00:00:03,000 --> 00:00:06,000\n{FRENCH_TEXT}\n"
 
 # The <video>'s text tracks and what is active now.
 TRACKS_JS = """
@@ -40,25 +48,19 @@ return {
 """
 
 
-def _request(server, method: str, path: str, body: bytes | None = None, content_type: str | None = None):
-    headers = {"Authorization": f"Bearer {server.key}"}
-    if content_type:
-        headers["Content-Type"] = content_type
-    req = urllib.request.Request(server.url(path), data=body, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        return resp.status, json.loads(resp.read() or b"null")
-
-
 @pytest.fixture(scope="module")
 def captioned(reel_server) -> dict:
     server = reel_server
-    status, video = _request(server, "PUT", "/v1/videos?filename=landscape.mp4&title=Captioned",
-                             (FIXTURES_DIR / "landscape.mp4").read_bytes(), "application/octet-stream")
+    status, video = server.api("/v1/videos?filename=landscape.mp4&title=Captioned", 120, "PUT",
+                               (FIXTURES_DIR / "landscape.mp4").read_bytes(), "application/octet-stream")
     assert status == 201, video
     vid = video["id"]
-    status, track = _request(server, "POST", f"/v1/videos/{vid}/captions?lang=en&label=English&default=true",
-                             VTT.encode(), "text/vtt")
+    status, track = server.api(f"/v1/videos/{vid}/captions?lang=en&label=English&default=true", 30, "POST",
+                               VTT.encode(), "text/vtt")
     assert status == 201, track
+    status, french = server.api(f"/v1/videos/{vid}/captions?lang=fr&label=Fran%C3%A7ais", 30, "POST",
+                                SRT.encode(), "application/x-subrip")
+    assert status == 201, french
 
     def ready():
         code, body = server.api(f"/v1/videos/{vid}")
@@ -76,7 +78,10 @@ def captioned(reel_server) -> dict:
             if CUE_TEXT in resp.read().decode():
                 holding.append(base + name)
     assert holding, f"no caption segment of {base} holds the cue"
-    return {"id": vid, "track": track, "segment": holding[0]}
+    with urllib.request.urlopen(server.url(holding[0]), timeout=30) as resp:
+        ticks = re.search(r"X-TIMESTAMP-MAP=MPEGTS:(\d+)", resp.read().decode())
+    assert ticks, f"{holding[0]} has no X-TIMESTAMP-MAP"
+    return {"id": vid, "track": track, "segment": holding[0], "offset": int(ticks.group(1)) / 90000}
 
 
 def _open(driver, server, vid: str, track_src: str | None = None) -> None:
@@ -146,3 +151,38 @@ def test_native_hls_lists_the_text_track(reel_server, desktop, captioned):
 
     track = wait_until(listed, 15, "the English text track to be listed", poll=0.2, diagnose=_diagnose(desktop))
     assert track["label"] == "English", track
+
+
+# The watch page's <video> (id "player"): its text tracks, and the cues active now.
+PAGE_TRACKS_JS = TRACKS_JS.replace("getElementById('captioned')", "getElementById('player')") \
+    .replace("return {", "if (arguments[0] && v.paused && v.readyState >= 2) { v.muted = true; v.play(); }\n"
+             "return {captionsError: v.dataset.captionsError || null, ", 1)
+
+
+def test_watch_page_lists_the_tracks_and_shows_the_cue(reel_server, desktop, captioned):
+    desktop.get(reel_server.url(f"/watch/{captioned['id']}"))
+
+    def state():
+        s = desktop.execute_script(PAGE_TRACKS_JS, True)
+        if s and (s["error"] or s["captionsError"]):
+            raise AssertionError(f"the watch page failed: {s}")
+        return s
+
+    def cue_active():
+        s = state()
+        for t in (s or {}).get("tracks", []):
+            for cue in t["active"]:
+                if CUE_TEXT in cue["text"]:
+                    return {**s, "cue": cue}
+        return None
+
+    diagnose = lambda: json.dumps(desktop.execute_script(PAGE_TRACKS_JS, False), indent=1) + "\n" + console(desktop)  # noqa: E731
+    seen = wait_until(cue_active, PLAY_TIMEOUT_S, f"the watch page to show '{CUE_TEXT}'", poll=0.1, diagnose=diagnose)
+    listed = {(t["kind"], t["language"], t["label"], t["mode"]) for t in seen["tracks"]}
+    assert listed == {("subtitles", "en", "English", "showing"), ("subtitles", "fr", "Français", "hidden")}, seen
+    # On the media timeline: the source's 2 s plus the offset the segments' X-TIMESTAMP-MAP gives.
+    offset = captioned["offset"]
+    assert 0 < offset < 0.5, captioned
+    assert seen["cue"]["start"] == pytest.approx(2.0 + offset, abs=0.002), seen
+    assert seen["cue"]["end"] == pytest.approx(5.0 + offset, abs=0.002), seen
+    assert seen["cue"]["start"] <= seen["currentTime"] <= seen["cue"]["end"], seen

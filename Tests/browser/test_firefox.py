@@ -13,6 +13,8 @@ the tests, and Debian's firefox-esr driven headless over Marionette (firefox_sup
   4. a segment missing on the server (deleted from the storage root) is reported on the page.
   5. the embed page (/embed/{id}) plays the ready clip through player.js too.
   6. player.js's playlist parser, called in Firefox: unknown EXT-X-MEDIA types skipped, query strings kept.
+  7. captions uploaded to the ready clip are listed as a text track on the watch page and their cue is
+     active at its time (source time + the X-TIMESTAMP-MAP offset), from the segmented WebVTT.
 
 Skipped without firefox-esr or marionette-driver unless REEL_REQUIRE_BROWSER=1.
 """
@@ -330,7 +332,11 @@ const master = P.parseMaster([
 ].join("\\n"), base);
 const media = P.parseMedia(["#EXTM3U", "#EXT-X-PLAYLIST-TYPE:EVENT", '#EXT-X-MAP:URI="init.mp4"',
   "#EXTINF:2.0,", "seg-00000.m4s", "#EXTINF:6.0,", "seg-00001.m4s"].join("\\n"), master.variants[0].url);
+const cues = P.parseVTT(["WEBVTT", "X-TIMESTAMP-MAP=MPEGTS:6000,LOCAL:00:00:01.000", "", "NOTE a comment", "",
+  "c1", "00:00:02.000 --> 00:00:04.500 align:start line:10%", "Two lines,", "<i>the second</i>", "",
+  "01:00:00.000 --> 00:59:59.000", "backwards: skipped", "", "00:05.250 --> 00:06.000", "short form"].join("\\r\\n"));
 return {variants: master.variants.map((v) => [v.name, v.bandwidth, v.width, v.height, v.url, v.codecs.join(",")]),
+        subtitles: master.subtitles, cues: cues.map((c) => [Math.round(c.start * 1000), Math.round(c.end * 1000), c.text, c.settings]),
         audio: master.audio, groups: Object.keys(master.audio),
         init: media.init, segments: media.segments.map((s) => [s.url, s.start, s.duration]),
         ended: media.ended, duration: media.duration};
@@ -338,8 +344,9 @@ return {variants: master.variants.map((v) => [v.name, v.bandwidth, v.width, v.he
 
 
 def test_playlist_parsing(firefox, firefox_server):
-    """player.js's parser, in Firefox: subtitles and captions groups are skipped, variants come lowest first,
-    relative URIs resolve against their playlist and keep its query string unless they have their own."""
+    """player.js's parsers, in Firefox: SUBTITLES renditions listed apart, CLOSED-CAPTIONS skipped, variants come
+    lowest first, relative URIs resolve against their playlist and keep its query string unless they have their
+    own; WebVTT cues moved by X-TIMESTAMP-MAP, comments and backwards cues skipped, settings kept."""
     firefox.client.navigate(firefox_server.url("/watch/no-such-video"))
     got = firefox.client.execute_script(PARSE_JS, sandbox=None)  # the page's own globals, not an Xray view
     base = "http://h.test/s/1700000000/c2ln/hls/v1/"
@@ -348,7 +355,54 @@ def test_playlist_parsing(firefox, firefox_server):
         ["540p", 2193286, 960, 540, base + "540p/index.m3u8?device=desktop", "avc1.640020,mp4a.40.2"],
     ]
     assert got["groups"] == ["audio"]
+    assert got["subtitles"] == [{"name": "English, CC", "language": "en", "default": False,
+                                 "url": base + "subs/en/index.m3u8?device=desktop"}]
+    # X-TIMESTAMP-MAP: LOCAL 1 s is media time 6000/90000 s, so every cue moves by 1/15 − 1 s.
+    assert got["cues"] == [[1067, 3567, "Two lines,\n<i>the second</i>", "align:start line:10%"],
+                           [4317, 5067, "short form", ""]]
     assert got["audio"]["audio"] == [{"name": "Main", "url": base + "audio/index.m3u8?device=desktop", "default": True}]
     assert got["init"] == base + "234p/init.mp4?token=abc"
     assert got["segments"] == [[base + "234p/seg-00000.m4s?token=abc", 0, 2], [base + "234p/seg-00001.m4s?token=abc", 2, 6]]
     assert got["ended"] is False and got["duration"] == 8
+
+
+CAPTION_TEXT = "Firefox caption from four seconds"
+CAPTIONS_JS = """
+const v = document.getElementById("player");
+if (!v) { return null; }
+if (v.paused && v.readyState >= 2) { v.muted = true; v.play(); }
+return {currentTime: v.currentTime, error: v.error ? v.error.code + ": " + v.error.message : null,
+        captionsError: v.dataset.captionsError || null,
+        tracks: Array.from(v.textTracks).map((t) => ({kind: t.kind, label: t.label, language: t.language, mode: t.mode,
+          active: t.activeCues ? Array.from(t.activeCues).map((c) => ({start: c.startTime, end: c.endTime, text: c.text})) : []}))};
+"""
+
+
+def test_captions_are_listed_and_shown(firefox, firefox_server, ready_video):
+    """player.js plays the video; ReelPlayer.captions adds the SUBTITLES rendition as a text track."""
+    srt = f"1\n00:00:04,000 --> 00:00:07,500\n{CAPTION_TEXT}\n"
+    status, track = firefox_server.api(f"/v1/videos/{ready_video}/captions?lang=de&label=Deutsch&default=true", 30,
+                                       "POST", srt.encode(), "application/x-subrip")
+    assert status == 201, track
+    open_watch(firefox, firefox_server, ready_video)
+
+    def shown():
+        s = firefox.client.execute_script(CAPTIONS_JS)
+        if s and (s["error"] or s["captionsError"]):
+            raise AssertionError(f"the watch page failed: {s}")
+        for t in (s or {}).get("tracks", []):
+            for cue in t["active"]:
+                if CAPTION_TEXT in cue["text"]:
+                    return {**s, "cue": cue}
+        return None
+
+    try:
+        s = wait_until(shown, PLAY_TIMEOUT_S, f"the cue '{CAPTION_TEXT}' to be shown",
+                       diagnose=lambda: str(firefox.client.execute_script(CAPTIONS_JS)))
+    except AssertionError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert [(t["kind"], t["language"], t["label"], t["mode"]) for t in s["tracks"]] == \
+        [("subtitles", "de", "Deutsch", "showing")], s
+    # 4 s of the source is 4 s plus the constant offset (a frame or two) on the fMP4 timeline.
+    assert 4.0 < s["cue"]["start"] < 4.5 and s["cue"]["end"] - s["cue"]["start"] == pytest.approx(3.5, abs=0.002), s
+    assert s["cue"]["start"] <= s["currentTime"] <= s["cue"]["end"], s

@@ -582,3 +582,45 @@ def reel_binary() -> Path:
         pytest.fail(f"reel binary not found at {path}: build it with `swift build --product reel` "
                     "or point REEL_BIN at one", pytrace=False)
     return path
+
+
+# --------------------------------------------------------------------------
+# Certificates made at test time (openssl): a CA, and server certificates it signs
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TestCertificates:
+    folder: Path
+    ca: Path
+
+    def issue(self, name: str, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
+              dates: tuple[str, str] | None = None) -> tuple[Path, Path]:
+        """A key and a certificate for `hosts` signed by the CA (valid for a day, or between `dates`,
+        YYYYMMDDhhmmssZ); returns (certificate, key)."""
+        key, csr, cert = (self.folder / f"{name}.{ext}" for ext in ("key", "csr", "pem"))
+        san = ",".join(("IP:" if re.fullmatch(r"[\d.]+|[\da-f:]+", h) else "DNS:") + h for h in hosts)
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={hosts[0]}",
+                 cwd=self.folder)
+        (self.folder / f"{name}.cnf").write_text(
+            "[ ca ]\ndefault_ca = test\n[ test ]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+            "default_md = sha256\npolicy = any\nunique_subject = no\ndefault_days = 1\n[ any ]\ncommonName = supplied\n"
+            f"[ ext ]\nsubjectAltName = {san}\nextendedKeyUsage = serverAuth\n")
+        when = ["-startdate", dates[0], "-enddate", dates[1]] if dates else []
+        _openssl("ca", "-batch", "-config", f"{name}.cnf", "-cert", self.ca, "-keyfile", self.folder / "ca.key",
+                 "-in", csr, "-out", cert, "-extensions", "ext", *when, cwd=self.folder)
+        return cert, key
+
+
+def _openssl(*args, cwd: Path) -> None:
+    out = subprocess.run(["openssl", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"openssl {args[0]} failed: {out.stderr}"
+
+
+def make_certificates(folder: Path) -> TestCertificates:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.txt").write_text("")
+    (folder / "serial").write_text("1000\n")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=Reel test CA", cwd=folder)
+    return TestCertificates(folder, folder / "ca.pem")

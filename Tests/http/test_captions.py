@@ -99,6 +99,32 @@ def test_upload_list_delete_after_ready(reel, clip):
     assert requests.get(sub_url, timeout=30).status_code == 404
 
 
+def test_video_finalized_before_captions_existed_gets_them(reel, landscape):
+    """A video finalized by a Reel that wrote no caption timeline (parts/caption-timeline) still takes
+    captions: the timeline is read back from its VOD playlist and first fragment, and is the one finalize
+    writes today (same segment durations, same offset)."""
+    vid = landscape["id"]
+    timeline_file = reel.data / "hls" / vid / "parts" / "caption-timeline"
+    written = json.loads(timeline_file.read_text())
+    timeline_file.unlink()  # as an older Reel left the video
+    r = _post(reel, vid, GOOD_VTT, lang="pt", label="Português")
+    assert r.status_code == 201, r.text[:300]
+    text, master = _master(reel, vid)
+    subs = [m for m in master.media if m.type == "SUBTITLES"]
+    assert [(m.language, m.name) for m in subs] == [("pt", "Português")], text
+    rebuilt = json.loads(timeline_file.read_text())
+    assert rebuilt["durations"] == pytest.approx(written["durations"], abs=1e-6), (rebuilt, written)
+    assert rebuilt["targetDuration"] == written["targetDuration"]
+    assert rebuilt["offset"] == pytest.approx(written["offset"], abs=1e-6), (rebuilt, written)
+    sub_url = urljoin(reel.url(f"/hls/{vid}/master.m3u8"), subs[0].uri)
+    sub_media = m3u8.loads(requests.get(sub_url, timeout=30).text, uri=sub_url)
+    seg = requests.get(urljoin(sub_url, sub_media.segments[0].uri), timeout=30).text
+    ticks = int(re.search(r"X-TIMESTAMP-MAP=MPEGTS:(\d+),", seg).group(1))
+    assert ticks == round(written["offset"] * 90000), seg
+    d = reel.request("DELETE", f"/v1/videos/{vid}/captions/{r.json()['id']}")
+    assert d.status_code == 204, d.text
+
+
 def _first_video_pts(media_url: str, media: m3u8.M3U8) -> float:
     """Presentation time of the first picture in the fMP4 timeline: init + first segment, as ffprobe sees it."""
     base = media_url

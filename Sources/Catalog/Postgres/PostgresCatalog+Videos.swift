@@ -80,6 +80,28 @@ extension PostgresCatalog {
         }
     }
 
+    public func requeue(videoId: String, jobs: [NewJob]) async throws {
+        for job in jobs { try JobRules.validate(job) }
+        let logger = self.logger
+        let now = options.now()
+        try await transaction { connection in
+            // Jobs before the video, in the order deleteVideo and a claim take them (no deadlock).
+            try await connection.all("SELECT id FROM jobs WHERE video_id = \(videoId) ORDER BY id FOR UPDATE", logger)
+            let updated = try await connection.all("""
+                UPDATE videos SET state = \(VideoState.queued.rawValue), progress = 0, published_segments = 0,
+                                  error = NULL, playable_at = NULL, ready_at = NULL, updated_at = \(now)
+                WHERE id = \(videoId) RETURNING id
+                """, logger)
+            if updated.isEmpty { throw CatalogError.notFound("video \(videoId)") }
+            try await connection.all("DELETE FROM jobs WHERE video_id = \(videoId)", logger)
+            try await connection.all("DELETE FROM renditions WHERE video_id = \(videoId)", logger)
+            for job in jobs {
+                _ = try await Self.insertJob(connection, job, videoId: videoId, state: .queued, parentId: nil, now: now, logger)
+            }
+            if !jobs.isEmpty { try await Self.announceWork(connection, logger) }
+        }
+    }
+
     // MARK: - API keys
 
     public func createAPIKey(name: String, scope: APIKeyScope, secretHash: String) async throws -> APIKeyRecord {

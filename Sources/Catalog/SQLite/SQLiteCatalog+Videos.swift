@@ -84,4 +84,23 @@ extension SQLiteCatalog {
             if db.changesCount == 0 { throw CatalogError.notFound("video \(id)") }
         }
     }
+
+    public func requeue(videoId: String, jobs: [NewJob]) async throws {
+        for job in jobs { try JobRules.validate(job) }
+        let now = options.now()
+        try await immediate { db in
+            try db.execute(sql: """
+                UPDATE videos SET state = ?, progress = 0, published_segments = 0, error = NULL,
+                                  playable_at = NULL, ready_at = NULL, updated_at = ?
+                WHERE id = ?
+                """, arguments: [VideoState.queued, now, videoId])
+            if db.changesCount == 0 { throw CatalogError.notFound("video \(videoId)") }
+            try db.execute(sql: "DELETE FROM jobs WHERE video_id = ?", arguments: [videoId])
+            try db.execute(sql: "DELETE FROM renditions WHERE video_id = ?", arguments: [videoId])
+            for job in jobs {
+                _ = try Self.insertJob(db, job, videoId: videoId, state: .queued, parentId: nil, now: now)
+            }
+            if !jobs.isEmpty { self.announceWork(db) }
+        }
+    }
 }

@@ -149,3 +149,21 @@ public final class SQLiteCatalog: Catalog {
         await wake.wait(timeout: timeout)
     }
 }
+
+// MARK: - Backups
+
+extension SQLiteCatalog {
+    /// Copies the whole database to a new file at `path` with SQLite's online backup API, in one step
+    /// inside one read transaction, and returns the videos as of that same instant: a consistent
+    /// snapshot while writers go on (in WAL mode they are not blocked; with a rollback journal they wait
+    /// for the copy).
+    public func snapshot(to path: String) async throws -> [VideoRecord] {
+        let destination = try DatabaseQueue(path: path)
+        let videos = try await read { db -> [VideoRecord] in
+            try destination.writeWithoutTransaction { copy in try db.backup(to: copy) }
+            return try VideoRecord.fetchAll(db, sql: "SELECT * FROM videos ORDER BY created_at, id")
+        }
+        try destination.close()
+        return videos
+    }
+}

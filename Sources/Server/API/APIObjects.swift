@@ -21,6 +21,8 @@ enum API {
         var downloads: [Download]
         @Nullable var posterUrl: String?
         @Nullable var playbackUrl: String?
+        /// The storyboard's WebVTT index (thumbnails as `#xywh=` cues), once the video has one.
+        @Nullable var storyboardUrl: String?
         var playable: Bool
         @Nullable var error: String?
         var createdAt: String

@@ -90,10 +90,9 @@ struct OEmbedRoutes: Sendable {
 
     /// The `Link` header a watch or embed page carries so oEmbed consumers find `/oembed` (RFC 8288, the
     /// header form of oEmbed's `<link rel="alternate">`). Nil without a Host to build the address from.
-    static func discoveryLink(videoId: String, request: Request) -> String? {
+    static func discoveryLink(videoId: String, request: Request, scheme: String) -> String? {
         guard let authority = request.head.authority, !authority.isEmpty,
               authority.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) }) else { return nil }
-        let scheme = request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : "http"
         let page = "\(scheme)://\(authority)/watch/\(videoId)"
         let encoded = page.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? page
         return "</oembed?url=\(encoded)&format=json>; rel=\"alternate\"; type=\"application/json+oembed\""

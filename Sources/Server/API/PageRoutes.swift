@@ -3,6 +3,7 @@ import Foundation
 import Storage
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// The upload, library, watch and embed pages: the files of `Sources/Server/Pages`, compiled into the
 /// binary by the EmbedPages plugin and held in memory.
@@ -11,9 +12,12 @@ struct PageRoutes: Sendable {
     private let files: [String: Representation.Stored]
     /// The `frame-ancestors` sources of the embed page (`EmbedPolicy`).
     private let embedFrameAncestors: String
+    /// The scheme of the absolute links in the discovery `Link` header.
+    private let scheme: ForwardedScheme
 
-    init(embedFrameAncestors: String = "*") throws {
+    init(embedFrameAncestors: String = "*", scheme: ForwardedScheme = ForwardedScheme(tls: false, trusted: [])) throws {
         self.embedFrameAncestors = embedFrameAncestors
+        self.scheme = scheme
         var files: [String: Representation.Stored] = [:]
         let started = Int(Date().timeIntervalSince1970)
         for (name, base64) in EmbeddedPages.files {
@@ -26,14 +30,15 @@ struct PageRoutes: Sendable {
         self.files = files
     }
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register<Context: RemoteAddressRequestContext>(on router: Router<Context>) {
         router.get("/") { request, _ in try page("index.html", request) }
         router.get("/upload") { request, _ in try page("upload.html", request) }
         router.get("/watch/:id") { request, context in
-            try page("watch.html", request, discover: context.parameters.get("id"))
+            try page("watch.html", request, discover: context.parameters.get("id"), peer: context.remoteAddress)
         }
         router.get("/embed/:id") { request, context in
-            try page("embed.html", request, frameAncestors: embedFrameAncestors, discover: context.parameters.get("id"))
+            try page("embed.html", request, frameAncestors: embedFrameAncestors, discover: context.parameters.get("id"),
+                     peer: context.remoteAddress)
         }
         router.get("/assets/:file") { request, context in try page(context.parameters.get("file") ?? "", request, asset: true) }
     }
@@ -41,7 +46,7 @@ struct PageRoutes: Sendable {
     /// `frameAncestors`: who may frame an HTML page (Reel's origin only, unless given). `discover`: the
     /// video id of a watch or embed page, announced to oEmbed consumers in a `Link` header.
     private func page(_ name: String, _ request: Request, asset: Bool = false, frameAncestors: String? = nil,
-                      discover videoId: String? = nil) throws -> Response {
+                      discover videoId: String? = nil, peer: SocketAddress? = nil) throws -> Response {
         guard MediaPath.isPlainName(name), let file = files[name], asset == !name.hasSuffix(".html") else {
             throw Problem.notFound()
         }
@@ -55,7 +60,8 @@ struct PageRoutes: Sendable {
         if !asset {
             headers[.contentSecurityPolicy] = frameAncestors.map(EmbedPolicy.embedPage) ?? EmbedPolicy.otherPages
         }
-        if let videoId, MediaPath.isPlainName(videoId), let link = OEmbedRoutes.discoveryLink(videoId: videoId, request: request) {
+        if let videoId, MediaPath.isPlainName(videoId), let link = OEmbedRoutes.discoveryLink(videoId: videoId, request: request,
+                                                                                                    scheme: scheme.scheme(request, peer: peer)) {
             headers[HTTPField.Name("Link")!] = link
         }
         return representation.response(to: request, headers: headers)

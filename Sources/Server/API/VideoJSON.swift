@@ -19,6 +19,9 @@ struct VideoJSON {
             base = "/hls/\(video.id)"
         }
         let posterExists = FileManager.default.fileExists(atPath: layout.posterFile(video: video.id).path)
+        // Written by finalize: a video has its storyboard once it is ready (never a failed one's).
+        let storyboardExists = video.state == .ready
+            && FileManager.default.fileExists(atPath: layout.storyboardIndex(video: video.id).path)
         return API.Video(
             id: video.id, title: video.title, filename: video.filename,
             visibility: video.visibility.rawValue, state: video.state.rawValue,
@@ -30,6 +33,7 @@ struct VideoJSON {
             downloads: video.state == .ready ? downloads(video.id, base: base) : [],
             posterUrl: posterExists ? "\(base)/poster.jpg" : nil,
             playbackUrl: playable ? "\(base)/master.m3u8" : nil,
+            storyboardUrl: storyboardExists ? "\(base)/storyboard.vtt" : nil,
             playable: playable, error: video.error,
             createdAt: Self.timestamp(video.createdAt),
             playableAt: video.playableAt.map(Self.timestamp), readyAt: video.readyAt.map(Self.timestamp))

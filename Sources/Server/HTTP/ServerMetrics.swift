@@ -152,13 +152,15 @@ public final class ServerMetrics: Sendable {
         }
     }
 
-    /// Job durations, for jobs that finished since the last scrape (the first scrape only sets the mark).
+    /// Job durations, for jobs that finished since the last scrape. The first scrape only sets the mark: at
+    /// the newest finished job, or, when none has finished yet, before any (so the jobs of a fresh
+    /// catalog count from the next scrape on instead of never).
     private func recordFinishedJobs(catalog: any Catalog, node: String) async throws {
         let finished = try await catalog.jobs(videoId: nil, states: [.succeeded, .failed, .dead], limit: 500)
         let newest = finished.compactMap(\.finishedAt).max()
         let since: Date? = lastJobSeen.withLock { mark in
             let previous = mark
-            if let newest, newest > (mark ?? .distantPast) { mark = newest }
+            if let newest, newest > (mark ?? .distantPast) { mark = newest } else if mark == nil { mark = .distantPast }
             return previous
         }
         guard let since else { return }

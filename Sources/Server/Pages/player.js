@@ -4,8 +4,8 @@
 //
 // What it does, for the CMAF HLS that Reel writes (fMP4 init segments in EXT-X-MAP, .m4s media segments,
 // audio in its own EXT-X-MEDIA TYPE=AUDIO group):
-//   * parses the master playlist (video variants, the audio group; other EXT-X-MEDIA types such as
-//     SUBTITLES are ignored) and media playlists (EXTINF, EXT-X-MAP, EXT-X-ENDLIST). Relative URIs are
+//   * parses the master playlist (video variants, the audio group, the SUBTITLES renditions, which
+//     `captions` below turns into text tracks; CLOSED-CAPTIONS are ignored) and media playlists (EXTINF, EXT-X-MAP, EXT-X-ENDLIST). Relative URIs are
 //     resolved against the playlist's URL; a URI without a query string keeps the playlist's query, so a
 //     query the server needs reaches every segment.
 //   * feeds two SourceBuffers (video, audio) in step: one request at a time, always for the track whose
@@ -22,7 +22,7 @@
 //   * errors (HTTP, MSE) are reported through `onError` with a sentence; the watch page shows it.
 //
 // Limits: no live sliding windows (segments are never dropped from a playlist), no byte ranges,
-// no encryption, no subtitles, one audio rendition (the group's DEFAULT=YES one), no stall-driven
+// no encryption, one audio rendition (the group's DEFAULT=YES one), no stall-driven
 // down-switch beyond what the throughput of finished requests shows.
 //
 // Use: `const p = ReelPlayer.attach(video, masterUrl, {onRung(name), onError(message)})`; `p.destroy()`. The pages
@@ -61,9 +61,10 @@
     return text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
   }
 
-  // {variants: [{name, bandwidth, codecs, width, height, audio, url}], audio: {group: [{name, url, default}]}}
+  // {variants: [{name, bandwidth, codecs, width, height, audio, url}], audio: {group: [{name, url, default}]},
+  //  subtitles: [{name, language, default, url}]}
   function parseMaster(text, base) {
-    const variants = [], audio = {};
+    const variants = [], audio = {}, subtitles = [];
     const all = lines(text);
     for (let i = 0; i < all.length; i++) {
       const line = all[i];
@@ -79,7 +80,13 @@
         });
       } else if (line.startsWith("#EXT-X-MEDIA:")) {
         const a = attributes(line.slice(13));
-        if (a.TYPE !== "AUDIO" || !a.URI) continue; // SUBTITLES, CLOSED-CAPTIONS, …: not played here
+        if (!a.URI) continue; // CLOSED-CAPTIONS (in-band 608): not played here
+        if (a.TYPE === "SUBTITLES") {
+          subtitles.push({ name: a.NAME || a.LANGUAGE || "subtitles", language: a.LANGUAGE || "",
+            default: a.DEFAULT === "YES", url: resolve(a.URI, base) });
+          continue;
+        }
+        if (a.TYPE !== "AUDIO") continue;
         (audio[a["GROUP-ID"]] = audio[a["GROUP-ID"]] || []).push({
           name: a.NAME || "audio", url: resolve(a.URI, base), default: a.DEFAULT === "YES",
         });
@@ -87,10 +94,10 @@
     }
     if (!variants.length) throw new Error("the master playlist lists no streams");
     variants.sort((x, y) => x.bandwidth - y.bandwidth);
-    return { variants, audio };
+    return { variants, audio, subtitles };
   }
 
-  // {init, segments: [{url, start, duration}], ended, duration}
+  // {init (null without EXT-X-MAP), segments: [{url, start, duration}], ended, duration}
   function parseMedia(text, base) {
     const segments = [];
     let init = null, ended = false, start = 0, extinf = null;
@@ -104,8 +111,14 @@
         extinf = null;
       }
     }
-    if (!init) throw new Error("a media playlist has no EXT-X-MAP init segment");
     return { init, segments, ended, duration: start };
+  }
+
+  // A media playlist of fMP4 segments: as parseMedia, and it must name its init segment.
+  function parseFragmented(text, base) {
+    const playlist = parseMedia(text, base);
+    if (!playlist.init) throw new Error("a media playlist has no EXT-X-MAP init segment");
+    return playlist;
   }
 
   const isAudioCodec = (c) => /^(mp4a|ac-3|ec-3|opus|flac)/i.test(c);
@@ -175,7 +188,7 @@
     async function rungPlaylist(track, variant) {
       if (!track.playlists.has(variant.url)) {
         const { body } = await get(variant.url, false);
-        track.playlists.set(variant.url, parseMedia(body, variant.url));
+        track.playlists.set(variant.url, parseFragmented(body, variant.url));
       }
       return track.playlists.get(variant.url);
     }
@@ -290,7 +303,7 @@
           const url = t.kind === "video" ? t.variant.url : t.url;
           const r = await fetch(url, { cache: "no-store" });
           if (!r.ok) throw new Error("the server answered " + r.status + " for " + new URL(url).pathname);
-          const playlist = parseMedia(await r.text(), url);
+          const playlist = parseFragmented(await r.text(), url);
           if (t.kind === "video") {
             t.playlists.set(url, playlist);
             for (const key of [...t.playlists.keys()]) if (key !== url) t.playlists.delete(key); // reload on switch
@@ -340,7 +353,7 @@
         const type = 'audio/mp4; codecs="' + codec + '"';
         if (!MediaSource.isTypeSupported(type)) throw new Error("this browser cannot play " + type);
         const { body: text } = await get(audioUrl, false);
-        tracks.push({ kind: "audio", sb: ms.addSourceBuffer(type), url: audioUrl, playlist: parseMedia(text, audioUrl), next: 0, initUrl: null });
+        tracks.push({ kind: "audio", sb: ms.addSourceBuffer(type), url: audioUrl, playlist: parseFragmented(text, audioUrl), next: 0, initUrl: null });
       }
       setDuration();
       if (!allFinal()) refresher = setTimeout(refresh, REFRESH_MS);
@@ -368,6 +381,163 @@
         URL.revokeObjectURL(objectUrl);
       },
     };
+  }
+
+  // ---------------------------------------------------------------- captions
+
+  // "hh:mm:ss.ttt" or "mm:ss.ttt" → seconds; null when it is neither.
+  function vttTime(text) {
+    const m = /^(?:(\d+):)?([0-5]\d):([0-5]\d)\.(\d{3})$/.exec(text.trim());
+    return m ? Number(m[1] || 0) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4]) / 1000 : null;
+  }
+
+  // One WebVTT file (a whole track or one HLS segment) → [{start, end, text, settings}] on the media
+  // timeline: an X-TIMESTAMP-MAP header moves its cues so that LOCAL lands on MPEGTS (90 kHz ticks of
+  // the media timeline, which for fMP4 is the segments' own timeline).
+  function parseVTT(text) {
+    const blocks = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n").split(/\n{2,}/);
+    if (!/^WEBVTT(?:[ \t\n]|$)/.test(blocks[0])) throw new Error("a caption file does not start with WEBVTT");
+    let shift = 0;
+    const map = /^X-TIMESTAMP-MAP=(.*)$/m.exec(blocks[0]);
+    if (map) {
+      const a = {};
+      for (const part of map[1].split(",")) {
+        const at = part.indexOf(":");
+        if (at > 0) a[part.slice(0, at).trim()] = part.slice(at + 1).trim();
+      }
+      const local = vttTime(a.LOCAL || "00:00.000");
+      if (a.MPEGTS !== undefined && local !== null) shift = Number(a.MPEGTS) / 90000 - local;
+    }
+    const cues = [];
+    for (const block of blocks.slice(1)) {
+      const rows = block.split("\n");
+      if (/^(NOTE|STYLE|REGION)(?:[ \t]|$)/.test(rows[0])) continue;
+      const timing = rows.findIndex((r) => r.includes("-->"));
+      if (timing < 0 || timing > 1) continue;
+      const m = /^\s*(\S+)\s+-->\s+(\S+)\s*(.*)$/.exec(rows[timing]);
+      const start = m && vttTime(m[1]), end = m && vttTime(m[2]);
+      if (start === null || end === null || !(end > start)) continue;
+      cues.push({ start: start + shift, end: end + shift, text: rows.slice(timing + 1).join("\n"), settings: m[3] });
+    }
+    return cues;
+  }
+
+  // A VTTCue with the settings a browser takes (align, line, position, size, vertical); others are skipped.
+  function makeCue(c) {
+    const cue = new VTTCue(c.start, c.end, c.text);
+    for (const setting of c.settings.split(/\s+/).filter(Boolean)) {
+      const [key, value] = setting.split(":");
+      try {
+        if (key === "align") cue.align = value;
+        else if (key === "vertical") cue.vertical = value;
+        else if (key === "line") cue.line = value.endsWith("%") ? parseFloat(value) : parseInt(value, 10);
+        else if (key === "position") cue.position = parseFloat(value);
+        else if (key === "size") cue.size = parseFloat(value);
+      } catch (e) { /* a value this browser refuses: its default stays */ }
+    }
+    return cue;
+  }
+
+  // The SUBTITLES renditions of a master playlist as text tracks of `video`, for players that do not
+  // make them themselves: Chromium's built-in HLS and player.js. Each rendition becomes one
+  // addTextTrack("subtitles") listed in the browser's caption menu; the DEFAULT=YES one is showing. Its
+  // segmented WebVTT is fetched around the playhead (what it shows now and the next minute), so a long
+  // film does not start with hundreds of requests. Where the browser lists the renditions itself
+  // (Safari) nothing is added. `load(masterUrl)` can be called again (captions uploaded or deleted):
+  // new renditions are added, ones the master no longer names are emptied and disabled (a text track
+  // cannot be removed). Failures never stop playback; the last one is in `video.dataset.captionsError`.
+  function captions(video) {
+    const AHEAD = 60, BEHIND = 5;
+    const live = new Map();     // key(rendition URL) → {track, playlist, fetched: Set of segment keys, busy}
+    let version = 0;
+
+    // The same file under another signature (private videos get fresh signed paths) has the same key.
+    const key = (url) => {
+      const path = new URL(url).pathname;
+      const at = path.indexOf("/hls/");
+      return at >= 0 ? path.slice(at) : path;
+    };
+    const note = (e) => { video.dataset.captionsError = e.message; };
+    const metadata = () => new Promise((resolve) => {
+      if (video.readyState >= 1) resolve();
+      else video.addEventListener("loadedmetadata", resolve, { once: true });
+    });
+
+    async function text(url) {
+      const response = await fetch(url, { cache: "no-store" });
+      if (!response.ok) throw new Error("the server answered " + response.status + " for " + new URL(url).pathname);
+      return response.text();
+    }
+
+    // Fetches the segments of one track that cover [now − BEHIND, now + AHEAD], one at a time.
+    async function fill(entry) {
+      if (entry.busy || entry.track.mode === "disabled" || !entry.playlist) return;
+      entry.busy = true;
+      try {
+        const now = video.currentTime;
+        for (const seg of entry.playlist.segments) {
+          const k = key(seg.url);
+          if (seg.start + seg.duration < now - BEHIND || seg.start > now + AHEAD || entry.fetched.has(k)) continue;
+          entry.fetched.add(k);
+          let cues;
+          try {
+            cues = parseVTT(await text(seg.url));
+          } catch (e) {
+            entry.fetched.delete(k); // tried again at the next timeupdate
+            throw e;
+          }
+          for (const c of cues) {
+            const id = c.start.toFixed(3) + "|" + c.end.toFixed(3) + "|" + c.text; // a cue spanning segments comes in each
+            if (entry.cueIds.has(id) || !live.has(entry.key)) continue;
+            entry.cueIds.add(id);
+            entry.track.addCue(makeCue(c));
+          }
+        }
+      } catch (e) {
+        note(e);
+      } finally {
+        entry.busy = false;
+      }
+    }
+
+    const fillAll = () => { for (const entry of live.values()) fill(entry); };
+    for (const type of ["timeupdate", "seeking"]) video.addEventListener(type, fillAll);
+
+    async function load(masterUrl) {
+      const mine = ++version;
+      try {
+        masterUrl = new URL(masterUrl, location.href).href;
+        const master = parseMaster(await text(masterUrl), masterUrl);
+        await metadata();
+        if (mine !== version) return;
+        const wanted = new Map(master.subtitles.map((r) => [key(r.url), r]));
+        for (const [k, entry] of live) {
+          if (wanted.has(k)) continue;
+          for (const cue of Array.from(entry.track.cues || [])) entry.track.removeCue(cue);
+          entry.track.mode = "disabled";
+          live.delete(k);
+        }
+        for (const [k, r] of wanted) {
+          if (live.has(k)) { // still there: read its playlist from this (perhaps newly signed) address
+            live.get(k).playlist = parseMedia(await text(r.url), r.url);
+            continue;
+          }
+          const listed = Array.from(video.textTracks).some((t) => t.language === r.language && t.label === r.name &&
+            !Array.from(live.values()).some((e) => e.track === t));
+          if (listed) continue; // the browser's own HLS made it
+          const track = video.addTextTrack("subtitles", r.name, r.language);
+          track.mode = r.default ? "showing" : "hidden";
+          const entry = { key: k, track, playlist: null, fetched: new Set(), cueIds: new Set(), busy: false };
+          live.set(k, entry);
+          entry.playlist = parseMedia(await text(r.url), r.url);
+          fill(entry);
+        }
+      } catch (e) {
+        note(e);
+      }
+    }
+
+    return { load, get tracks() { return Array.from(live.values(), (e) => e.track); } };
   }
 
   // ---------------------------------------------------------------- the pages' source
@@ -410,5 +580,5 @@
     return { set, reload, get followsPlaylists() { return mse !== null; } };
   }
 
-  window.ReelPlayer = { attach, source, parseMaster, parseMedia, resolve };
+  window.ReelPlayer = { attach, source, captions, parseMaster, parseMedia, parseVTT, resolve };
 })();

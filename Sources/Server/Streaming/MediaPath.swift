@@ -15,10 +15,16 @@ struct MediaPath: Equatable {
     var fileName: String { components.last ?? "" }
     var isMaster: Bool { components == ["master.m3u8"] }
 
-    enum Kind { case playlist, initSegment, segment, subtitles, poster, download, other }
+    enum Kind { case playlist, initSegment, segment, subtitles, poster, storyboard, download, other }
+
+    /// `storyboard.vtt` and its sheets, `storyboard/<n>.jpg`.
+    var isStoryboard: Bool {
+        components == ["storyboard.vtt"] || (components.count == 2 && components[0] == "storyboard" && fileName.hasSuffix(".jpg"))
+    }
 
     var kind: Kind {
         let name = fileName
+        if isStoryboard { return .storyboard }
         if components.count == 2, components[0] == "download", name.hasSuffix(".mp4") || name.hasSuffix(".m4a") { return .download }
         if name.hasSuffix(".m3u8") { return .playlist }
         if name.hasSuffix(".m4s") { return .segment }
@@ -36,6 +42,7 @@ struct MediaPath: Equatable {
         case .initSegment: "video/mp4"
         case .poster: "image/jpeg"
         case .download: fileName.hasSuffix(".m4a") ? "audio/mp4" : "video/mp4"
+        case .storyboard: fileName.hasSuffix(".vtt") ? "text/vtt; charset=utf-8" : "image/jpeg"
         case .other: "application/octet-stream"
         }
     }

@@ -66,7 +66,8 @@ struct StreamingHandler: Sendable {
         case .segment, .initSegment, .subtitles:
             // A caption track's segments never change either: a new upload is a new track, with a new folder.
             headers[.cacheControl] = "\(scope), \(Self.immutable)"
-        case .poster, .other:
+        case .poster, .storyboard, .other:
+            // A storyboard is written again when its video is transcoded again: kept an hour, like the poster.
             headers[.cacheControl] = "\(scope), max-age=3600"
         case .download:
             headers[.cacheControl] = "\(scope), max-age=3600"

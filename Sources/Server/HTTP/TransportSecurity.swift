@@ -1,0 +1,138 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `Strict-Transport-Security` on every answer when Reel terminates TLS itself: a browser that saw it
+/// goes straight to https:// for `maxAge` seconds, so a first request over plain HTTP cannot be stripped.
+struct HSTSMiddleware<Context: RequestContext>: RouterMiddleware {
+    let value: String
+
+    init(maxAge: Int) { value = "max-age=\(maxAge)" }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.strictTransportSecurity] = value
+        return response
+    }
+}
+
+/// Which scheme a client used, for the absolute links Reel writes (oEmbed, discovery `Link`). With
+/// built-in TLS every request came over https. Behind a TLS-terminating balancer the request says so in
+/// `X-Forwarded-Proto`, which is believed only from the addresses in `trusted_proxies`: anyone else
+/// could send it.
+public struct ForwardedScheme: Sendable {
+    let tls: Bool
+    let trusted: [AddressRange]
+
+    public init(tls: Bool, trusted: [AddressRange]) {
+        self.tls = tls
+        self.trusted = trusted
+    }
+
+    func scheme(_ request: Request, peer: SocketAddress?) -> String {
+        if tls { return "https" }
+        guard let peer, trusted.contains(where: { $0.contains(peer) }),
+              let proto = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.split(separator: ",").first?
+                .trimmingCharacters(in: .whitespaces).lowercased()
+        else { return "http" }
+        return proto == "https" ? "https" : "http"
+    }
+}
+
+/// An address or a CIDR block (`10.0.0.0/8`, `192.168.1.5`, `::1`, `fd00::/8`), for `trusted_proxies`.
+public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
+    let bytes: [UInt8]
+    let prefix: Int
+
+    public init(_ text: String) throws {
+        let parts = text.trimmingCharacters(in: .whitespaces).split(separator: "/", maxSplits: 1).map(String.init)
+        guard let address = parts.first, let bytes = Self.parse(address) else {
+            throw TLSSetupError("'\(text)' is not an IP address or CIDR block (e.g. 10.0.0.0/8)")
+        }
+        let bits = bytes.count * 8
+        let prefix = parts.count == 2 ? Int(parts[1]) : bits
+        guard let prefix, (0...bits).contains(prefix) else {
+            throw TLSSetupError("'\(text)': the prefix length must be 0 to \(bits)")
+        }
+        self.bytes = bytes
+        self.prefix = prefix
+    }
+
+    /// A comma- or space-separated list; empty for nothing.
+    public static func list(_ text: String) throws -> [AddressRange] {
+        try text.split(whereSeparator: { $0 == "," || $0 == " " }).map { try AddressRange(String($0)) }
+    }
+
+    static func parse(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
+    }
+
+    func contains(_ address: SocketAddress) -> Bool {
+        guard let ip = address.ipAddress, var candidate = Self.parse(ip) else { return false }
+        // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
+        if bytes.count == 4, candidate.count == 16, candidate[0..<10].allSatisfy({ $0 == 0 }),
+           candidate[10] == 0xFF, candidate[11] == 0xFF {
+            candidate = Array(candidate[12...])
+        }
+        guard candidate.count == bytes.count else { return false }
+        var left = prefix
+        for (a, b) in zip(bytes, candidate) where left > 0 {
+            let mask: UInt8 = left >= 8 ? 0xFF : ~(0xFF >> UInt8(left))
+            if a & mask != b & mask { return false }
+            left -= 8
+        }
+        return true
+    }
+
+    public var description: String {
+        let text = bytes.count == 4 ? bytes.map(String.init).joined(separator: ".")
+            : stride(from: 0, to: 16, by: 2).map { String(format: "%x", Int(bytes[$0]) << 8 | Int(bytes[$0 + 1])) }.joined(separator: ":")
+        return "\(text)/\(prefix)"
+    }
+}
+
+/// The plain-HTTP listener next to the TLS one (`http_redirect_port`): every request is sent to the same
+/// path over https with a 308 (method and body kept), except `GET /`, the load balancer's health check,
+/// which answers 200 so a balancer that checks over plain HTTP still sees the host alive.
+enum HTTPSRedirect {
+    static func application(host: String, port: Int, httpsPort: Int, logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                                           body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        let redirect: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            guard let authority = request.head.authority, let hostName = hostPart(authority) else {
+                throw HTTPError(.badRequest, message: "A Host header is needed to redirect to https.")
+            }
+            let target = "https://\(hostName)\(httpsPort == 443 ? "" : ":\(httpsPort)")\(request.uri.description)"
+            return Response(status: .permanentRedirect, headers: [.location: target])
+        }
+        router.on("**", method: .get, use: redirect)
+        router.on("**", method: .head, use: redirect)
+        router.on("**", method: .post, use: redirect)
+        router.on("**", method: .put, use: redirect)
+        router.on("**", method: .patch, use: redirect)
+        router.on("**", method: .delete, use: redirect)
+        router.on("**", method: .options, use: redirect)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "reel"),
+                           logger: logger)
+    }
+
+    /// The host of an authority (`example.com:80` → `example.com`, `[::1]:80` → `[::1]`), if it is one.
+    static func hostPart(_ authority: String) -> String? {
+        let host: Substring
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = authority[...close]
+        } else {
+            host = authority.split(separator: ":", maxSplits: 1).first ?? ""
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.[]:".contains($0)) }) else { return nil }
+        return String(host)
+    }
+}
