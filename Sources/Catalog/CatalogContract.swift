@@ -125,6 +125,9 @@ public enum JobKind: String, Codable, Sendable, CaseIterable {
     case audio
     /// Turn EVENT playlists into VOD, write I-frame playlists, mark the video ready.
     case finalize
+    /// After the video is ready: the static renditions the profile offers as downloads (MP4, audio.m4a).
+    /// Its failure never fails the video (which is ready by then).
+    case downloads
 }
 
 public enum JobState: String, Codable, Sendable, CaseIterable {

@@ -9,6 +9,7 @@ import Foundation
 ///   (never below 0), so a short clip is not stuck behind a feature film's chunks.
 /// - Within a video: its finalize (which can only run once its pieces are done), then its first chunk
 ///   and its audio (together they make the video playable), then its other chunks.
+/// - Downloads (made once a video is ready) last of all.
 public enum JobPriority {
     public static let plan = 1000
 
@@ -19,6 +20,10 @@ public enum JobPriority {
     public static func audio(videoSeconds: Double) -> Int { base(videoSeconds: videoSeconds) + firstPieces }
 
     public static func finalize(videoSeconds: Double) -> Int { base(videoSeconds: videoSeconds) + 60 }
+
+    /// Downloads are extras of a video that already plays: after every piece of work that makes a
+    /// video playable, of any video.
+    public static let downloads = -1
 
     /// What the first chunk and the audio get above the other chunks.
     private static let firstPieces = 50

@@ -51,15 +51,13 @@ public enum HLSAssembler {
         }.min() ?? 0
     }
 
-    /// Writes the master playlist and every media playlist into `directory`, each by write-then-rename.
-    /// While encoding (`final == false`) media playlists are EVENT playlists over the first
-    /// `contiguousSegments` segments that every rendition has; final playlists are VOD with I-frame
-    /// playlists and as long as the video rungs (`timing`). `segmentDuration` (the profile's) sets the
-    /// least target duration. `master` may add to the master playlist's text (the caption tracks' group).
-    /// Returns the number of segments listed.
-    @discardableResult
-    public static func write(_ parts: [RenditionSummary], to directory: URL, final: Bool,
-                             segmentDuration: Double, master: (String) -> String = { $0 }) throws(MediaError) -> Int {
+    /// The renditions as the final playlists list them: merged, each cut to the segments of the video
+    /// rungs (the audio's tiny extra segment dropped). What a download is made of.
+    public static func finalRenditions(_ parts: [RenditionSummary]) -> [RenditionSummary] {
+        listing(parts, final: true).renditions
+    }
+
+    private static func listing(_ parts: [RenditionSummary], final: Bool) -> (renditions: [RenditionSummary], count: Int) {
         let renditions = merge(parts)
         let count = contiguousSegments(final ? timing(renditions) : renditions)
         let listed = renditions.map { r -> RenditionSummary in
@@ -69,6 +67,19 @@ public enum HLSAssembler {
             r.iframes = r.iframes.filter { uris.contains($0.uri) }
             return r
         }
+        return (listed, count)
+    }
+
+    /// Writes the master playlist and every media playlist into `directory`, each by write-then-rename.
+    /// While encoding (`final == false`) media playlists are EVENT playlists over the first
+    /// `contiguousSegments` segments that every rendition has; final playlists are VOD with I-frame
+    /// playlists and as long as the video rungs (`timing`). `segmentDuration` (the profile's) sets the
+    /// least target duration. `master` may add to the master playlist's text (the caption tracks' group).
+    /// Returns the number of segments listed.
+    @discardableResult
+    public static func write(_ parts: [RenditionSummary], to directory: URL, final: Bool,
+                             segmentDuration: Double, master: (String) -> String = { $0 }) throws(MediaError) -> Int {
+        let (listed, count) = listing(parts, final: final)
         let videos = listed.filter { $0.kind == "video" }
         let audio = listed.first { $0.kind == "audio" }
         var files: [(String, String)] = []

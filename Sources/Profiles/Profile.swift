@@ -48,6 +48,42 @@ public struct AudioSpec: Sendable, Equatable {
     public static let standard = AudioSpec(codec: "aac", bitrate: 128_000, channels: 2, sampleRate: 48_000)
 }
 
+/// The static renditions offered as downloads once a video is ready: a progressive MP4 of one rung and
+/// the audio as `audio.m4a`, remuxed from the HLS segments (no re-encoding).
+public struct DownloadSpec: Sendable, Equatable {
+    public enum Video: Sendable, Equatable {
+        case off
+        /// The tallest rung made for the video.
+        case highest
+        /// This rung, or the tallest made when the source did not reach it.
+        case rung(String)
+    }
+
+    public var video: Video
+    /// `audio.m4a`, when the video has sound.
+    public var audio: Bool
+
+    public init(video: Video, audio: Bool) {
+        self.video = video
+        self.audio = audio
+    }
+
+    /// What a profile without a `downloads` section gets: none.
+    public static let off = DownloadSpec(video: .off, audio: false)
+
+    public var isOn: Bool { video != .off || audio }
+
+    /// The rung whose MP4 is offered, among the video rungs made (name and height); nil when off or none.
+    public func videoRung(among made: [(name: String, height: Int)]) -> String? {
+        let highest = made.max { $0.height < $1.height }?.name
+        switch video {
+        case .off: return nil
+        case .highest: return highest
+        case .rung(let name): return made.contains { $0.name == name } ? name : highest
+        }
+    }
+}
+
 /// A rendition ladder loaded from `profiles/<name>.yaml`.
 public struct Profile: Sendable, Equatable {
     public var name: String
@@ -60,6 +96,8 @@ public struct Profile: Sendable, Equatable {
     public var keyframeInterval: Double
     /// libx264 preset, e.g. "veryfast".
     public var preset: String
+    /// Static renditions made after the video is ready.
+    public var downloads: DownloadSpec
     /// Scrubbing previews; nil when the profile turns them off (`storyboard: off`).
     public var storyboard: StoryboardSpec?
 
@@ -68,6 +106,7 @@ public struct Profile: Sendable, Equatable {
         segmentDuration: Double = ProfileDefaults.segmentDuration,
         keyframeInterval: Double = ProfileDefaults.keyframeInterval,
         preset: String = ProfileDefaults.preset,
+        downloads: DownloadSpec = .off,
         storyboard: StoryboardSpec? = .standard
     ) {
         self.storyboard = storyboard
@@ -77,6 +116,7 @@ public struct Profile: Sendable, Equatable {
         self.segmentDuration = segmentDuration
         self.keyframeInterval = keyframeInterval
         self.preset = preset
+        self.downloads = downloads
     }
 }
 

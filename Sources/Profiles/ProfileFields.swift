@@ -81,6 +81,17 @@ extension ProfileReader {
         return text
     }
 
+    mutating func boolean(_ key: String, in fields: Fields) -> Bool? {
+        guard let text = string(key, in: fields)?.lowercased() else { return nil }
+        switch text {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            report("\(fields.context)\(key) must be true or false, got '\(text)'", at: fields.value(key))
+            return nil
+        }
+    }
+
     mutating func positiveInt(_ key: String, in fields: Fields, required: Bool = false) -> Int? {
         guard let text = scalarText(key, in: fields, required: required) else { return nil }
         guard let number = Int(text.trimmingCharacters(in: .whitespaces)) else {

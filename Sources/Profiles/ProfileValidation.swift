@@ -4,8 +4,9 @@ import Yams
 /// Turns a composed YAML tree into a `Profile`, collecting every problem (with the line and
 /// column of the node at fault) instead of stopping at the first one.
 struct ProfileReader {
-    static let topLevelKeys = ["name", "segment_duration", "keyframe_interval", "preset", "audio", "rungs", "storyboard"]
+    static let topLevelKeys = ["name", "segment_duration", "keyframe_interval", "preset", "audio", "rungs", "storyboard", "downloads"]
     static let storyboardKeys = ["enabled", "interval", "width", "columns", "rows"]
+    static let downloadKeys = ["video", "audio"]
     static let audioKeys = ["codec", "bitrate", "channels", "sample_rate"]
     static let rungKeys = ["name", "height", "bitrate", "peak", "profile", "level", "max_fps"]
     static let codecProfiles = ["baseline", "main", "high"]
@@ -52,13 +53,17 @@ struct ProfileReader {
             audio = readAudio(node) ?? audio
         }
         let rungs = readRungs(fields)
+        var downloads = DownloadSpec.off
+        if let node = fields.value("downloads"), !isNull(node) {
+            downloads = readDownloads(node, rungs: rungs) ?? downloads
+        }
         let storyboard = fields.value("storyboard").map { readStoryboard($0) } ?? .standard
 
         guard issues.isEmpty else { return nil }
         return Profile(
             name: name, rungs: rungs, audio: audio,
             segmentDuration: segmentDuration, keyframeInterval: keyframeInterval, preset: preset,
-            storyboard: storyboard
+            downloads: downloads, storyboard: storyboard
         )
     }
 
@@ -134,6 +139,30 @@ struct ProfileReader {
             codec: codec ?? standard.codec, bitrate: audioBitrate ?? standard.bitrate,
             channels: channels ?? standard.channels, sampleRate: sampleRate ?? standard.sampleRate
         )
+    }
+
+    // MARK: Downloads
+
+    /// `video`: a rung of this profile, `highest` or `off` (default off); `audio`: true or false (default false).
+    private mutating func readDownloads(_ node: Node, rungs: [RungSpec]) -> DownloadSpec? {
+        guard let fields = fields(of: node, context: "downloads: ", allowed: Self.downloadKeys) else { return nil }
+        var video = DownloadSpec.Video.off
+        if let text = string("video", in: fields) {
+            let names = rungs.map(\.name)
+            switch text.lowercased() {
+            case "off", "false", "no", "none": video = .off
+            case "highest": video = .highest
+            default:
+                if names.contains(text) {
+                    video = .rung(text)
+                } else if !rungs.isEmpty {
+                    report("downloads: video '\(text)' is not a rung of this profile (use one of \(names.joined(separator: ", ")), "
+                        + "highest or off)", at: fields.value("video"))
+                }
+            }
+        }
+        let audio = boolean("audio", in: fields) ?? false
+        return DownloadSpec(video: video, audio: audio)
     }
 
     // MARK: Rungs

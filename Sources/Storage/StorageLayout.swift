@@ -14,6 +14,7 @@ import Foundation
 ///     <root>/hls/<video>/master.m3u8 …        the HLS ladder, written piece by piece
 ///     <root>/hls/<video>/<rendition>/index.m3u8  each rendition's playlist
 ///     <root>/hls/<video>/poster.jpg           the poster, when the video has one
+///     <root>/hls/<video>/download/<rung>.mp4  the downloads the profile offers (and download/audio.m4a)
 ///     <root>/hls/<video>/storyboard.vtt       the storyboard's WebVTT index (`#xywh=` cues), when it has one
 ///     <root>/hls/<video>/storyboard/<n>.jpg   its sprite sheets, named by their first thumbnail's number
 ///     <root>/hls/<video>/parts/<piece>.json   what each finished piece wrote (to assemble playlists)
@@ -60,6 +61,8 @@ public struct StorageLayout: Sendable, Equatable {
         hlsDirectory(video: video).appendingPathComponent(rendition, isDirectory: true).appendingPathComponent("index.m3u8")
     }
     public func posterFile(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("poster.jpg") }
+    /// The static renditions offered as downloads (`<rung>.mp4`, `audio.m4a`), made after the video is ready.
+    public func downloadsDirectory(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("download", isDirectory: true) }
     public func storyboardIndex(video: String) -> URL { hlsDirectory(video: video).appendingPathComponent("storyboard.vtt") }
     /// Beside the pieces' rendition manifests, in a folder of its own so their reader never meets it.
     public func storyboardManifests(video: String) -> URL {

@@ -30,6 +30,9 @@ struct JobHandlers {
             try checkSpace()
             return try await audio(video: video, source: source, control: control)
         case .finalize: return try await finalize(video: video, lease: lease)
+        case .downloads:
+            try checkSpace()
+            return try await downloads(video: video, control: control)
         }
     }
 
@@ -194,6 +197,52 @@ struct JobHandlers {
             logger.warning("storyboard of \(video.id) not written: \(error)")
         }
         logger.info("finalized \(video.id): \(renditions.count) renditions, \(segments) segments")
-        return JobOutcome(video: VideoUpdate(state: .ready, publishedSegments: segments, markPlayable: true), renditions: records)
+        // Downloads are a job of their own, after the video is ready: playback never waits for them, and
+        // their failure (retried by the queue) cannot fail a video that plays.
+        let downloads = settings.profile.downloads.isOn ? [NewJob(kind: .downloads, priority: JobPriority.downloads)] : []
+        return JobOutcome(enqueue: downloads, video: VideoUpdate(state: .ready, publishedSegments: segments, markPlayable: true),
+                          renditions: records)
+    }
+
+    /// The static renditions of the profile's `downloads`: the chosen rung (or the tallest made, for a
+    /// source that did not reach it) with the audio as one progressive MP4, and the audio alone as
+    /// `audio.m4a`, remuxed from the segments the final playlists list. Files the profile no longer
+    /// offers are removed.
+    private func downloads(video: VideoRecord, control: JobControl) async throws -> JobOutcome {
+        let spec = settings.profile.downloads
+        let renditions = HLSAssembler.finalRenditions(try publisher.manifests(video: video.id))
+        let videos = renditions.filter { $0.kind == "video" && !$0.segments.isEmpty }
+        let audio = renditions.first { $0.kind == "audio" && !$0.segments.isEmpty }
+        let hls = settings.layout.hlsDirectory(video: video.id)
+        let folder = settings.layout.downloadsDirectory(video: video.id)
+        let start = renditions.compactMap(\.timeOffset).first
+        var wanted: [(name: String, video: RenditionSummary?, audio: RenditionSummary?)] = []
+        if let rung = spec.videoRung(among: videos.map { ($0.name, $0.height ?? 0) }),
+           let chosen = videos.first(where: { $0.name == rung }) {
+            wanted.append(("\(rung).mp4", chosen, audio))
+        }
+        if spec.audio, let audio { wanted.append(("audio.m4a", nil, audio)) }
+        // Only inside the video's folder as it is: a video deleted meanwhile does not get its folder back.
+        if !wanted.isEmpty, !FileManager.default.fileExists(atPath: folder.path) {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        }
+        var made: [String] = []
+        let files = Double(wanted.count)
+        for (index, file) in wanted.enumerated() {
+            let began = Date()
+            let result = try await ProgressiveMP4.make(
+                video: file.video.map { RenditionFiles($0, in: hls) }, audio: file.audio.map { RenditionFiles($0, in: hls) },
+                start: start, to: folder.appendingPathComponent(file.name),
+                progress: { control.report((Double(index) + $0) / files) },
+                isCancelled: { control.isCancelled })
+            made.append("\(file.name) (\(result.bytes >> 10) KiB, \(String(format: "%.2f", result.duration)) s long, "
+                + "made in \(String(format: "%.3f", Date().timeIntervalSince(began))) s)")
+        }
+        let keep = Set(wanted.map(\.name))
+        for stale in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where !keep.contains(stale) && !stale.hasPrefix(".") {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(stale))
+        }
+        logger.info("downloads of \(video.id): \(made.isEmpty ? "none" : made.joined(separator: ", "))")
+        return JobOutcome()
     }
 }

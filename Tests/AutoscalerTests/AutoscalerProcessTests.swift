@@ -96,7 +96,9 @@ struct AutoscalerProcessTests {
         // Everything finishes (the killed worker's job is claimed again once its 4 s lease expires).
         let finished = try await eventually(timeout: 300) {
             let videos = try await catalog.videos(state: nil, limit: 100, offset: 0)
-            return videos.count == ids.count && videos.allSatisfy { $0.state == .ready }
+            // …and the downloads jobs that follow ready (small.yaml offers downloads) are done too.
+            let pending = try await catalog.jobs(videoId: nil, states: [.queued, .running], limit: 10)
+            return videos.count == ids.count && videos.allSatisfy { $0.state == .ready } && pending.isEmpty
         }
         let states = try await catalog.videos(state: nil, limit: 100, offset: 0).map { "\($0.state) \($0.error ?? "")" }
         #expect(finished, "\(states) \(scaler.output.suffix(3000))")

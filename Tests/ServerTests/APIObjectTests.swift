@@ -19,7 +19,7 @@ struct APIObjectTests {
     }
 
     static let video = API.Video(id: "v", title: "t", filename: nil, visibility: "public", state: "queued", progress: 0,
-                                 durationSeconds: nil, sizeBytes: 1, sha256: nil, renditions: [], posterUrl: nil,
+                                 durationSeconds: nil, sizeBytes: 1, sha256: nil, renditions: [], downloads: [], posterUrl: nil,
                                  playbackUrl: nil, storyboardUrl: nil, playable: false, error: nil, createdAt: "2025-01-01T00:00:00Z",
                                  playableAt: nil, readyAt: nil)
 
@@ -38,6 +38,7 @@ struct APIObjectTests {
             ("Readiness", API.Readiness(status: "ready", checks: .init(catalog: "ok", storage: "ok", disk: "ok"))),
             ("Caption", Self.caption),
             ("CaptionList", API.CaptionList(items: [Self.caption])),
+            ("Download", API.Download(name: "720p.mp4", url: "/hls/v/download/720p.mp4", size: 1, mime: "video/mp4")),
         ]
         for (name, sample) in samples {
             let schema = try #require(schemas[name] as? [String: Any], "\(name) is in docs/openapi.yaml")

@@ -45,7 +45,13 @@ extension WorkerProcessTests {
         try TestPostgres.psql(server, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
         #expect(ended, "no piece ended while the database was away: \(worker.output.suffix(2000))")
 
-        let ready = await eventually(timeout: 180) { ((try? await catalog.video(id: id)) ?? nil)?.state == .ready }
+        // Ready, and the downloads job that follows (small.yaml offers downloads) done too. A look that fails
+        // while the database comes back is just not yet.
+        let ready = await eventually(timeout: 180) {
+            guard let pending = try? await catalog.jobs(videoId: id, states: [.queued, .running], limit: 10),
+                  let video = try? await catalog.video(id: id) else { return false }
+            return video.state == .ready && !pending.contains { $0.kind == .downloads }
+        }
         #expect(ready, "\(worker.output.suffix(2000))")
         for job in try await catalog.jobs(videoId: id, states: nil, limit: 100) {
             #expect(job.state == .succeeded && job.attempt == 1,

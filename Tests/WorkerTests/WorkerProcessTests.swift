@@ -121,6 +121,7 @@ struct WorkerProcessTests {
                 #expect(job.state == .succeeded && job.attempt == 1, "\(video.title) job \(job.id) \(job.kind): \(job.state) attempt \(job.attempt)")
             }
             try expectFirstPieceSplit(jobs, video: video, renditions: try await s.catalog.renditions(videoId: id))
+            try await expectDownloads(s, video: video, jobs: jobs)
         }
         for id in ids.suffix(Self.bad.count) {
             let video = try #require(try await s.catalog.video(id: id))
@@ -130,6 +131,27 @@ struct WorkerProcessTests {
             // The plan job fails at once: no retry, no other job.
             #expect(jobs.map(\.kind) == [.plan] && jobs.map(\.state) == [.failed] && jobs.map(\.attempt) == [1],
                     "\(video.title): \(jobs.map { "\($0.kind) \($0.state) \($0.attempt)" })")
+        }
+    }
+
+    /// small.yaml offers the tallest rung made and audio.m4a: a downloads job made them after the video
+    /// was ready, and they play without an error.
+    private func expectDownloads(_ s: Setup, video: VideoRecord, jobs: [JobRecord]) async throws {
+        #expect(jobs.filter { $0.kind == .downloads }.count == 1, "\(video.title): one downloads job")
+        let renditions = try await s.catalog.renditions(videoId: video.id)
+        let tallest = renditions.filter { $0.kind == "video" }.max { ($0.height ?? 0) * ($0.width ?? 0) < ($1.height ?? 0) * ($1.width ?? 0) }
+        var expected = Set<String>()
+        if let tallest { expected.insert("\(tallest.name).mp4") }
+        if renditions.contains(where: { $0.kind == "audio" }) { expected.insert("audio.m4a") }
+        let folder = s.root.appendingPathComponent("hls/\(video.id)/download")
+        let found = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+        #expect(found == expected, "\(video.title): downloads \(found.sorted())")
+        for name in found {
+            #expect(try FFprobe.decodeErrors(folder.appendingPathComponent(name).path) == "", "\(video.title): \(name)")
+        }
+        if let tallest, let duration = video.durationSeconds {
+            let mp4 = try FFprobe.duration(folder.appendingPathComponent("\(tallest.name).mp4").path)
+            #expect(abs(mp4 - duration) < 0.2, "\(video.title): the MP4 lasts \(mp4) s, the video \(duration) s")
         }
     }
 

@@ -77,8 +77,15 @@ def check_playlists(fleet, ids: list[str]) -> None:
 
 
 def check_jobs(fleet, ids: list[str]) -> list[dict]:
-    """Every job of these videos succeeded, and no job was completed twice (by any worker, on any node)."""
-    mine = [j for j in fleet.jobs() if j["videoId"] in ids]
+    """Every job of these videos succeeded, and no job was completed twice (by any worker, on any node).
+    A ready video's downloads job (small.yaml offers downloads) runs after it turned ready: waited for."""
+    deadline = time.monotonic() + 120
+    while True:
+        mine = [j for j in fleet.jobs() if j["videoId"] in ids]
+        if time.monotonic() > deadline or not any(j["kind"] == "downloads" and j["state"] in ("queued", "running")
+                                                  for j in mine):
+            break
+        time.sleep(0.5)
     assert mine, f"no jobs listed for {ids}"
     unfinished = [(j["id"], j["kind"], j["state"], j["attempt"], j["lastError"]) for j in mine if j["state"] != "succeeded"]
     assert not unfinished, f"jobs not succeeded: {unfinished}"

@@ -47,7 +47,7 @@ def test_spec_covers_the_contract():
 def test_schemas_reject_drift():
     """The schemas are strict enough to catch drift (guards against a too-lenient edit of the spec)."""
     good = {"id": "v", "title": "t", "filename": "f.mp4", "visibility": "public", "state": "queued", "progress": 0,
-            "durationSeconds": None, "sizeBytes": 1, "sha256": None, "renditions": [], "posterUrl": None,
+            "durationSeconds": None, "sizeBytes": 1, "sha256": None, "renditions": [], "downloads": [], "posterUrl": None,
             "playbackUrl": None, "storyboardUrl": None, "playable": False, "error": None, "createdAt": "2025-01-01T00:00:00Z",
             "playableAt": None, "readyAt": None}
     validate_json(good, component_schema("Video"), "a minimal queued video")

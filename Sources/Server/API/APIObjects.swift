@@ -17,6 +17,8 @@ enum API {
         var sizeBytes: Int64
         @Nullable var sha256: String?
         var renditions: [Rendition]
+        /// The static renditions made so far (empty until the downloads job has made them).
+        var downloads: [Download]
         @Nullable var posterUrl: String?
         @Nullable var playbackUrl: String?
         /// The storyboard's WebVTT index (thumbnails as `#xywh=` cues), once the video has one.
@@ -56,6 +58,14 @@ enum API {
         @Nullable var height: Int?
         var bandwidth: Int
         var codecs: String
+    }
+
+    /// A file offered as a download: an MP4 of one rung, or the audio as `audio.m4a`.
+    struct Download: ResponseCodable, Sendable {
+        var name: String
+        var url: String
+        var size: Int64
+        var mime: String
     }
 
     struct VideoPage: ResponseCodable, Sendable {

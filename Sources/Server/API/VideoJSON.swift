@@ -30,12 +30,28 @@ struct VideoJSON {
             renditions: renditions.map {
                 API.Rendition(name: $0.name, kind: $0.kind, width: $0.width, height: $0.height, bandwidth: $0.bandwidth, codecs: $0.codecs)
             },
+            downloads: video.state == .ready ? downloads(video.id, base: base) : [],
             posterUrl: posterExists ? "\(base)/poster.jpg" : nil,
             playbackUrl: playable ? "\(base)/master.m3u8" : nil,
             storyboardUrl: storyboardExists ? "\(base)/storyboard.vtt" : nil,
             playable: playable, error: video.error,
             createdAt: Self.timestamp(video.createdAt),
             playableAt: video.playableAt.map(Self.timestamp), readyAt: video.readyAt.map(Self.timestamp))
+    }
+
+    /// The files in the video's `download/` folder (only finished ones: they are renamed into place
+    /// whole), MP4 before M4A.
+    private func downloads(_ id: String, base: String) -> [API.Download] {
+        let folder = layout.downloadsDirectory(video: id)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        return names.filter { !$0.hasPrefix(".") && ($0.hasSuffix(".mp4") || $0.hasSuffix(".m4a")) && MediaPath.isPlainName($0) }
+            .sorted { ($0.hasSuffix(".m4a") ? 1 : 0, $0) < ($1.hasSuffix(".m4a") ? 1 : 0, $1) }
+            .compactMap { name in
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path))?[.size] as? Int64
+                else { return nil }
+                return API.Download(name: name, url: "\(base)/download/\(name)", size: size,
+                                    mime: name.hasSuffix(".m4a") ? "audio/mp4" : "video/mp4")
+            }
     }
 
     /// Made once: three timestamps per video per response.

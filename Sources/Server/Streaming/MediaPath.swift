@@ -15,7 +15,7 @@ struct MediaPath: Equatable {
     var fileName: String { components.last ?? "" }
     var isMaster: Bool { components == ["master.m3u8"] }
 
-    enum Kind { case playlist, initSegment, segment, subtitles, poster, storyboard, other }
+    enum Kind { case playlist, initSegment, segment, subtitles, poster, storyboard, download, other }
 
     /// `storyboard.vtt` and its sheets, `storyboard/<n>.jpg`.
     var isStoryboard: Bool {
@@ -25,6 +25,7 @@ struct MediaPath: Equatable {
     var kind: Kind {
         let name = fileName
         if isStoryboard { return .storyboard }
+        if components.count == 2, components[0] == "download", name.hasSuffix(".mp4") || name.hasSuffix(".m4a") { return .download }
         if name.hasSuffix(".m3u8") { return .playlist }
         if name.hasSuffix(".m4s") { return .segment }
         if name.hasSuffix(".vtt") { return .subtitles }
@@ -40,6 +41,7 @@ struct MediaPath: Equatable {
         case .subtitles: "text/vtt; charset=utf-8"
         case .initSegment: "video/mp4"
         case .poster: "image/jpeg"
+        case .download: fileName.hasSuffix(".m4a") ? "audio/mp4" : "video/mp4"
         case .storyboard: fileName.hasSuffix(".vtt") ? "text/vtt; charset=utf-8" : "image/jpeg"
         case .other: "application/octet-stream"
         }

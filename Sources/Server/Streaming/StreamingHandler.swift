@@ -69,6 +69,10 @@ struct StreamingHandler: Sendable {
         case .poster, .storyboard, .other:
             // A storyboard is written again when its video is transcoded again: kept an hour, like the poster.
             headers[.cacheControl] = "\(scope), max-age=3600"
+        case .download:
+            headers[.cacheControl] = "\(scope), max-age=3600"
+            headers[.contentDisposition] = DownloadName.contentDisposition(title: status.title, videoId: path.videoId,
+                                                                           file: path.fileName)
         case .playlist:
             guard let file else { throw Problem.notFound() }  // playlists are always read into memory
             // A finished video's master still changes when captions are added or deleted: it is revalidated

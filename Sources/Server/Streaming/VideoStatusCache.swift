@@ -8,6 +8,8 @@ final class VideoStatusCache: Sendable {
     struct Status: Sendable {
         var visibility: Visibility
         var state: VideoState
+        /// For the file name of a download.
+        var title: String = ""
     }
 
     private let catalog: any Catalog
@@ -23,7 +25,7 @@ final class VideoStatusCache: Sendable {
     func status(of id: String) async throws -> Status? {
         let now = Date()
         if let hit = entries.withLock({ $0[id] }), now.timeIntervalSince(hit.fetched) < lifetime { return hit.status }
-        let status = try await catalog.video(id: id).map { Status(visibility: $0.visibility, state: $0.state) }
+        let status = try await catalog.video(id: id).map { Status(visibility: $0.visibility, state: $0.state, title: $0.title) }
         entries.withLock { entries in
             if entries.count > 10_000 { entries.removeAll() }
             entries[id] = (status, now)
