@@ -45,10 +45,16 @@ public struct BackupRestorer: Sendable {
         }
 
         let catalog = try await open(catalogURL)
+        // The restored catalog's videos, not the manifest's: on PostgreSQL the list was read just after the
+        // dump, so a video may be in one and not the other. One whose original is not in the backup (skipped,
+        // or deleted while the backup ran) is removed; one only the manifest knows is simply not there.
+        let originals = Set(manifest.files.map(\.path))
         var removed: [String] = []
-        for id in manifest.skipped.keys.sorted() where try await catalog.video(id: id) != nil {
-            try await catalog.deleteVideo(id: id)
-            removed.append(id)
+        var keep: [VideoRecord] = []
+        for video in try await BackupWriter.allVideos(catalog) {
+            if originals.contains(video.originalPath) { keep.append(video); continue }
+            try await catalog.deleteVideo(id: video.id)
+            removed.append(video.id)
         }
         // Uploads in progress: their bytes were not backed up, so their records go (a tus client then
         // finds its upload gone and starts again, rather than resuming onto a missing file).
@@ -59,11 +65,11 @@ public struct BackupRestorer: Sendable {
             }
         }
         var requeued = 0
-        for video in manifest.videos where video.state != VideoState.failed.rawValue {
+        for video in keep where video.state != .failed {
             try await catalog.requeue(videoId: video.id, jobs: [.plan()])
             requeued += 1
         }
-        return Summary(videos: manifest.videos.count, requeued: requeued, files: manifest.files.count, removed: removed)
+        return Summary(videos: keep.count, requeued: requeued, files: manifest.files.count, removed: removed)
     }
 
     /// The storage root must be new (or an empty directory), and so must a SQLite catalog file.

@@ -26,7 +26,8 @@ public struct BackupWriter: Sendable {
         let staging = destination.deletingLastPathComponent()
             .appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())", isDirectory: true)
         try? fm.removeItem(at: staging)
-        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        // 0700: a backup holds the catalog (key hashes, everything) and the signing key.
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         do {
             let manifest = try await fill(staging, catalog: catalog)
             try AtomicFile.write(try BackupManifest.encoder().encode(manifest),

@@ -68,7 +68,7 @@ enum Boxes {
             } else if size == 0 {
                 size = range.upperBound - at
             }
-            guard size >= header, at + size <= range.upperBound else { break }
+            guard size >= header, size <= range.upperBound - at else { break }
             out.append((type, (at + header)..<(at + size)))
             at += size
         }
@@ -95,7 +95,7 @@ enum Boxes {
     /// The first `moof/traf`'s `tfdt` plus the first `trun` sample's composition offset.
     static func firstPresentationTime(fragment bytes: [UInt8]) -> Int64? {
         guard let traf = find(bytes, ["moof", "traf"]),
-              let tfdt = find(bytes, ["tfdt"], in: traf), tfdt.count >= 8,
+              let tfdt = find(bytes, ["tfdt"], in: traf), tfdt.count >= 8, tfdt.count >= (bytes[tfdt.lowerBound] == 1 ? 12 : 8),
               let trun = find(bytes, ["trun"], in: traf), trun.count >= 8 else { return nil }
         let decode = bytes[tfdt.lowerBound] == 1 ? Int64(bitPattern: u64(bytes, tfdt.lowerBound + 4))
             : Int64(u32(bytes, tfdt.lowerBound + 4))
@@ -109,7 +109,8 @@ enum Boxes {
         for bit in [0x100, 0x200, 0x400] as [UInt32] where flags & bit != 0 { at += 4 }
         guard at + 4 <= trun.upperBound else { return nil }
         let raw = u32(bytes, at)
-        return decode + (version == 0 ? Int64(raw) : Int64(Int32(bitPattern: raw)))
+        let (shown, overflow) = decode.addingReportingOverflow(version == 0 ? Int64(raw) : Int64(Int32(bitPattern: raw)))
+        return overflow ? nil : shown
     }
 
     static func u32(_ b: [UInt8], _ i: Int) -> UInt32 {

@@ -42,8 +42,9 @@ public struct ServerDependencies: Sendable {
 func buildRouter(_ dependencies: ServerDependencies) throws -> Router<ReelRequestContext> {
     let settings = dependencies.settings, layout = settings.layout
     let router = Router(context: ReelRequestContext.self, options: .autoGenerateHeadEndpoints)
-    router.add(middleware: EdgeMiddleware(metrics: dependencies.metrics))
+    // Outside EdgeMiddleware, which turns problems into answers: HSTS goes on every answer.
     if settings.tls != nil && settings.hstsMaxAge > 0 { router.add(middleware: HSTSMiddleware(maxAge: settings.hstsMaxAge)) }
+    router.add(middleware: EdgeMiddleware(metrics: dependencies.metrics))
     try PageRoutes(embedFrameAncestors: settings.embedFrameAncestors,
                    scheme: ForwardedScheme(tls: settings.tls != nil, trusted: settings.trustedProxies)).register(on: router)
     HealthRoutes(catalog: dependencies.catalog, layout: layout, minFreeBytes: settings.minFreeBytes, metrics: dependencies.metrics,

@@ -48,14 +48,20 @@ public struct ReelServer: Sendable {
         let server: HTTPServerBuilder
         if let certificates {
             // TLS: HTTP/2 or HTTP/1.1 by ALPN. Files are read and written by FileBodyHandler (no sendfile
-            // through TLS or into HTTP/2 frames); on HTTP/2 the handlers run per stream.
+            // through TLS or into HTTP/2 frames); on HTTP/2 the handlers run per stream. The connection cap
+            // and a handshake deadline sit on the connection itself (TLSConnectionGuard).
             let streams = HTTP1Channel.Configuration(
-                additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
-                                            SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout),
-                                            FileBodyHandler(logger: logger)],
+                additionalChannelHandlers: [ExpectContinueHandler(), SlowClientHandler(limits: limits, logger: logger),
+                                            SendTimeoutHandler(timeout: sendTimeout), FileBodyHandler(logger: logger)],
                 idleTimeout: .seconds(120))
-            server = try .http2Upgrade(tlsConfiguration: certificates.serverConfiguration(),
-                                       configuration: .init(idleTimeout: .seconds(120), streamConfiguration: streams))
+            let tls = certificates.serverConfiguration()
+            let handshake = TimeAmount.nanoseconds(Int64(settings.requestHeadTimeout * 1e9))
+            server = HTTPServerBuilder { responder in
+                GuardedTLSChannel(inner: try HTTP2UpgradeChannel(tlsConfiguration: tls,
+                                                                 configuration: .init(idleTimeout: .seconds(120), streamConfiguration: streams),
+                                                                 responder: responder),
+                                  connections: connections, handshakeTimeout: handshake)
+            }
         } else {
             let http1 = HTTP1Channel.Configuration(
                 additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger), ExpectContinueHandler(),
@@ -72,8 +78,14 @@ public struct ReelServer: Sendable {
         app.addServices(UploadSweeper(store: dependencies.store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
         // Always: SIGHUP (`systemctl reload`) must never end the server, with TLS or without.
         app.addServices(CertificateReloader(store: certificates, logger: logger))
-        if let certificates, let redirect = settings.redirectPort {
-            app.addServices(HTTPSRedirect.application(host: settings.host, port: redirect, httpsPort: settings.port, logger: logger))
+        if certificates != nil, let redirect = settings.redirectPort {
+            // Plain HTTP, usually on public port 80: the same cap, head timeout and idle timeout as the main port.
+            let plain = HTTP1Channel.Configuration(
+                additionalChannelHandlers: [ConnectionLimitHandler(connections: connections, logger: logger),
+                                            SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout)],
+                idleTimeout: .seconds(120))
+            app.addServices(HTTPSRedirect.application(host: settings.host, port: redirect, httpsPort: settings.port,
+                                                      configuration: plain, logger: logger))
         }
         return app
     }
@@ -121,7 +133,7 @@ struct CertificateReloader: Service {
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await _ in hangups {

@@ -32,8 +32,14 @@ struct BackupCommand: AsyncParsableCommand {
         let bytes = manifest.files.reduce(manifest.catalog.size) { $0 + $1.size }
         print("backup \(destination): \(manifest.catalogKind.rawValue) catalog, \(manifest.videos.count) videos, "
               + "\(manifest.files.count) files, \(bytes >> 20) MiB")
-        for (id, why) in manifest.skipped.sorted(by: { $0.key < $1.key }) { printError("reel: left out video \(id): \(why)") }
-        if !manifest.skipped.isEmpty { throw ExitCode.failure }
+        // A video deleted while the backup ran is no loss; one still in the catalog without its original is.
+        var lost = false
+        for (id, why) in manifest.skipped.sorted(by: { $0.key < $1.key }) {
+            let exists = (try? await catalog.video(id: id)) != nil
+            printError("reel: left out video \(id): \(why)\(exists ? "" : " (it has been deleted since)")")
+            lost = lost || exists
+        }
+        if lost { throw ExitCode.failure }
     }
 }
 

@@ -119,6 +119,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
+        // `systemctl reload` (SIGHUP) must not end the server, also while it still waits for the catalog;
+        // once it serves, CertificateReloader takes SIGHUP to read the TLS certificate again.
+        signal(SIGHUP, SIG_IGN)
         let logger = try data.logger("reel.serve")
         let settings = try server.serverSettings(data: data)
         let catalog = try await data.openCatalog(logger: logger, waitFor: 300)

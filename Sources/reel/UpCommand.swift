@@ -19,6 +19,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Rendition profile for the workers (default: default, or profile / $REEL_PROFILE).") var profile: String?
 
     func run() async throws {
+        signal(SIGHUP, SIG_IGN)  // as `reel serve`: a reload never ends it (CertificateReloader handles it)
         let logger = try data.logger("reel.up")
         let settings = try server.serverSettings(data: data)
         let config = try data.settings()

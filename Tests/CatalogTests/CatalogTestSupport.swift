@@ -43,11 +43,13 @@ final class CatalogFixture: Sendable {
 
     /// - Parameter realTime: use the system clock instead of the manual one (for tests where leases
     ///   expire while workers run concurrently).
-    /// `connectTimeout`: PostgreSQL's `connect_timeout` (how long a query waits for a pooled connection),
-    /// for tests that queue many queries on purpose.
+    /// `connectTimeout`: PostgreSQL's `connect_timeout` (how long a query waits for a pooled connection).
+    /// 60 s by default, not the 10 s a real deployment uses: the suites share two cores with builds and
+    /// other suites, and a first connection then waits longer (a CI run failed on it); longer still for
+    /// tests that queue many queries on purpose.
     static func make(_ backend: Backend, forceRollbackJournal: Bool = false, retryBaseDelay: TimeInterval = 2,
                      retryMaxDelay: TimeInterval = 300, realTime: Bool = false,
-                     connectTimeout: Int? = nil) async throws -> CatalogFixture {
+                     connectTimeout: Int? = 60) async throws -> CatalogFixture {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("reel-catalog-tests-\(UUID().uuidString.prefix(8))")
         let clock = ManualClock()

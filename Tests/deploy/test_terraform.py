@@ -456,6 +456,7 @@ SAMPLE_VALUES = {
     "database_url_parameter": "/reel/database-url", "admin_key_parameter": "/reel/admin-key",
     "metrics_namespace": "Reel", "asg_name": "reel-app", "drain_hook_name": "reel-drain",
     "reel_settings": {"REEL_MAX_WORKERS": "4", "REEL_LOG_LEVEL": "info"},
+    "trusted_proxies": "192.168.1.0/26,192.168.1.64/26",
     "volume_id": "vol-0123456789abcdef0", "volume_serial": "vol0123456789abcdef0",
     "client_cidrs": ["192.168.1.128/26", "192.168.1.192/26"], "export_path": "/export/reel",
     "export_device": "/dev/sdf",
@@ -622,6 +623,15 @@ def test_user_data_installs_the_shipped_units_and_the_mount(tf):
     assert "RequiresMountsFor=/mnt/nfs_share/reel" in (REPO / "systemd" / "reel-server.service").read_text()
     assert "s|^What=.*|What=$SHARE_WHAT|" in text and "mountpoint -q /mnt/nfs_share" in text
     assert "REEL_DATA_DIR=/mnt/nfs_share/reel" in text
+
+
+def test_user_data_trusts_only_the_balancer_subnets(tf):
+    """The ALB terminates HTTPS: Reel believes X-Forwarded-Proto from the public subnets it lives in, and
+    from nobody else (the app subnets hold the hosts themselves)."""
+    text = (TEMPLATES / "app-user-data.sh.tftpl").read_text()
+    assert "REEL_TRUSTED_PROXIES=${trusted_proxies}" in text
+    user_data = str(tf.resource("aws_launch_template", "app")["user_data"])
+    assert re.search(r"trusted_proxies\W+[^,]*join\(\W*,\W*,\s*var\.public_subnet_cidrs\)", user_data), user_data
 
 
 # --- load balancer ------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import requests
 from reel_http_support import (REPO_ROOT, create_key, free_port, make_certificates, reel_env, start_and_wait, tail)
 
 START_TIMEOUT_S = 60
+HEAD_TIMEOUT_S = 2            # the handshake, and a request head on the redirect port, must be done by then
+CONNECTIONS_PER_CLIENT = 32  # ffmpeg alone keeps a connection per rendition and playlist
 
 
 def _https(port: int, path: str = "/", host: str = "localhost") -> str:
@@ -64,7 +66,8 @@ class TLSServer:
         self.log = folder / "reel-serve-tls.log"
         cmd = [str(reel_bin), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data", str(self.data),
                "--tls-certificate", str(self.cert), "--tls-key", str(self.key), "--http-redirect-port", str(self.redirect_port),
-               "--sendfile", "true"]
+               "--sendfile", "true", "--request-head-timeout", str(HEAD_TIMEOUT_S),
+               "--max-connections-per-client", str(CONNECTIONS_PER_CLIENT)]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=reel_env(),
                                          cwd=REPO_ROOT)
@@ -111,6 +114,11 @@ def test_http2_and_http1_on_one_port_with_hsts(tls_server):
     assert h2.returncode == 0, h2.stderr
     assert h2.stdout.startswith("HTTP/2 200") and h2.stdout.endswith("2"), h2.stdout
     assert "strict-transport-security: max-age=15552000" in h2.stdout.lower(), h2.stdout
+    # Problems are answers too: they carry HSTS.
+    for path in ("/v1/videos/nope", "/hls/nope/master.m3u8"):
+        problem = requests.get(_https(tls_server.port, path), verify=ca, timeout=10)
+        assert problem.status_code in (401, 404) and problem.headers["Strict-Transport-Security"] == "max-age=15552000", \
+            (path, problem.status_code, problem.headers)
     h1 = _curl("--http1.1", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_version} %{http_code}", _https(tls_server.port, "/healthz"))
     assert h1.stdout == "1.1 200", h1.stdout + h1.stderr
     # A client that offers only http/1.1 in ALPN (or none at all) is served HTTP/1.1.
@@ -255,3 +263,44 @@ def test_forwarded_proto_is_believed_only_from_trusted_proxies(reel, reel_bin, t
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert os.path.exists(log)
+
+
+def _closed_within(sockets, seconds: float) -> int:
+    """How many of `sockets` the server closed within `seconds` (EOF or reset on a read)."""
+    deadline = time.monotonic() + seconds
+    closed = set()
+    while time.monotonic() < deadline and len(closed) < len(sockets):
+        for i, s in enumerate(sockets):
+            if i in closed:
+                continue
+            s.settimeout(0.05)
+            try:
+                if s.recv(1) == b"":
+                    closed.add(i)
+            except socket.timeout:
+                pass
+            except OSError:
+                closed.add(i)
+    return len(closed)
+
+
+@pytest.mark.parametrize("port_name,opening", [("port", b""), ("redirect_port", b"GET / HTTP/1.1\r\nHo")])
+def test_silent_connections_are_capped_and_timed_out(tls_server, port_name, opening):
+    """Sockets that never finish a TLS handshake (or a request head, on the plain redirect port) are closed
+    after request_head_timeout, and one address gets at most max_connections_per_client of them."""
+    port = getattr(tls_server, port_name)
+    sockets = []
+    try:
+        for _ in range(CONNECTIONS_PER_CLIENT + 4):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if opening:
+                s.sendall(opening)
+            sockets.append(s)
+        # The ones over the cap go at once; the rest when their deadline passes.
+        assert _closed_within(sockets, 1.0) >= 4
+        assert _closed_within(sockets, HEAD_TIMEOUT_S + 4) == len(sockets)
+        # And the server still answers.
+        assert requests.get(_https(tls_server.port, "/healthz"), verify=str(tls_server.certs.ca), timeout=10).status_code == 200
+    finally:
+        for s in sockets:
+            s.close()

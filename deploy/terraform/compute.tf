@@ -134,6 +134,7 @@ resource "aws_launch_template" "app" {
     asg_name               = local.asg_name
     drain_hook_name        = local.drain_hook_name
     reel_settings          = var.reel_settings
+    trusted_proxies        = join(",", var.public_subnet_cidrs)
   }))
 
   tag_specifications {

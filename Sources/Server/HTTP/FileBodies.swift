@@ -8,14 +8,15 @@ import NIOPosix
 /// Sends the files `Sendfile` describes when there is no plain socket to `sendfile(2)` them to: over TLS
 /// (encryption happens in user space) and on HTTP/2 streams (bytes go out in DATA frames). It sits
 /// among the HTTP channel's handlers, where bodies are `HTTPResponsePart.body` buffers, and replaces a
-/// descriptor with the file's bytes read in 256 KiB pieces on NIO's thread pool, one piece in flight:
+/// descriptor with the file's bytes read in 64 KiB pieces on NIO's thread pool, one piece in flight:
 /// a slow client holds one piece in memory, not the file. Writes that come meanwhile (the end of the
 /// response, the next response) wait their turn, so the order on the wire stays the order written.
 final class FileBodyHandler: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    static let pieceSize = 256 << 10
+    /// HTTP/2's default flow-control window: a stream that stops reading pins one piece, not more.
+    static let pieceSize = 64 << 10
 
     private let logger: Logger
     private let fileIO = NonBlockingFileIO(threadPool: .singleton)

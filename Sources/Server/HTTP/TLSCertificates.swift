@@ -68,7 +68,8 @@ public final class CertificateStore: Sendable {
     @discardableResult
     public func reload(force: Bool) -> Bool {
         let before = current.withLock { $0.stamp }
-        guard force || Self.stamp(files) != before else { return false }
+        let now = Self.stamp(files)
+        guard force || now != before else { return false }
         do {
             let pair = try Self.read(files)
             current.withLock { $0 = pair }
@@ -76,8 +77,9 @@ public final class CertificateStore: Sendable {
                                                               "expires": "\(Self.expiry(pair.chain[0]))"])
             return true
         } catch {
-            // Keep the files' stamp, so a broken pair is not retried on every check until it changes again.
-            current.withLock { $0.stamp = Self.stamp(files) }
+            // Keep the stamp taken before the read, so a broken pair is not retried on every check, and a pair
+            // whose second file lands after that read is (its change shows at the next check).
+            current.withLock { $0.stamp = now }
             logger.error("TLS certificate not reloaded; the previous one stays in use: \(error)")
             return false
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -12,7 +13,13 @@ struct HSTSMiddleware<Context: RequestContext>: RouterMiddleware {
     init(maxAge: Int) { value = "max-age=\(maxAge)" }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            // Problems (404, 401, …) are answers too: they carry the header as well.
+            response = try error.response(from: request, context: context)
+        }
         response.headers[.strictTransportSecurity] = value
         return response
     }
@@ -34,7 +41,8 @@ public struct ForwardedScheme: Sendable {
     func scheme(_ request: Request, peer: SocketAddress?) -> String {
         if tls { return "https" }
         guard let peer, trusted.contains(where: { $0.contains(peer) }),
-              let proto = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.split(separator: ",").first?
+              // The last value: the one our proxy added (a client's own header comes before it).
+              let proto = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.split(separator: ",").last?
                 .trimmingCharacters(in: .whitespaces).lowercased()
         else { return "http" }
         return proto == "https" ? "https" : "http"
@@ -101,7 +109,8 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
 /// path over https with a 308 (method and body kept), except `GET /`, the load balancer's health check,
 /// which answers 200 so a balancer that checks over plain HTTP still sees the host alive.
 enum HTTPSRedirect {
-    static func application(host: String, port: Int, httpsPort: Int, logger: Logger) -> some ApplicationProtocol {
+    static func application(host: String, port: Int, httpsPort: Int, configuration: HTTP1Channel.Configuration,
+                            logger: Logger) -> some ApplicationProtocol {
         let router = Router()
         router.get("/") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                                            body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
@@ -119,8 +128,8 @@ enum HTTPSRedirect {
         router.on("**", method: .patch, use: redirect)
         router.on("**", method: .delete, use: redirect)
         router.on("**", method: .options, use: redirect)
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "reel"),
-                           logger: logger)
+        return Application(router: router, server: .http1(configuration: configuration),
+                           configuration: .init(address: .hostname(host, port: port), serverName: "reel"), logger: logger)
     }
 
     /// The host of an authority (`example.com:80` → `example.com`, `[::1]:80` → `[::1]`), if it is one.

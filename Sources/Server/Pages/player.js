@@ -406,7 +406,8 @@
         if (at > 0) a[part.slice(0, at).trim()] = part.slice(at + 1).trim();
       }
       const local = vttTime(a.LOCAL || "00:00.000");
-      if (a.MPEGTS !== undefined && local !== null) shift = Number(a.MPEGTS) / 90000 - local;
+      const ticks = Number(a.MPEGTS);
+      if (Number.isFinite(ticks) && local !== null) shift = ticks / 90000 - local;
     }
     const cues = [];
     for (const block of blocks.slice(1)) {
@@ -416,7 +417,7 @@
       if (timing < 0 || timing > 1) continue;
       const m = /^\s*(\S+)\s+-->\s+(\S+)\s*(.*)$/.exec(rows[timing]);
       const start = m && vttTime(m[1]), end = m && vttTime(m[2]);
-      if (start === null || end === null || !(end > start)) continue;
+      if (start === null || end === null || !(end > start) || !Number.isFinite(start + shift)) continue;
       cues.push({ start: start + shift, end: end + shift, text: rows.slice(timing + 1).join("\n"), settings: m[3] });
     }
     return cues;
