@@ -82,24 +82,9 @@ struct FragmentedMP4Track {
                     w.u16(0x55c4)                   // language "und"
                     w.u16(0)
                 }
-                w.fullBox("hdlr", version: 0, flags: 0) { w in
-                    w.u32(0)
-                    w.fourCC(config.isVideo ? "vide" : "soun")
-                    w.zeros(12)
-                    w.raw(Array((config.isVideo ? "Reel video" : "Reel audio").utf8)); w.u8(0)
-                }
+                w.handler(isVideo: config.isVideo)
                 w.box("minf") { w in
-                    if config.isVideo {
-                        w.fullBox("vmhd", version: 0, flags: 1) { w in w.zeros(8) }
-                    } else {
-                        w.fullBox("smhd", version: 0, flags: 0) { w in w.zeros(4) }
-                    }
-                    w.box("dinf") { w in
-                        w.fullBox("dref", version: 0, flags: 0) { w in
-                            w.u32(1)
-                            w.fullBox("url ", version: 0, flags: 1) { _ in }
-                        }
-                    }
+                    w.mediaInformationHeader(isVideo: config.isVideo)
                     w.box("stbl") { w in
                         w.fullBox("stsd", version: 0, flags: 0) { w in
                             w.u32(1)

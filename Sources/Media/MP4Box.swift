@@ -39,3 +39,30 @@ struct BoxWriter {
         for (i, shift) in [24, 16, 8, 0].enumerated() { bytes[offset + i] = UInt8((v >> UInt32(shift)) & 0xff) }
     }
 }
+
+extension BoxWriter {
+    /// `hdlr` naming a video or sound track, as both our MP4 writers (fragmented and progressive) write it.
+    mutating func handler(isVideo: Bool) {
+        fullBox("hdlr", version: 0, flags: 0) { w in
+            w.u32(0)
+            w.fourCC(isVideo ? "vide" : "soun")
+            w.zeros(12)
+            w.raw(Array((isVideo ? "Reel video" : "Reel audio").utf8)); w.u8(0)
+        }
+    }
+
+    /// The start of `minf`: the media header (`vmhd` or `smhd`) and a `dinf` whose data is in this file.
+    mutating func mediaInformationHeader(isVideo: Bool) {
+        if isVideo {
+            fullBox("vmhd", version: 0, flags: 1) { w in w.zeros(8) }
+        } else {
+            fullBox("smhd", version: 0, flags: 0) { w in w.zeros(4) }
+        }
+        box("dinf") { w in
+            w.fullBox("dref", version: 0, flags: 0) { w in
+                w.u32(1)
+                w.fullBox("url ", version: 0, flags: 1) { _ in }
+            }
+        }
+    }
+}

@@ -277,24 +277,9 @@ struct ProgressiveLayout {
                     w.u16(track.language)
                     w.u16(0)
                 }
-                w.fullBox("hdlr", version: 0, flags: 0) { w in
-                    w.u32(0)
-                    w.fourCC(track.isVideo ? "vide" : "soun")
-                    w.zeros(12)
-                    w.raw(Array((track.isVideo ? "Reel video" : "Reel audio").utf8)); w.u8(0)
-                }
+                w.handler(isVideo: track.isVideo)
                 w.box("minf") { w in
-                    if track.isVideo {
-                        w.fullBox("vmhd", version: 0, flags: 1) { w in w.zeros(8) }
-                    } else {
-                        w.fullBox("smhd", version: 0, flags: 0) { w in w.zeros(4) }
-                    }
-                    w.box("dinf") { w in
-                        w.fullBox("dref", version: 0, flags: 0) { w in
-                            w.u32(1)
-                            w.fullBox("url ", version: 0, flags: 1) { _ in }
-                        }
-                    }
+                    w.mediaInformationHeader(isVideo: track.isVideo)
                     w.box("stbl") { w in
                         w.raw(track.sampleDescription)
                         writeSampleTables(&w, track: track, chunks: chunks, base: base, wide: wide)

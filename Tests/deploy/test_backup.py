@@ -21,17 +21,10 @@ from pathlib import Path
 import pytest
 import requests
 from deploy_support import fixture_path, reel, start_reel_up
+from reel_http_support import sha256_file as sha256
 
 FFMPEG_TIMEOUT_S = 120
 VTT = "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nBacked up caption\n"
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_clip(path, seconds: int) -> None:
