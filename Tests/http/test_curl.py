@@ -123,3 +123,18 @@ def test_expect_100_continue_comes_before_the_body_is_sent(reel):
             assert chunk, f"connection closed before the final response: {data!r}"
             data += chunk
     assert data.startswith(b"HTTP/1.1 201"), data[:300]
+
+
+def test_titles_and_file_names_read_as_form_text(reel, tmp_path):
+    """`+` is a space in a query's text (what browsers, `curl -G --data-urlencode` and requests send), and
+    `%2B` a plus: a title is stored as the person typed it."""
+    r = reel.put_video("audio-only.m4a", title="Holiday + Friends & 50% off", filename="mix tape.m4a")
+    assert r.status_code == 201, r.text
+    video = r.json()
+    assert (video["title"], video["filename"]) == ("Holiday + Friends & 50% off", "mix tape.m4a"), video
+    # Typed by hand into curl's URL.
+    out = curl(["-sS", "-H", f"Authorization: Bearer {reel.admin_key}", "-T", str(FIXTURES / "audio-only.m4a"),
+                f"{reel.base}/v1/videos?title=Road+trip&filename=a%20b.m4a"], tmp_path)
+    assert out.status == 201 and out.json()["title"] == "Road trip", out.body[:300]
+    for vid in (video["id"], out.json()["id"]):
+        assert reel.request("DELETE", f"/v1/videos/{vid}").status_code == 204

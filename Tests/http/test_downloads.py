@@ -106,7 +106,7 @@ def test_private_download_needs_the_signed_url(reel, private_video):
     assert r.content[4:8] == b"ftyp"
     assert "private" in r.headers["Cache-Control"]
     title = video["title"]
-    assert title.isascii() and title.replace("+", " ").startswith("Private phone clip"), title
+    assert title == "Private phone clip", title
     assert r.headers["Content-Disposition"] == f'attachment; filename="{title}.mp4"'
 
     forged = mp4["url"].split("/")

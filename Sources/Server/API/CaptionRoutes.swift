@@ -52,7 +52,7 @@ struct CaptionRoutes: Sendable {
         guard CaptionTrack.isLanguageTag(language) else {
             throw Problem(.badRequest, "lang must be a BCP 47 language tag such as en, pt-BR or zh-Hant\(language.isEmpty ? "" : ", not '\(language)'").")
         }
-        let label = (query.get("label") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let label = (FormQuery.value("label", in: request.uri) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard label.count <= 100, !label.contains(where: \.isNewline) else {
             throw Problem(.badRequest, "label must be one line of at most 100 characters.")
         }

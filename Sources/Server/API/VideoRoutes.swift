@@ -119,8 +119,10 @@ struct VideoRoutes: Sendable {
         if let sha = query.get("sha256"), sha.count != 64 || !sha.allSatisfy(\.isHexDigit) {
             throw Problem(.badRequest, "sha256 must be 64 hexadecimal digits.")
         }
-        let info = try await store.create(length: length ?? store.maxUploadBytes, filename: query.get("filename"),
-                                    title: query.get("title"), visibility: try UploadInfo.visibility(query.get("visibility")),
+        // Titles and file names are people's text: "+" is a space there (FormQuery).
+        let info = try await store.create(length: length ?? store.maxUploadBytes,
+                                    filename: FormQuery.value("filename", in: request.uri),
+                                    title: FormQuery.value("title", in: request.uri), visibility: try UploadInfo.visibility(query.get("visibility")),
                                     owner: key.id, lengthKnown: length != nil)
         let appended: UploadStore.Appended
         do {
