@@ -228,6 +228,20 @@ public protocol Catalog: Sendable {
     /// visibility) stays. A worker holding one of its old jobs loses its lease. Throws `notFound`.
     func requeue(videoId: String, jobs: [NewJob]) async throws
 
+    // Webhooks (issue 13)
+    func createWebhook(_ webhook: WebhookRecord) async throws
+    /// The endpoints `keyId` registered (every endpoint for nil), oldest first.
+    func webhooks(keyId: String?) async throws -> [WebhookRecord]
+    /// Removes an endpoint (of `keyId`, when given) with its deliveries; false when there was none.
+    func deleteWebhook(id: String, keyId: String?) async throws -> Bool
+    /// An endpoint's deliveries, newest first (the delivery log).
+    func deliveries(webhookId: String, limit: Int) async throws -> [DeliveryRecord]
+    /// Up to `limit` deliveries due now, each the oldest unfinished one of its (endpoint, video), so an
+    /// endpoint hears a video's events in order; leased to `owner` for `leaseDuration` (counted as an attempt).
+    func claimDeliveries(owner: String, leaseDuration: TimeInterval, limit: Int) async throws -> [ClaimedDelivery]
+    /// Records how an attempt ended; false when `owner` no longer holds the lease (nothing is written).
+    func finishDelivery(id: Int64, owner: String, outcome: DeliveryOutcome) async throws -> Bool
+
     // Jobs: the queue
     /// Claims the best runnable job: queued (or running with an expired lease), `runAfter` passed,
     /// highest priority first, then oldest. Increments the attempt. Nil when there is nothing to do

@@ -44,7 +44,8 @@ struct SchemaTests {
         let again = try #require(try await fixture.anotherInstance() as? SQLiteCatalog)
         #expect(try await again.video(id: video.id) == video)
         let applied = try await again.writer.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
-        #expect(applied == ["v1", "v2: visibility, file names, API keys", "v3: video owners", "v4: uploads in progress"])
+        #expect(applied == ["v1", "v2: visibility, file names, API keys", "v3: video owners", "v4: uploads in progress",
+                            "v5: webhooks"])
     }
 
     @Test func forcedRollbackJournalUsesDelete() async throws {

@@ -21,6 +21,16 @@ struct AnswerLostOnFinish: Catalog {
     func renditions(videoId: String) async throws -> [RenditionRecord] { try await base.renditions(videoId: videoId) }
     func deleteVideo(id: String) async throws { try await base.deleteVideo(id: id) }
     func requeue(videoId: String, jobs: [NewJob]) async throws { try await base.requeue(videoId: videoId, jobs: jobs) }
+    func createWebhook(_ webhook: WebhookRecord) async throws { try await base.createWebhook(webhook) }
+    func webhooks(keyId: String?) async throws -> [WebhookRecord] { try await base.webhooks(keyId: keyId) }
+    func deleteWebhook(id: String, keyId: String?) async throws -> Bool { try await base.deleteWebhook(id: id, keyId: keyId) }
+    func deliveries(webhookId: String, limit: Int) async throws -> [DeliveryRecord] { try await base.deliveries(webhookId: webhookId, limit: limit) }
+    func claimDeliveries(owner: String, leaseDuration: TimeInterval, limit: Int) async throws -> [ClaimedDelivery] {
+        try await base.claimDeliveries(owner: owner, leaseDuration: leaseDuration, limit: limit)
+    }
+    func finishDelivery(id: Int64, owner: String, outcome: DeliveryOutcome) async throws -> Bool {
+        try await base.finishDelivery(id: id, owner: owner, outcome: outcome)
+    }
     func claim(owner: String, leaseDuration: TimeInterval, kinds: Set<JobKind>?) async throws -> ClaimedJob? {
         try await base.claim(owner: owner, leaseDuration: leaseDuration, kinds: kinds)
     }

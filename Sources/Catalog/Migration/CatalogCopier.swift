@@ -36,6 +36,8 @@ public enum CatalogCopier {
         Table(name: "jobs", order: "id", countBy: "state", identity: "id"),
         Table(name: "uploads", order: "created_at, id",
               countBy: "CASE WHEN video_id IS NULL THEN 'in progress' ELSE 'finished' END"),
+        Table(name: "webhooks", order: "created_at, id"),
+        Table(name: "webhook_deliveries", order: "id", countBy: "state", identity: "id"),
     ]
 
     /// Rows read from SQLite and inserted into PostgreSQL at a time.
@@ -90,7 +92,9 @@ public enum CatalogCopier {
                     try await connection.all(insert(page, into: table, columns), logger)
                     copied += page.count
                 }
-                if let identity = table.identity, let last = try await lastIdentity(table, identity, connection, source, logger) {
+                // A sequence starts at 1: with no id handed out yet (0 or none) there is nothing to move.
+                if let identity = table.identity, let last = try await lastIdentity(table, identity, connection, source, logger),
+                   last > 0 {
                     try await connection.all("SELECT setval(pg_get_serial_sequence(\(table.name), \(identity)), \(last))", logger)
                     nextIds[table.name] = last + 1
                 }

@@ -227,11 +227,13 @@ extension PostgresCatalog {
                 guard state != VideoState.ready.rawValue, final || count > stored else { return false }
                 // Still inside the transaction: an error here rolls back and nothing is recorded.
                 try publish()
+                let old = try await connection.all("SELECT * FROM videos WHERE id = \(videoId)", logger).first.map(VideoRecord.init)
                 try await connection.all("""
                     UPDATE videos SET published_segments = \(max(count, stored)), playable_at = COALESCE(playable_at, \(now)),
                            updated_at = \(now)
                     WHERE id = \(videoId)
                     """, logger)
+                try await Self.recordChanges(connection, videoId: videoId, old: old, now: now, logger)
                 return true
             }
         }
@@ -387,11 +389,13 @@ extension PostgresCatalog {
             guard let row = rows.first else { break }
             ancestorId = try row.decode(Int64?.self)
         }
+        let old = try await connection.all("SELECT * FROM videos WHERE id = \(job.videoId)", logger).first.map(VideoRecord.init)
         try await connection.all("""
             UPDATE videos SET state = \(VideoState.failed.rawValue), error = \(reason), updated_at = \(now)
             WHERE id = \(job.videoId) AND state <> \(VideoState.ready.rawValue)
             """, logger)
         try await refreshProgress(connection, videoId: job.videoId, now: now, logger)
+        try await recordChanges(connection, videoId: job.videoId, old: old, now: now, logger)
     }
 
     /// A waiting parent becomes runnable once every child has succeeded (the video's lock is held).
@@ -420,6 +424,7 @@ extension PostgresCatalog {
         guard let row = try await connection.all("SELECT * FROM videos WHERE id = \(videoId)", logger).first
         else { throw CatalogError.notFound("video \(videoId)") }
         var video = try VideoRecord(row)
+        let old = video
         video.apply(update, now: now)
         try await connection.all("""
             UPDATE videos SET state = \(video.state.rawValue), probe_json = \(video.probeJSON),
@@ -428,6 +433,7 @@ extension PostgresCatalog {
                    error = \(video.error), updated_at = \(now)
             WHERE id = \(videoId)
             """, logger)
+        try await recordEvents(connection, WebhookRules.events(from: old, to: video), video: video, now: now, logger)
     }
 
     /// The video's progress: the plain mean of its jobs' progress (see `SQLiteCatalog.refreshProgress`).

@@ -77,6 +77,7 @@ extension PostgresCatalog {
         return try await transaction { connection in
             _ = try await Self.lockedUpload(connection, id: id, holder: holder, logger)
             var record = try await Self.insertVideo(connection, video, jobs: jobs, now: now, logger)
+            if let made = record { try await Self.recordEvents(connection, [.uploadCompleted], video: made, now: now, logger) }
             if record == nil {
                 record = try await connection.all("SELECT * FROM videos WHERE id = \(video.id)", logger).first.map(VideoRecord.init)
             }

@@ -126,6 +126,36 @@ enum PostgresSchema {
             );
             CREATE INDEX uploads_open ON uploads(video_id, expires_at);
             """),
+        Migration(version: 3, name: "webhooks", sql: """
+            CREATE TABLE webhooks (
+                id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                all_videos BOOLEAN NOT NULL DEFAULT false,
+                url TEXT NOT NULL,
+                events TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL
+            );
+            CREATE INDEX webhooks_by_key ON webhooks(key_id);
+            CREATE TABLE webhook_deliveries (
+                id BIGSERIAL PRIMARY KEY,
+                webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+                video_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TIMESTAMPTZ NOT NULL,
+                lease_owner TEXT,
+                lease_expires_at TIMESTAMPTZ,
+                last_status INTEGER,
+                last_error TEXT,
+                created_at TIMESTAMPTZ NOT NULL,
+                delivered_at TIMESTAMPTZ
+            );
+            CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+            CREATE INDEX webhook_deliveries_order ON webhook_deliveries(webhook_id, video_id, id);
+            """),
     ]
 
     static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }

@@ -201,10 +201,12 @@ extension SQLiteCatalog {
             guard state != .ready, final || count > stored else { return false }
             // Still inside the transaction: an error here rolls back and nothing is recorded.
             try publish()
+            let old = try VideoRecord.fetchOne(db, key: videoId)
             try db.execute(sql: """
                 UPDATE videos SET published_segments = ?, playable_at = COALESCE(playable_at, ?), updated_at = ?
                 WHERE id = ?
                 """, arguments: [max(count, stored), now, now, videoId])
+            try Self.recordChanges(db, videoId: videoId, old: old, now: now)
             return true
         }
     }
@@ -340,10 +342,12 @@ extension SQLiteCatalog {
             guard db.changesCount > 0 else { break }
             ancestorId = try Int64.fetchOne(db, sql: "SELECT parent_id FROM jobs WHERE id = ?", arguments: [id])
         }
+        let old = try VideoRecord.fetchOne(db, key: job.videoId)
         try db.execute(sql: """
             UPDATE videos SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state != ?
             """, arguments: [VideoState.failed, reason, now, job.videoId, VideoState.ready])
         try refreshProgress(db, videoId: job.videoId, now: now)
+        try recordChanges(db, videoId: job.videoId, old: old, now: now)
     }
 
     /// A waiting parent becomes runnable once every child has succeeded. Returns whether it did now.
@@ -365,8 +369,10 @@ extension SQLiteCatalog {
     /// it); `ready` stamps `readyAt` (and `playableAt` if still unset) and sets progress to 1.
     static func apply(_ update: VideoUpdate, videoId: String, db: Database, now: Date) throws {
         guard var video = try VideoRecord.fetchOne(db, key: videoId) else { throw CatalogError.notFound("video \(videoId)") }
+        let old = video
         video.apply(update, now: now)
         try video.update(db)
+        try recordEvents(db, WebhookRules.events(from: old, to: video), video: video, now: now)
     }
 
     /// The video's progress: the plain mean of its jobs' progress (succeeded counts 1, cancelled jobs are

@@ -60,6 +60,7 @@ extension SQLiteCatalog {
                 record = existing
             } else {
                 record = try self.insertVideo(db, video, jobs: jobs)
+                try Self.recordEvents(db, [.uploadCompleted], video: record, now: self.options.now())
             }
             upload.offset = upload.length
             upload.videoId = record.id

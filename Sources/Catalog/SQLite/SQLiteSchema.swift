@@ -120,6 +120,40 @@ enum SQLiteSchema {
                 CREATE INDEX uploads_open ON uploads(video_id, expires_at);
                 """)
         }
+        migrator.registerMigration("v5: webhooks") { db in
+            // Endpoints, and one delivery per event per endpoint: written in the transaction of the change
+            // it reports, sent by whichever host's sender leases it, oldest first per (endpoint, video).
+            try db.execute(sql: """
+                CREATE TABLE webhooks (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    key_id TEXT NOT NULL,
+                    all_videos INTEGER NOT NULL DEFAULT 0,
+                    url TEXT NOT NULL,
+                    events TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                );
+                CREATE INDEX webhooks_by_key ON webhooks(key_id);
+                CREATE TABLE webhook_deliveries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+                    video_id TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at TEXT NOT NULL,
+                    lease_owner TEXT,
+                    lease_expires_at TEXT,
+                    last_status INTEGER,
+                    last_error TEXT,
+                    created_at TEXT NOT NULL,
+                    delivered_at TEXT
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+                CREATE INDEX webhook_deliveries_order ON webhook_deliveries(webhook_id, video_id, id);
+                """)
+        }
         return migrator
     }
 }
