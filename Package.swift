@@ -23,6 +23,8 @@ let package = Package(
         // The catalog on a PostgreSQL server, for several hosts.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Webhook deliveries: outgoing HTTP(S) with connect/read timeouts and no redirects.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // FFmpeg 5.1 C libraries, found with pkg-config; shim.h wraps the macros Swift cannot import.
@@ -56,6 +58,12 @@ let package = Package(
         .target(name: "Backup", dependencies: ["Catalog", "Storage"]),
         .target(name: "Worker", dependencies: ["Media", "Catalog", "Storage", "Profiles", "Captions",
                                                .product(name: "Logging", package: "swift-log")]),
+        // Webhook sending: signatures, the address policy, one delivery attempt, the retry schedule.
+        .target(name: "Webhooks", dependencies: [.product(name: "Crypto", package: "swift-crypto"),
+                                                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                 .product(name: "NIOCore", package: "swift-nio"),
+                                                 .product(name: "NIOPosix", package: "swift-nio"),
+                                                 .product(name: "NIOHTTP1", package: "swift-nio")]),
         // Keeps between min and max worker processes on CPU and backlog, like an ASG's target tracking.
         .target(name: "Autoscaler", dependencies: ["Catalog", "Storage", .product(name: "Logging", package: "swift-log")]),
         // The HTTP front end: tus uploads, the videos API, the streaming handler, pages, health and metrics.
@@ -106,6 +114,7 @@ let package = Package(
                                                   // Reads docs/openapi.yaml to hold the response types to it.
                                                   .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "CaptionsTests", dependencies: ["Captions", "Storage", "Profiles"]),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Profiles", "Storage", "ReelTestSupport"]),
     ]
 )
