@@ -17,7 +17,9 @@ extension WorkerProcessTests {
         // Requests give up on the pool after 4 s instead of 10, so the outage is noticed quickly (2 s can be too
         // short for a first connection while other suites load the machine).
         let database = ["--database", url + "?connect_timeout=4"]
-        let ingested = try Tool.run(Paths.reel, ["ingest", "--json"] + s.data + database + [Paths.fixture("landscape.mp4")])
+        // A 1080p source whose 2 s chunks take seconds each: the test must see one running, also on a loaded
+        // machine (with the small landscape fixture, every chunk could finish between two looks).
+        let ingested = try Tool.run(Paths.reel, ["ingest", "--json"] + s.data + database + [try s.makeSource(seconds: 8)])
         #expect(ingested.status == 0, "\(ingested.stderr)")
         let id = try #require(try JSONDecoder.iso.decode([VideoRecord].self, from: Data(ingested.stdout.utf8)).first?.id)
         // The test's own view of the catalog is patient: only the worker's short timeout is under test, and a
