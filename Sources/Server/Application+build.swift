@@ -59,6 +59,7 @@ func buildRouter(_ dependencies: ServerDependencies) throws -> Router<ReelReques
     CaptionRoutes(catalog: dependencies.catalog, auth: dependencies.auth, layout: layout,
                   maxBytes: settings.maxCaptionBytes, maxTracks: settings.maxCaptionsPerVideo,
                   logger: dependencies.logger).register(on: router)
+    WebhookRoutes(catalog: dependencies.catalog, auth: dependencies.auth, policy: settings.webhookPolicy).register(on: router)
     let streaming = dependencies.streaming
     for method in [HTTPRequest.Method.get, .head] {
         router.on("/hls/**", method: method) { request, context in

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
+import Webhooks
 import Logging
 import NIOCore
 import NIOPosix
@@ -76,6 +77,10 @@ public struct ReelServer: Sendable {
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
             logger: logger)
         app.addServices(UploadSweeper(store: dependencies.store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
+        app.addServices(WebhookDeliverer(catalog: catalog, settings: .init(
+            sender: .init(policy: settings.webhookPolicy, timeout: .seconds(settings.webhookTimeout)),
+            backoff: WebhookBackoff(base: .seconds(settings.webhookRetryBase)),
+            lease: settings.webhookTimeout + 30), logger: logger))
         // Always: SIGHUP (`systemctl reload`) must never end the server, with TLS or without.
         app.addServices(CertificateReloader(store: certificates, logger: logger))
         if certificates != nil, let redirect = settings.redirectPort {

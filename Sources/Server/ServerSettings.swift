@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import Webhooks
 
 /// Everything `reel serve` needs to know, already resolved from the config file, environment and flags.
 public struct ServerSettings: Sendable {
@@ -65,6 +66,13 @@ public struct ServerSettings: Sendable {
     public var hstsMaxAge: Int = 15_552_000
     /// Addresses whose `X-Forwarded-Proto` is believed (`trusted_proxies`): the TLS-terminating balancer.
     public var trustedProxies: [AddressRange] = []
+    /// Webhook receivers on private or loopback addresses are allowed (`webhook_allow_private`): for an
+    /// operator whose receivers live inside the network, and for tests.
+    public var webhookAllowPrivate = false
+    /// A delivery attempt's whole time (connect, send, answer), seconds (`webhook_timeout`).
+    public var webhookTimeout: TimeInterval = 10
+    /// The first retry's wait, seconds (`webhook_retry_base`); later ones double, up to 2 h, for up to a day.
+    public var webhookRetryBase: TimeInterval = 30
 
     public init(host: String = "0.0.0.0", port: Int = 5000, layout: StorageLayout, profilesDirectory: URL,
                 maxUploadBytes: Int64 = 20 << 30, uploadExpiry: TimeInterval = 24 * 3600,
@@ -124,4 +132,11 @@ public struct SigningKeyError: Error, CustomStringConvertible {
     public var path: String
     public var reason: String
     public var description: String { "signing key \(path): \(reason)" }
+}
+
+extension ServerSettings {
+    /// Where webhooks may go: public addresses only, unless `webhook_allow_private`.
+    var webhookPolicy: WebhookAddressPolicy {
+        WebhookAddressPolicy(allowPrivate: webhookAllowPrivate, allowLoopback: webhookAllowPrivate)
+    }
 }

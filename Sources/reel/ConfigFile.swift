@@ -53,6 +53,7 @@ struct Settings {
         "max_duration", "max_dimension", "max_frame_rate", "max_streams", "max_chunks",
         "job_timeout_factor", "job_timeout_min", "stall_timeout", "log_format",
         "tls_certificate", "tls_key", "http_redirect_port", "hsts_max_age", "trusted_proxies",
+        "webhook_allow_private", "webhook_timeout", "webhook_retry_base",
     ]
 
     /// flag ?? REEL_<KEY> ?? file[key]; an empty value counts as unset. Paths get `~` expanded.

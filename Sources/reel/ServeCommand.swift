@@ -33,6 +33,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "With TLS, also listen for plain HTTP on this port and redirect it to https (GET / answers 200).") var httpRedirectPort: Int?
     @Option(help: "With TLS, Strict-Transport-Security max-age in seconds (default 15552000, 180 days; 0: not sent).") var hstsMaxAge: Int?
     @Option(help: "Addresses/CIDRs of TLS-terminating proxies whose X-Forwarded-Proto is believed, comma-separated.") var trustedProxies: String?
+    @Option(help: "Let webhooks reach private and loopback addresses: true or false (default false).") var webhookAllowPrivate: String?
+    @Option(help: "A webhook delivery attempt's whole time, e.g. 10s (default 10s).") var webhookTimeout: String?
+    @Option(help: "Wait before a failed webhook delivery's first retry; later ones double up to 2h, for a day (default 30s).") var webhookRetryBase: String?
 
     func serverSettings(data: DataOptions) throws -> ServerSettings {
         let settings = try data.settings()
@@ -100,6 +103,12 @@ struct ServerOptions: ParsableArguments {
                 server.trustedProxies = try AddressRange.list(settings.string(trustedProxies, "trusted_proxies") ?? "")
             } catch let error as TLSSetupError {
                 throw ValidationError("trusted_proxies: \(error)")
+            }
+            server.webhookAllowPrivate = try settings.bool(webhookAllowPrivate, "webhook_allow_private", default: false)
+            server.webhookTimeout = try settings.seconds(webhookTimeout, "webhook_timeout", default: 10)
+            server.webhookRetryBase = try settings.seconds(webhookRetryBase, "webhook_retry_base", default: 30)
+            guard server.webhookTimeout > 0, server.webhookRetryBase > 0 else {
+                throw ValidationError("webhook_timeout and webhook_retry_base must be more than 0")
             }
             return server
         } catch let error as SettingsError {

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import Webhooks
 
 /// `Strict-Transport-Security` on every answer when Reel terminates TLS itself: a browser that saw it
 /// goes straight to https:// for `maxAge` seconds, so a first request over plain HTTP cannot be stripped.
@@ -49,23 +50,18 @@ public struct ForwardedScheme: Sendable {
     }
 }
 
-/// An address or a CIDR block (`10.0.0.0/8`, `192.168.1.5`, `::1`, `fd00::/8`), for `trusted_proxies`.
+/// An address or a CIDR block (`10.0.0.0/8`, `192.168.1.5`, `::1`, `fd00::/8`), for `trusted_proxies`:
+/// the Webhooks target's `IPNetwork` (one parser of addresses in the code base), with a sentence for
+/// a value that is not one.
 public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
-    let bytes: [UInt8]
-    let prefix: Int
+    let network: IPNetwork
 
     public init(_ text: String) throws {
-        let parts = text.trimmingCharacters(in: .whitespaces).split(separator: "/", maxSplits: 1).map(String.init)
-        guard let address = parts.first, let bytes = Self.parse(address) else {
-            throw TLSSetupError("'\(text)' is not an IP address or CIDR block (e.g. 10.0.0.0/8)")
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let network = IPNetwork(trimmed) else {
+            throw TLSSetupError("'\(text)' is not an IP address or CIDR block with a valid prefix length (e.g. 10.0.0.0/8)")
         }
-        let bits = bytes.count * 8
-        let prefix = parts.count == 2 ? Int(parts[1]) : bits
-        guard let prefix, (0...bits).contains(prefix) else {
-            throw TLSSetupError("'\(text)': the prefix length must be 0 to \(bits)")
-        }
-        self.bytes = bytes
-        self.prefix = prefix
+        self.network = network
     }
 
     /// A comma- or space-separated list; empty for nothing.
@@ -73,36 +69,13 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
         try text.split(whereSeparator: { $0 == "," || $0 == " " }).map { try AddressRange(String($0)) }
     }
 
-    static func parse(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
-    }
-
+    /// An IPv4 client on a dual-stack socket (::ffff:a.b.c.d) counts as its IPv4 address.
     func contains(_ address: SocketAddress) -> Bool {
-        guard let ip = address.ipAddress, var candidate = Self.parse(ip) else { return false }
-        // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
-        if bytes.count == 4, candidate.count == 16, candidate[0..<10].allSatisfy({ $0 == 0 }),
-           candidate[10] == 0xFF, candidate[11] == 0xFF {
-            candidate = Array(candidate[12...])
-        }
-        guard candidate.count == bytes.count else { return false }
-        var left = prefix
-        for (a, b) in zip(bytes, candidate) where left > 0 {
-            let mask: UInt8 = left >= 8 ? 0xFF : ~(0xFF >> UInt8(left))
-            if a & mask != b & mask { return false }
-            left -= 8
-        }
-        return true
+        guard let ip = address.ipAddress.flatMap({ IPAddress($0) }) else { return false }
+        return network.contains(ip)
     }
 
-    public var description: String {
-        let text = bytes.count == 4 ? bytes.map(String.init).joined(separator: ".")
-            : stride(from: 0, to: 16, by: 2).map { String(format: "%x", Int(bytes[$0]) << 8 | Int(bytes[$0 + 1])) }.joined(separator: ":")
-        return "\(text)/\(prefix)"
-    }
+    public var description: String { network.description }
 }
 
 /// The plain-HTTP listener next to the TLS one (`http_redirect_port`): every request is sent to the same
