@@ -233,7 +233,8 @@ extension PostgresCatalog {
                            updated_at = \(now)
                     WHERE id = \(videoId)
                     """, logger)
-                try await Self.recordChanges(connection, videoId: videoId, old: old, now: now, logger)
+                // Only the first publication makes a video playable: later ones have nothing to tell.
+                if old?.playableAt == nil { try await Self.recordChanges(connection, videoId: videoId, old: old, now: now, logger) }
                 return true
             }
         }

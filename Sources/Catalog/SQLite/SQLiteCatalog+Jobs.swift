@@ -206,7 +206,8 @@ extension SQLiteCatalog {
                 UPDATE videos SET published_segments = ?, playable_at = COALESCE(playable_at, ?), updated_at = ?
                 WHERE id = ?
                 """, arguments: [max(count, stored), now, now, videoId])
-            try Self.recordChanges(db, videoId: videoId, old: old, now: now)
+            // Only the first publication makes a video playable: later ones have nothing to tell.
+            if old?.playableAt == nil { try Self.recordChanges(db, videoId: videoId, old: old, now: now) }
             return true
         }
     }

@@ -16,44 +16,12 @@ struct WebhookRoutes: Sendable {
         var events: [String]?
     }
 
-    struct Endpoint: Codable, ResponseEncodable {
-        var id: String
-        var url: String
-        var events: [String]
-        var allVideos: Bool
-        var createdAt: Date
-        /// Only when registered.
-        var secret: String?
-
-        init(_ record: WebhookRecord, withSecret: Bool) {
-            id = record.id; url = record.url; events = record.events.map(\.rawValue); allVideos = record.allVideos
-            createdAt = record.createdAt; secret = withSecret ? record.secret : nil
-        }
-    }
-
-    struct Endpoints: Codable, ResponseEncodable { var items: [Endpoint] }
-
-    struct Delivery: Codable, ResponseEncodable {
-        var id: Int64
-        var event: String
-        var videoId: String
-        var state: String
-        var attempts: Int
-        var lastStatus: Int?
-        var lastError: String?
-        var createdAt: Date
-        var nextAttemptAt: Date?
-        var deliveredAt: Date?
-    }
-
-    struct Deliveries: Codable, ResponseEncodable { var items: [Delivery] }
-
     func register<Context: APIRequestContext>(on router: Router<Context>) {
         let group = router.group("/v1/webhooks").add(middleware: RequireKey(auth: auth, scope: .upload))
         group.post { request, context in try await create(request, context) }
         group.get { _, context in
             let key = try context.requireKey()
-            return Endpoints(items: try await catalog.webhooks(keyId: key.id).map { Endpoint($0, withSecret: false) })
+            return API.WebhookList(items: try await catalog.webhooks(keyId: key.id).map { API.Webhook($0, withSecret: false) })
         }
         group.delete(":id") { _, context in
             let key = try context.requireKey()
@@ -69,15 +37,11 @@ struct WebhookRoutes: Sendable {
                 throw Problem(.notFound, "No webhook endpoint with that id for this key.")
             }
             let limit = min(max(Int(request.uri.queryParameters.get("limit") ?? "") ?? 100, 1), 1000)
-            return Deliveries(items: try await catalog.deliveries(webhookId: id, limit: limit).map { d in
-                Delivery(id: d.id, event: d.event.rawValue, videoId: d.videoId, state: d.state.rawValue, attempts: d.attempts,
-                         lastStatus: d.lastStatus, lastError: d.lastError, createdAt: d.createdAt,
-                         nextAttemptAt: d.state == .pending ? d.nextAttemptAt : nil, deliveredAt: d.deliveredAt)
-            })
+            return API.WebhookDeliveryList(items: try await catalog.deliveries(webhookId: id, limit: limit).map(API.WebhookDelivery.init))
         }
     }
 
-    private func create(_ request: Request, _ context: some APIRequestContext) async throws -> EditedResponse<Endpoint> {
+    private func create(_ request: Request, _ context: some APIRequestContext) async throws -> EditedResponse<API.Webhook> {
         let key = try context.requireKey()
         let body = try await request.body.collect(upTo: 64 << 10)
         guard let registration = try? JSONDecoder().decode(Registration.self, from: body) else {
@@ -101,6 +65,50 @@ struct WebhookRoutes: Sendable {
         let record = WebhookRecord(id: "wh_" + UUID().uuidString.lowercased().prefix(12), keyId: key.id, allVideos: key.scope == .admin,
                                    url: registration.url, events: events, secret: WebhookSignature.newSecret(), createdAt: Date())
         try await catalog.createWebhook(record)
-        return EditedResponse(status: .created, headers: [.location: "/v1/webhooks/\(record.id)"], response: Endpoint(record, withSecret: true))
+        return EditedResponse(status: .created, headers: [.location: "/v1/webhooks/\(record.id)"], response: API.Webhook(record, withSecret: true))
     }
+}
+
+extension API {
+    /// A webhook endpoint; `secret` only in the answer to its registration (null after).
+    struct Webhook: ResponseCodable, Sendable {
+        var id: String
+        var url: String
+        var events: [String]
+        var allVideos: Bool
+        var createdAt: String
+        @Nullable var secret: String?
+
+        init(_ record: WebhookRecord, withSecret: Bool) {
+            id = record.id; url = record.url; events = record.events.map(\.rawValue); allVideos = record.allVideos
+            createdAt = VideoJSON.timestamp(record.createdAt)
+            secret = withSecret ? record.secret : nil
+        }
+    }
+
+    struct WebhookList: ResponseCodable, Sendable { var items: [Webhook] }
+
+    /// One line of an endpoint's delivery log.
+    struct WebhookDelivery: ResponseCodable, Sendable {
+        var id: Int64
+        var event: String
+        var videoId: String
+        var state: String
+        var attempts: Int
+        @Nullable var lastStatus: Int?
+        @Nullable var lastError: String?
+        var createdAt: String
+        /// While pending: when the next attempt is due.
+        @Nullable var nextAttemptAt: String?
+        @Nullable var deliveredAt: String?
+
+        init(_ d: DeliveryRecord) {
+            id = d.id; event = d.event.rawValue; videoId = d.videoId; state = d.state.rawValue; attempts = d.attempts
+            lastStatus = d.lastStatus; lastError = d.lastError; createdAt = VideoJSON.timestamp(d.createdAt)
+            nextAttemptAt = d.state == .pending ? VideoJSON.timestamp(d.nextAttemptAt) : nil
+            deliveredAt = d.deliveredAt.map(VideoJSON.timestamp)
+        }
+    }
+
+    struct WebhookDeliveryList: ResponseCodable, Sendable { var items: [WebhookDelivery] }
 }
