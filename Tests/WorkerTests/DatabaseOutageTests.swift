@@ -26,6 +26,9 @@ extension WorkerProcessTests {
         // reconnect after the outage can take seconds on a loaded machine.
         let catalog = try await PostgresCatalog.connect(url: PostgresURL(url + "?connect_timeout=30"))
         defer { catalog.close() }
+        // Connected before the worker starts: a first connection that takes seconds on a loaded machine must
+        // not let every chunk run by unseen.
+        _ = try await catalog.jobs(videoId: id, states: nil, limit: 1)
 
         // A short lease: without care, a piece whose end could not be recorded comes back 3 s later.
         let worker = try s.worker(database + ["--chunk-seconds", "2", "--lease", "3", "--heartbeat", "0.5"], label: "outage")

@@ -8,8 +8,9 @@ import Glibc
 /// How the processes of one SQLite catalog tell each other that work appeared: every write that makes a
 /// job runnable rewrites `<database>-wake` once it has committed, and a process waiting for work watches
 /// that file with inotify, on a thread of its own that blocks in `poll` (never on Swift's cooperative
-/// pool). Every process watching the file wakes. Where inotify is missing (not Linux, no watches left),
-/// waiting ends at its timeout: the worker's poll.
+/// pool). Every process watching the file wakes. Where inotify cannot be set up (not Linux, or the user's
+/// inotify instances are all taken — 128 by default, and browsers hold many), a wait ends after at most
+/// `fallbackWait` and the next one tries again, so new work is found within seconds whatever the poll.
 final class WakeFile: Sendable {
     /// `<database>-wake`, created when first needed.
     let path: String
@@ -22,9 +23,13 @@ final class WakeFile: Sendable {
         case idle
         /// The watching thread runs until this descriptor (the write end of its stop pipe) is closed.
         case watching(stop: Int32)
-        /// inotify could not be set up; waits end at their timeout.
-        case unavailable
+        /// inotify could not be set up; waits end within `fallbackWait`, and the first one after `retry`
+        /// tries again.
+        case unavailable(retry: ContinuousClock.Instant)
     }
+
+    /// The longest wait while inotify is unavailable, and how often setting it up is tried again.
+    static let fallbackWait = Duration.seconds(5)
 
     init(databasePath: String, logger: Logger) {
         path = databasePath + "-wake"
@@ -51,22 +56,30 @@ final class WakeFile: Sendable {
     /// True when work was announced (see `Catalog.waitForWork`). The first wait of a process starts
     /// watching and returns as soon as it watches.
     func wait(timeout: Duration) async -> Bool {
-        startWatching()
-        return await bell.wait(timeout: timeout)
+        let watching = startWatching()
+        return await bell.wait(timeout: watching ? timeout : min(timeout, Self.fallbackWait))
     }
 
-    private func startWatching() {
+    /// Starts the watching thread if it is not running yet; false while inotify is unavailable.
+    private func startWatching() -> Bool {
         #if canImport(Glibc)
-        let started: Bool = watch.withLock { watch in
-            guard case .idle = watch else { return false }
+        let (watching, started): (Bool, Bool) = watch.withLock { watch in
+            switch watch {
+            case .watching: return (true, false)
+            case .unavailable(let retry) where ContinuousClock.now < retry: return (false, false)
+            case .idle, .unavailable: break
+            }
+            let firstTry = if case .idle = watch { true } else { false }
             let inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
             var pipeEnds: [Int32] = [-1, -1]
             guard inotify >= 0, pipe(&pipeEnds) == 0 else {
                 let reason = String(cString: strerror(errno))
                 if inotify >= 0 { _ = close(inotify) }
-                logger.warning("catalog wake file \(path): inotify unavailable (\(reason)); idle workers poll for new work instead")
-                watch = .unavailable
-                return false
+                if firstTry {
+                    logger.warning("catalog wake file \(path): inotify unavailable (\(reason)); idle workers look for new work every \(Self.fallbackWait) until it is")
+                }
+                watch = .unavailable(retry: .now + Self.fallbackWait)
+                return (false, false)
             }
             for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             // Watched before the thread starts, so that the ring below comes after the watch is in place.
@@ -77,12 +90,16 @@ final class WakeFile: Sendable {
             }
             thread.name = "reel catalog wake file"
             thread.start()
+            if !firstTry { logger.info("catalog wake file \(path): inotify available again") }
             watch = .watching(stop: pipeEnds[1])
-            return watched >= 0
+            return (true, watched >= 0)
         }
         // Work may have appeared before the watch was in place: the caller should look once more. (If the
         // file could not be watched yet, the thread rings once it can.)
         if started { bell.ring() }
+        return watching
+        #else
+        return false
         #endif
     }
 
