@@ -2,7 +2,7 @@ import Foundation
 
 /// What the streaming handler knows about the client asking for a master playlist:
 /// raw header values as received (nil when absent) and the `?device=` query value.
-public struct DeviceRequest: Sendable, Equatable {
+public struct DeviceRequest: Sendable, Hashable {
     /// `User-Agent`.
     public var userAgent: String?
     /// `Sec-CH-UA-Mobile` as sent: `?1` (mobile) or `?0`.

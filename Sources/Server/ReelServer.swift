@@ -69,7 +69,10 @@ public struct ReelServer: Sendable {
                                             SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout)],
                 idleTimeout: .seconds(120))
             // Always able to send file regions: files above 8 MiB leave that way even with `sendfile` off.
-            server = .http1WithSendfile(configuration: http1)
+            let (streaming, metrics) = (dependencies.streaming, metrics)
+            server = .http1WithSendfile(configuration: http1, fastPath: {
+                StreamingFastPath(streaming: streaming, metrics: metrics, serverName: "reel")
+            })
         }
         var app = Application(
             router: router,

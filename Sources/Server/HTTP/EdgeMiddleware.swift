@@ -64,9 +64,11 @@ struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension EdgeMiddleware {
-    static func declaresBody(_ request: Request) -> Bool {
-        if let length = request.headers[.contentLength] { return (Int64(length) ?? 1) > 0 }
-        return request.headers[.transferEncoding] != nil
+    static func declaresBody(_ request: Request) -> Bool { declaresBody(request.headers) }
+
+    static func declaresBody(_ headers: HTTPFields) -> Bool {
+        if let length = headers[.contentLength] { return (Int64(length) ?? 1) > 0 }
+        return headers[.transferEncoding] != nil
     }
 }
 

@@ -122,13 +122,21 @@ final class SendfileHandler: ChannelOutboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Hummingbird's HTTP/1 channel with `SendfileHandler` added next to the socket.
+/// Hummingbird's HTTP/1 channel with `SendfileHandler` added next to the socket and, when given, the
+/// streaming fast path after Hummingbird's connection-state handler (so that idle timeouts and graceful
+/// shutdown see its requests and answers too).
 struct SendfileHTTP1Channel: ServerChildChannel {
     let http1: HTTP1Channel
+    let fastPath: (@Sendable () -> StreamingFastPath)?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            try channel.pipeline.syncOperations.addHandler(SendfileHandler(logger: logger), position: .first)
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(SendfileHandler(logger: logger), position: .first)
+            if let fastPath {
+                let state = try pipeline.handler(type: HTTPConnectionStateHandler.self)
+                try pipeline.addHandler(fastPath(), position: .after(state))
+            }
             return value
         }
     }
@@ -139,10 +147,11 @@ struct SendfileHTTP1Channel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1 whose responses may send files with sendfile(2).
-    static func http1WithSendfile(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+    /// HTTP/1 whose responses may send files with sendfile(2), with the streaming fast path if given.
+    static func http1WithSendfile(configuration: HTTP1Channel.Configuration,
+                                  fastPath: (@Sendable () -> StreamingFastPath)? = nil) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            SendfileHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration))
+            SendfileHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration), fastPath: fastPath)
         }
     }
 }

@@ -43,9 +43,10 @@ public final class ServerMetrics: Sendable {
     }
 
     static func method(_ method: HTTPRequest.Method) -> String {
-        let known: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        return known.contains(method.rawValue) ? method.rawValue : "OTHER"
+        knownMethods.contains(method.rawValue) ? method.rawValue : "OTHER"
     }
+
+    private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     private struct SeriesKey: Hashable {
         var method: String

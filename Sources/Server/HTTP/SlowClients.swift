@@ -52,7 +52,8 @@ final class SlowClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             awaitingContinue = request.headerFields[.expect]?.lowercased() == "100-continue"
             bodyBytes = 0
             waited = .zero
-            if limits.minBodyRate > 0 { scheduleRateCheck(context) }
+            // A request without a body (most: every GET) ends in the same read; no timer for it.
+            if limits.minBodyRate > 0, EdgeMiddleware<ReelRequestContext>.declaresBody(request.headerFields) { scheduleRateCheck(context) }
         case .body(let buffer):
             bodyBytes += Int64(buffer.readableBytes)
         case .end:

@@ -9,48 +9,71 @@ struct Representation {
     var etag: String
     var lastModified: Int
     var contentType: String
+    /// `lastModified` as the header says it (given when it is already at hand).
+    var lastModifiedText: String
 
-    func response(to request: Request, headers extra: HTTPFields) -> Response {
+    init(content: Content, etag: String, lastModified: Int, contentType: String, lastModifiedText: String? = nil) {
+        self.content = content
+        self.etag = etag
+        self.lastModified = lastModified
+        self.contentType = contentType
+        self.lastModifiedText = lastModifiedText ?? HTTPDate.format(epochSeconds: lastModified)
+    }
+
+    /// The answer to GET/HEAD `request`, or the page's problem (416) thrown.
+    func answer(to request: HTTPRequest, headers extra: HTTPFields) throws -> StreamingAnswer {
         var headers = extra
         headers[.eTag] = etag
-        headers[.lastModified] = HTTPDate.format(epochSeconds: lastModified)
+        headers[.lastModified] = lastModifiedText
         headers[.contentType] = contentType
         headers[.acceptRanges] = "bytes"
 
         if notModified(request) {
             headers[.contentType] = nil
-            return Response(status: .notModified, headers: headers)
+            return StreamingAnswer(status: .notModified, headers: headers)
         }
         let size = content.size
-        var range = ByteRangeRequest.parse(request.headers[.range], size: size)
-        if range != .none, let ifRange = request.headers[.ifRange], !ifRangeMatches(ifRange) {
+        var range = ByteRangeRequest.parse(request.headerFields[.range], size: size)
+        if range != .none, let ifRange = request.headerFields[.ifRange], !ifRangeMatches(ifRange) {
             range = .none  // the client's partial copy is stale: send everything
         }
         let isHead = request.method == .head
         switch range {
         case .none:
             headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: isHead ? .init() : content.body(0..<size))
+            return StreamingAnswer(status: .ok, headers: headers, body: isHead ? [] : [content.piece(0..<size)])
         case .unsatisfiable:
-            return Problem(.rangeNotSatisfiable, "The range is outside the file (\(size) bytes).",
-                           headers: [.contentRange: "bytes */\(size)"]).response()
+            throw Problem(.rangeNotSatisfiable, "The range is outside the file (\(size) bytes).",
+                          headers: [.contentRange: "bytes */\(size)"])
         case .satisfiable(let span):
             headers[.contentRange] = "bytes \(span.lowerBound)-\(span.upperBound)/\(size)"
             headers[.contentLength] = String(span.count)
-            return Response(status: .partialContent, headers: headers, body: isHead ? .init() : content.body(span.lowerBound..<(span.upperBound + 1)))
+            return StreamingAnswer(status: .partialContent, headers: headers,
+                                   body: isHead ? [] : [content.piece(span.lowerBound..<(span.upperBound + 1))])
         case .several(let spans):
             let boundary = Self.boundary
-            let parts = spans.map { span in
-                ByteBuffer(string: "\r\n--\(boundary)\r\nContent-Type: \(contentType)\r\n"
-                                   + "Content-Range: bytes \(span.lowerBound)-\(span.upperBound)/\(size)\r\n\r\n")
+            var body: [StreamingAnswer.Piece] = []
+            var length = 0
+            for span in spans {
+                let prefix = ByteBuffer(string: "\r\n--\(boundary)\r\nContent-Type: \(contentType)\r\n"
+                                                + "Content-Range: bytes \(span.lowerBound)-\(span.upperBound)/\(size)\r\n\r\n")
+                body += [.bytes(prefix), content.piece(span.lowerBound..<(span.upperBound + 1))]
+                length += prefix.readableBytes + span.count
             }
             let closing = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
-            let length = parts.reduce(closing.readableBytes) { $0 + $1.readableBytes } + spans.reduce(0) { $0 + $1.count }
+            body.append(.bytes(closing))
             headers[.contentType] = "multipart/byteranges; boundary=\(boundary)"
-            headers[.contentLength] = String(length)
-            let pieces = zip(parts, spans).map { (prefix: $0, span: $1.lowerBound..<($1.upperBound + 1)) }
-            return Response(status: .partialContent, headers: headers,
-                            body: isHead ? .init() : content.multipartBody(pieces, closing: closing, length: length))
+            headers[.contentLength] = String(length + closing.readableBytes)
+            return StreamingAnswer(status: .partialContent, headers: headers, body: isHead ? [] : body)
+        }
+    }
+
+    /// The answer as a Hummingbird response (problems included).
+    func response(to request: Request, headers: HTTPFields) -> Response {
+        do {
+            return try answer(to: request.head, headers: headers).response
+        } catch {
+            return (error as? Problem ?? Problem(.internalServerError, "\(error)")).response()
         }
     }
 
@@ -73,51 +96,24 @@ struct Representation {
             }
         }
 
-        func body(_ span: Range<Int>) -> ResponseBody {
+        func piece(_ span: Range<Int>) -> StreamingAnswer.Piece {
             switch self {
             case .bytes(let bytes):
-                .init(byteBuffer: bytes.getSlice(at: bytes.readerIndex + span.lowerBound, length: span.count) ?? ByteBuffer())
+                .bytes(bytes.getSlice(at: bytes.readerIndex + span.lowerBound, length: span.count) ?? ByteBuffer())
             case .file(let path, let identity):
-                Sendfile.body(.init(path: path, identity: identity, offset: span.lowerBound, count: span.count))
-            }
-        }
-
-        /// multipart/byteranges: each part's header, then its bytes.
-        func multipartBody(_ pieces: [(prefix: ByteBuffer, span: Range<Int>)], closing: ByteBuffer, length: Int) -> ResponseBody {
-            switch self {
-            case .bytes(let bytes):
-                var body = ByteBufferAllocator().buffer(capacity: length)
-                for piece in pieces {
-                    body.writeImmutableBuffer(piece.prefix)
-                    if let slice = bytes.getSlice(at: bytes.readerIndex + piece.span.lowerBound, length: piece.span.count) {
-                        body.writeImmutableBuffer(slice)
-                    }
-                }
-                body.writeImmutableBuffer(closing)
-                return .init(byteBuffer: body)
-            case .file(let path, let identity):
-                // One descriptor per part: `SendfileHandler` sends each as its own region.
-                return ResponseBody(contentLength: length) { writer in
-                    for piece in pieces {
-                        try await writer.write(piece.prefix)
-                        try await writer.write(Sendfile.encode(.init(path: path, identity: identity, offset: piece.span.lowerBound,
-                                                                      count: piece.span.count)))
-                    }
-                    try await writer.write(closing)
-                    try await writer.finish(nil)
-                }
+                .file(.init(path: path, identity: identity, offset: span.lowerBound, count: span.count))
             }
         }
     }
 
     /// RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since.
-    private func notModified(_ request: Request) -> Bool {
+    private func notModified(_ request: HTTPRequest) -> Bool {
         guard request.method == .get || request.method == .head else { return false }
-        if let tags = request.headers[.ifNoneMatch] {
+        if let tags = request.headerFields[.ifNoneMatch] {
             if tags.trimmingCharacters(in: .whitespaces) == "*" { return true }
             return tags.split(separator: ",").contains { weakEqual(String($0), etag) }
         }
-        if let since = request.headers[.ifModifiedSince].flatMap(HTTPDate.parse) {
+        if let since = request.headerFields[.ifModifiedSince].flatMap(HTTPDate.parse) {
             return lastModified <= since
         }
         return false

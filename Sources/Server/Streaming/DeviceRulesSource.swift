@@ -12,6 +12,8 @@ final class DeviceRulesSource: Sendable {
         var rules: DeviceRules
         var modified: Int64?
         var checked: Date
+        /// Decisions of these rules by what the client sent (few distinct clients ask most requests).
+        var decided: [DeviceRequest: DeviceChoice] = [:]
     }
 
     private let file: URL
@@ -46,7 +48,7 @@ final class DeviceRulesSource: Sendable {
         guard modified != loaded.withLock({ $0.modified }) else { return current }
         do {
             let fresh = try DeviceRules.loadIfPresent(from: file)
-            loaded.withLock { $0.rules = fresh; $0.modified = modified }
+            loaded.withLock { $0.rules = fresh; $0.modified = modified; $0.decided = [:] }
             logger.info("device rules reloaded", metadata: ["file": "\(file.path)", "classes": "\(fresh.classNames)"])
             return fresh
         } catch {
@@ -56,21 +58,31 @@ final class DeviceRulesSource: Sendable {
         }
     }
 
-    func decide(for request: Request) throws -> DeviceChoice {
-        let headers = request.headers
-        let explicit = request.uri.queryParameters.get("device").flatMap { $0.isEmpty ? nil : $0 }
+    /// The class of the client that sent `headers`; `explicitClass` is the `device` query parameter.
+    func decide(headers: HTTPFields, explicitClass: String?) throws -> DeviceChoice {
         let asked = DeviceRequest(
             userAgent: headers[.userAgent],
-            mobileHint: headers[HTTPField.Name("Sec-CH-UA-Mobile")!],
-            platformHint: headers[HTTPField.Name("Sec-CH-UA-Platform")!],
-            saveData: DeviceRequest.isSaveDataOn(headers[HTTPField.Name("Save-Data")!]),
-            explicitClass: explicit)
+            mobileHint: headers[Self.mobileHint],
+            platformHint: headers[Self.platformHint],
+            saveData: DeviceRequest.isSaveDataOn(headers[Self.saveData]),
+            explicitClass: explicitClass.flatMap { $0.isEmpty ? nil : $0 })
+        let rules = self.rules  // reloads them if the file changed
+        if let known = loaded.withLock({ $0.decided[asked] }) { return known }
         do {
-            return DeviceChoice(decision: try rules.classify(asked))
+            let choice = DeviceChoice(decision: try rules.classify(asked), rulesVersion: version)
+            loaded.withLock { state in
+                if state.decided.count >= 1000 { state.decided = [:] }
+                state.decided[asked] = choice
+            }
+            return choice
         } catch {
             throw Problem(.badRequest, error.description)
         }
     }
+
+    private static let mobileHint = HTTPField.Name("Sec-CH-UA-Mobile")!
+    private static let platformHint = HTTPField.Name("Sec-CH-UA-Platform")!
+    private static let saveData = HTTPField.Name("Save-Data")!
 
     private static func modification(of file: URL) -> Int64? {
         var info = stat()
@@ -79,10 +91,17 @@ final class DeviceRulesSource: Sendable {
     }
 }
 
-struct DeviceChoice {
-    var decision: DeviceDecision
+struct DeviceChoice: Sendable {
+    let decision: DeviceDecision
     var name: String { decision.className }
-    /// Distinguishes tailored masters in their ETag.
-    var tag: String { decision.className + (decision.saveData ? "-save-data" : "") }
+    /// Distinguishes tailored masters in their ETag: the class, Save-Data, and the rules' version (after
+    /// an edit of devices.yaml a cached master is not "not modified").
+    let tag: String
+
+    init(decision: DeviceDecision, rulesVersion: Int64) {
+        self.decision = decision
+        tag = "-" + decision.className + (decision.saveData ? "-save-data" : "") + "-" + String(rulesVersion, radix: 16)
+    }
+
     func tailor(_ master: String) -> String { MasterPlaylistTailor.tailor(master, for: decision) }
 }

@@ -7,9 +7,17 @@ import Foundation
 /// (doubled slashes). The `parts/` bookkeeping folder is not served. Symlinks are refused when the file
 /// is looked up (`StoredFile.find` lstat's every component; files are opened with `O_NOFOLLOW`).
 struct MediaPath: Equatable {
-    var videoId: String
+    let videoId: String
     /// Components below the video's folder, e.g. ["540p", "seg-00003.m4s"].
-    var components: [String]
+    let components: [String]
+    /// What the file is, worked out once (it is asked several times a request).
+    let kind: Kind
+
+    init(videoId: String, components: [String]) {
+        self.videoId = videoId
+        self.components = components
+        kind = Self.kind(of: components)
+    }
 
     var relative: String { components.joined(separator: "/") }
     var fileName: String { components.last ?? "" }
@@ -17,14 +25,12 @@ struct MediaPath: Equatable {
 
     enum Kind { case playlist, initSegment, segment, subtitles, poster, storyboard, download, other }
 
-    /// `storyboard.vtt` and its sheets, `storyboard/<n>.jpg`.
-    var isStoryboard: Bool {
-        components == ["storyboard.vtt"] || (components.count == 2 && components[0] == "storyboard" && fileName.hasSuffix(".jpg"))
-    }
-
-    var kind: Kind {
-        let name = fileName
-        if isStoryboard { return .storyboard }
+    private static func kind(of components: [String]) -> Kind {
+        let name = components.last ?? ""
+        // `storyboard.vtt` and its sheets, `storyboard/<n>.jpg`.
+        if components == ["storyboard.vtt"] || (components.count == 2 && components[0] == "storyboard" && name.hasSuffix(".jpg")) {
+            return .storyboard
+        }
         if components.count == 2, components[0] == "download", name.hasSuffix(".mp4") || name.hasSuffix(".m4a") { return .download }
         if name.hasSuffix(".m3u8") { return .playlist }
         if name.hasSuffix(".m4s") { return .segment }

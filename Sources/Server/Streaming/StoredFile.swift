@@ -5,11 +5,20 @@ import NIOPosix
 /// A file under the media root read whole into memory (playlists, and files too small for sendfile to
 /// pay off), together with the validators conditional requests and caches need.
 struct StoredFile: Sendable {
-    var bytes: ByteBuffer
+    let bytes: ByteBuffer
     /// Changes whenever the file is replaced (atomic publishes rename a new inode into place).
-    var identity: FileIdentity
-    var etag: String { identity.etag }
+    let identity: FileIdentity
+    /// The validators as header values, made once per file version rather than per request.
+    let etag: String
+    let lastModifiedText: String
     var lastModified: Int { identity.lastModified }
+
+    init(bytes: ByteBuffer, identity: FileIdentity) {
+        self.bytes = bytes
+        self.identity = identity
+        etag = identity.etag
+        lastModifiedText = HTTPDate.format(epochSeconds: identity.lastModified)
+    }
 }
 
 struct FileIdentity: Sendable, Equatable {
@@ -42,19 +51,22 @@ extension StoredFile {
 
     /// Looks the file up below `root` without following symlinks anywhere below the root: a symlink (to
     /// /etc/passwd, or to a folder outside the root) is simply not there. Returns its path and identity.
-    static func find(root: String, components: [String]) throws -> (path: String, identity: FileIdentity) {
-        var path = root
+    /// A folder found in the last second to be a real folder, below folders that were too, is not looked
+    /// at again (`directories`): a segment request costs one `lstat`, not one per folder.
+    static func find(root: String, components: [String], directories: VerifiedDirectories? = nil) throws -> (path: String, identity: FileIdentity) {
+        guard let name = components.last else { throw StoredFileError.notFound }
         var info = stat()
-        for component in components {
-            path += "/" + component
-            guard lstat(path, &info) == 0 else { throw StoredFileError.notFound }
-            let type = info.st_mode & S_IFMT
-            if component == components.last {
-                guard type == S_IFREG else { throw StoredFileError.notFound }
-            } else {
-                guard type == S_IFDIR else { throw StoredFileError.notFound }
+        let parent = components.count == 1 ? root : root + "/" + components.dropLast().joined(separator: "/")
+        if components.count > 1, directories?.contains(parent) != true {
+            var path = root
+            for component in components.dropLast() {
+                path += "/" + component
+                guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { throw StoredFileError.notFound }
             }
+            directories?.insert(parent)
         }
+        let path = parent + "/" + name
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw StoredFileError.notFound }
         return (path, FileIdentity(info))
     }
 
@@ -141,3 +153,31 @@ final class FileCache: Sendable {
 }
 
 import Synchronization
+
+/// Folders under the media root recently found (by `lstat`) to be folders, not symlinks, kept for a
+/// second: like nginx's open_file_cache, it trades a second of staleness (a folder swapped for a symlink
+/// by someone who can write the storage root) for fewer path walks on every request.
+final class VerifiedDirectories: Sendable {
+    private let lifetime: Duration
+    private let entries = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    init(lifetime: Duration = .seconds(1)) { self.lifetime = lifetime }
+
+    func contains(_ path: String) -> Bool {
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let seen = entries[path] else { return false }
+            if now - seen < lifetime { return true }
+            entries[path] = nil
+            return false
+        }
+    }
+
+    func insert(_ path: String) {
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            if entries.count >= 10_000 { entries.removeAll() }
+            entries[path] = now
+        }
+    }
+}

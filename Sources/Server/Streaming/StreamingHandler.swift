@@ -16,8 +16,22 @@ struct StreamingHandler: Sendable {
     /// Send media files from 64 KiB with sendfile(2), not only those above `StoredFile.wholeReadLimit`
     /// (`SendfileHandler` is always in the pipeline).
     let sendfile: Bool
-    /// Tailored masters by file version and device class (a master is tailored once, served many times).
-    let tailoredMasters = TailoredMasters()
+    /// Tailored and gzip'd playlists by file version: each is made once, served many times.
+    let variants = PlaylistVariants()
+    let directories = VerifiedDirectories()
+    /// `layout.hls` as a path, made once (a URL's path is worked out again on every call).
+    let hlsRoot: String
+
+    init(layout: StorageLayout, statuses: VideoStatusCache, signer: URLSigner, devices: DeviceRulesSource, cache: FileCache?,
+         sendfile: Bool) {
+        self.layout = layout
+        self.statuses = statuses
+        self.signer = signer
+        self.devices = devices
+        self.cache = cache
+        self.sendfile = sendfile
+        hlsRoot = layout.hls.path
+    }
 
     static let immutable = "max-age=31536000, immutable"
     static let finalPlaylist = "max-age=86400"
@@ -26,26 +40,9 @@ struct StreamingHandler: Sendable {
     func serve(_ request: Request, components: [Substring], signed: Bool) async throws -> Response {
         guard let path = MediaPath.parse(components) else { throw Problem.notFound() }
         guard let status = try await statuses.status(of: path.videoId) else { throw Problem.notFound() }
-        // What a failed video wrote before it failed is not a video: none of it is served.
-        if status.state == .failed { throw Problem.notFound() }
-        if status.visibility == .private && !signed {
-            // The same answer as for an id that does not exist: a private video's existence is not told.
-            throw Problem.notFound()
-        }
-        let found: (path: String, identity: FileIdentity)
-        do {
-            found = try StoredFile.find(root: layout.hls.path, components: [path.videoId] + path.components)
-        } catch {
-            throw Problem.notFound()
-        }
-        // Large media files leave as file regions (sendfile(2)): always above `wholeReadLimit`, so that no
-        // response holds a copy of one however slowly its client reads; with `sendfile` on, from 64 KiB.
-        // Playlists (tailored, gzip'd) and other files are read into memory, through the cache.
-        let file: StoredFile?
-        if path.kind != .playlist && (found.identity.size > StoredFile.wholeReadLimit
-                                      || (sendfile && found.identity.size >= Sendfile.threshold)) {
-            file = nil
-        } else {
+        let found = try locate(path, status: status, signed: signed)
+        var file: StoredFile?
+        if readsIntoMemory(path, found.identity) {
             do {
                 file = try await StoredFile.load(path: found.path, identity: found.identity, cache: cache)
             } catch StoredFileError.notFound {
@@ -56,12 +53,74 @@ struct StreamingHandler: Sendable {
                 throw Problem(.serviceUnavailable, "The file could not be read (\(reason)); try again.")
             }
         }
+        let explicitDevice = path.isMaster ? request.uri.queryParameters.get("device").map { String($0) } : nil
+        return try answer(request.head, path: path, status: status, signed: signed, found: found, file: file,
+                          explicitDevice: explicitDevice).response
+    }
+
+    /// The answer when everything it needs is at hand without waiting: the video's status cached, the
+    /// file in the cache or sent from disk (`StreamingFastPath`, on the connection's event loop). Nil
+    /// means "ask `serve`": for anything missing, and for every error, so that errors have one source.
+    /// `target` is the request's path without its query: `/hls/…` or `/s/{expires}/{signature}/hls/…`.
+    func answerNow(_ request: HTTPRequest, target: Substring, hasQuery: Bool) -> StreamingAnswer? {
+        var components = target.split(separator: "/", omittingEmptySubsequences: false).dropFirst()  // "" before the first /
+        var signed = false
+        if components.first == "s" {
+            guard components.count >= 6, components[components.startIndex + 3] == "hls" else { return nil }
+            let (expires, signature) = (components[components.startIndex + 1], components[components.startIndex + 2])
+            let video = components[components.startIndex + 4]
+            guard signer.verify(videoId: String(video), expires: String(expires), signature: String(signature)) == .valid else { return nil }
+            components = components.dropFirst(4)
+            signed = true
+        } else {
+            guard components.first == "hls" else { return nil }
+            components = components.dropFirst()
+        }
+        // Percent-escapes are left to `serve`, which decodes them once; so is a master's `?device=`.
+        guard !target.utf8.contains(UInt8(ascii: "%")), let path = MediaPath.parse(Array(components)),
+              !(hasQuery && path.isMaster),
+              let cached = statuses.fresh(path.videoId), let status = cached,
+              let found = try? locate(path, status: status, signed: signed) else { return nil }
+        var file: StoredFile?
+        if readsIntoMemory(path, found.identity) {
+            guard let hit = cache?.lookup(path: found.path, identity: found.identity) else { return nil }
+            file = hit
+        }
+        return try? answer(request, path: path, status: status, signed: signed, found: found, file: file, explicitDevice: nil)
+    }
+
+    /// The file a path names, if the video may be served to this request.
+    private func locate(_ path: MediaPath, status: VideoStatusCache.Status, signed: Bool) throws -> (path: String, identity: FileIdentity) {
+        // What a failed video wrote before it failed is not a video: none of it is served.
+        if status.state == .failed { throw Problem.notFound() }
+        if status.visibility == .private && !signed {
+            // The same answer as for an id that does not exist: a private video's existence is not told.
+            throw Problem.notFound()
+        }
+        do {
+            return try StoredFile.find(root: hlsRoot, components: [path.videoId] + path.components, directories: directories)
+        } catch {
+            throw Problem.notFound()
+        }
+    }
+
+    /// Large media files leave as file regions (sendfile(2)): always above `wholeReadLimit`, so that no
+    /// response holds a copy of one however slowly its client reads; with `sendfile` on, from 64 KiB.
+    /// Playlists (tailored, gzip'd) and other files are read into memory, through the cache.
+    private func readsIntoMemory(_ path: MediaPath, _ identity: FileIdentity) -> Bool {
+        path.kind == .playlist || !(identity.size > StoredFile.wholeReadLimit || (sendfile && identity.size >= Sendfile.threshold))
+    }
+
+    /// Headers, validators and the body for a located file (`file` when it was read into memory).
+    private func answer(_ request: HTTPRequest, path: MediaPath, status: VideoStatusCache.Status, signed: Bool,
+                        found: (path: String, identity: FileIdentity), file: StoredFile?,
+                        explicitDevice: String?) throws -> StreamingAnswer {
         let scope = signed ? "private" : "public"
         var headers: HTTPFields = [:]
         let identity = file?.identity ?? found.identity
         var representation = Representation(content: file.map { .bytes($0.bytes) } ?? .file(path: found.path, identity: identity),
-                                            etag: identity.etag, lastModified: identity.lastModified,
-                                            contentType: path.contentType)
+                                            etag: file?.etag ?? identity.etag, lastModified: identity.lastModified,
+                                            contentType: path.contentType, lastModifiedText: file?.lastModifiedText)
         switch path.kind {
         case .segment, .initSegment, .subtitles:
             // A caption track's segments never change either: a new upload is a new track, with a new folder.
@@ -82,42 +141,43 @@ struct StreamingHandler: Sendable {
             } else {
                 headers[.cacheControl] = Self.hasEndList(file.bytes) ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
             }
-            var vary = ["Accept-Encoding"]
             var variantTag = ""
+            var bytes = file.bytes
             if path.isMaster {
-                let device = try devices.decide(for: request)
+                let device = try devices.decide(headers: request.headerFields, explicitClass: explicitDevice)
                 headers[HTTPField.Name("Reel-Device-Class")!] = device.name
-                vary += ["User-Agent", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform", "Save-Data"]
-                // The rules' version too: after an edit of devices.yaml a cached master is not "not modified".
-                let tag = "-" + device.tag + "-" + String(devices.version, radix: 16)
-                let tailored = tailoredMasters.get(file.etag + tag) ?? {
-                    let text = String(buffer: file.bytes)
+                headers[.vary] = "Accept-Encoding, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform, Save-Data"
+                let tag = device.tag
+                if let tailored = variants.variant(of: file, key: tag, make: { text in
                     let tailored = device.tailor(text)
-                    let result: ByteBuffer? = tailored == text ? nil : ByteBuffer(string: tailored)
-                    tailoredMasters.put(file.etag + tag, result)
-                    return result
-                }()
-                if let tailored {
-                    representation.content = .bytes(tailored)
+                    return tailored == text ? nil : tailored
+                }) {
+                    bytes = tailored
                     variantTag += tag
                 }
+            } else {
+                headers[.vary] = "Accept-Encoding"
             }
-            if Gzip.accepted(request.headers[.acceptEncoding]), request.headers[.range] == nil,
-               case .bytes(let bytes) = representation.content, let zipped = Gzip.compress(Array(buffer: bytes)) {
-                representation.content = .bytes(ByteBuffer(bytes: zipped))
+            if Gzip.accepted(request.headerFields[.acceptEncoding]), request.headerFields[.range] == nil,
+               let zipped = variants.gzipped(bytes, of: file, key: variantTag) {
+                bytes = zipped
                 headers[.contentEncoding] = "gzip"
                 variantTag += "-gz"
             }
+            representation.content = .bytes(bytes)
             if !variantTag.isEmpty { representation.etag = String(file.etag.dropLast()) + variantTag + "\"" }
-            headers[.vary] = vary.joined(separator: ", ")
         }
-        return representation.response(to: request, headers: headers)
+        return try representation.answer(to: request, headers: headers)
     }
 
     /// A finished media playlist ends with `#EXT-X-ENDLIST` (and a newline): only its tail is looked at.
     static func hasEndList(_ bytes: ByteBuffer) -> Bool {
         let tail = bytes.readableBytesView.suffix(32)
-        return String(decoding: tail, as: UTF8.self).contains("#EXT-X-ENDLIST")
+        let mark = Array("#EXT-X-ENDLIST".utf8)
+        guard tail.count >= mark.count else { return false }
+        return tail.indices.dropLast(mark.count - 1).contains { start in
+            tail[start..<(start + mark.count)].elementsEqual(mark)
+        }
     }
 
     /// `/s/{expires}/{signature}/hls/{video}/…`
@@ -130,19 +190,5 @@ struct StreamingHandler: Sendable {
         case .invalid: throw Problem(.forbidden, "This playback URL's signature is not valid.")
         }
         return try await serve(request, components: Array(components.dropFirst(3)), signed: true)
-    }
-}
-
-/// A small memo of tailored master playlists; `nil` entries mean "the same as the file".
-final class TailoredMasters: Sendable {
-    private let entries = Mutex<[String: ByteBuffer?]>([:])
-
-    func get(_ key: String) -> ByteBuffer?? { entries.withLock { $0[key] } }
-
-    func put(_ key: String, _ value: ByteBuffer?) {
-        entries.withLock { entries in
-            if entries.count >= 2048 { entries.removeAll() }  // masters change rarely; a reset is cheap
-            entries[key] = value
-        }
     }
 }

@@ -33,6 +33,14 @@ final class VideoStatusCache: Sendable {
         return status
     }
 
+    /// The status while it is fresh, without waiting: `.some(nil)` for a video known not to exist,
+    /// nil when the catalog must be asked (`status(of:)`).
+    func fresh(_ id: String) -> Status?? {
+        let now = Date()
+        guard let hit = entries.withLock({ $0[id] }), now.timeIntervalSince(hit.fetched) < lifetime else { return nil }
+        return .some(hit.status)
+    }
+
     func forget(_ id: String) {
         _ = entries.withLock { $0.removeValue(forKey: id) }
     }
