@@ -11,6 +11,9 @@ import Synchronization
 public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let uploadBytes: Counter
+    /// Of the requests counted in `reel_http_requests_total{route="/hls"}`, those `StreamingFastPath`
+    /// answered: a low share means the status or file caches miss.
+    let fastAnswers: Counter
     private let lastJobSeen = Mutex<Date?>(nil)
     private let lastDecisionLabels = Mutex<[String: [String]]>([:])
 
@@ -18,6 +21,9 @@ public final class ServerMetrics: Sendable {
         uploadBytes = registry.makeCounter(descriptor: .init(
             namespace: "reel", metricName: "upload_bytes", unitName: "total",
             helpText: "Upload body bytes written to disk (tus and plain uploads)."))
+        fastAnswers = registry.makeCounter(descriptor: .init(
+            namespace: "reel", metricName: "http_fast_answers", unitName: "total",
+            helpText: "Streaming requests answered on the fast path, with the video's status and the file at hand (also counted in reel_http_requests_total)."))
     }
 
     /// Routes, not paths, as the label: video ids (or a scanner's random paths) would make the number of

@@ -143,6 +143,7 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
         metrics.recordRequest(method: request.method, path: "/hls", status: answer.status.code,
                               seconds: started.duration(to: .now).seconds)
+        metrics.fastAnswers.increment()
         if request.headerFields[.connection]?.lowercased() == "close" {
             closing = true
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
