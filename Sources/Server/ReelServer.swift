@@ -51,9 +51,13 @@ public struct ReelServer: Sendable {
             // TLS: HTTP/2 or HTTP/1.1 by ALPN. Files are read and written by FileBodyHandler (no sendfile
             // through TLS or into HTTP/2 frames); on HTTP/2 the handlers run per stream. The connection cap
             // and a handshake deadline sit on the connection itself (TLSConnectionGuard).
+            let (streaming, metrics) = (dependencies.streaming, metrics)
+            let hsts = settings.hstsMaxAge > 0 ? HSTSMiddleware<ReelRequestContext>(maxAge: settings.hstsMaxAge).value : nil
             let streams = HTTP1Channel.Configuration(
                 additionalChannelHandlers: [ExpectContinueHandler(), SlowClientHandler(limits: limits, logger: logger),
-                                            SendTimeoutHandler(timeout: sendTimeout), FileBodyHandler(logger: logger)],
+                                            SendTimeoutHandler(timeout: sendTimeout), FileBodyHandler(logger: logger),
+                                            StreamingFastPath(streaming: streaming, metrics: metrics, serverName: "reel",
+                                                              hsts: hsts, streamsOnly: true)],
                 idleTimeout: .seconds(120))
             let tls = certificates.serverConfiguration()
             let handshake = TimeAmount.nanoseconds(Int64(settings.requestHeadTimeout * 1e9))

@@ -624,3 +624,27 @@ def make_certificates(folder: Path) -> TestCertificates:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
              "-subj", "/CN=Reel test CA", cwd=folder)
     return TestCertificates(folder, folder / "ca.pem")
+
+
+# --------------------------------------------------------------------------
+# The streaming fast path
+# --------------------------------------------------------------------------
+
+
+def fast_answer_count(metrics_text: str) -> int:
+    """`reel_http_fast_answers_total` from a /metrics page: /hls requests answered on the fast path."""
+    match = re.search(r"^reel_http_fast_answers_total (\d+)", metrics_text, re.M)
+    assert match, "reel_http_fast_answers_total is not exported"
+    return int(match.group(1))
+
+
+def router_only(path: str) -> str:
+    """The same file, spelled so that only the router answers it: a letter of its name percent-escaped (the
+    fast path leaves escapes to the router, which decodes them)."""
+    head, _, name = path.rpartition("/")
+    for char in ("m", "4", "t"):
+        if char in name:
+            i = name.rindex(char)
+            return f"{head}/{name[:i]}%{ord(char):02X}{name[i + 1:]}"
+    raise AssertionError(f"nothing to escape in {name}")
+

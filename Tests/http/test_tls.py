@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from reel_http_support import (REPO_ROOT, create_key, free_port, make_certificates, reel_env, start_and_wait, tail)
+from reel_http_support import (REPO_ROOT, create_key, fast_answer_count, free_port, make_certificates, reel_env, router_only,
+                               start_and_wait, tail)
 
 START_TIMEOUT_S = 60
 HEAD_TIMEOUT_S = 2            # the handshake, and a request head on the redirect port, must be done by then
@@ -144,6 +145,52 @@ def test_segments_arrive_whole_and_by_range(tls_server, version, tmp_path):
     got = _curl(version, "--cacert", str(tls_server.certs.ca), "-r", "1000-70999", "-o", str(part), "-w", "%{http_code}",
                 _https(tls_server.port, path))
     assert got.stdout == "206" and part.read_bytes() == segment.read_bytes()[1000:71000], got.stderr
+
+
+def _answer(server, version: str, path: str, tmp: Path, *headers: str) -> tuple:
+    """(status line, headers without Date, body) of one curl request."""
+    head, body = tmp / "head", tmp / "body"
+    extra = [arg for h in headers for arg in ("-H", h)]
+    got = _curl(version, "--cacert", str(server.certs.ca), "-D", str(head), "-o", str(body), *extra, _https(server.port, path))
+    assert got.returncode == 0, got.stderr
+    lines = head.read_text().strip().splitlines()
+    fields = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    fields.pop("date", None)
+    return lines[0].strip(), fields, body.read_bytes()
+
+
+def _fast_answers(server) -> int:
+    r = requests.get(_https(server.port, "/metrics"), headers={"Authorization": f"Bearer {server.key_secret}"},
+                     verify=str(server.certs.ca), timeout=10)
+    assert r.status_code == 200, r.text[:300]
+    return fast_answer_count(r.text)
+
+
+def test_http2_streams_take_the_fast_path_with_the_routers_answers(tls_server, tmp_path):
+    """On HTTP/2 each stream may be answered by the fast path, with exactly the router's answer (HSTS included);
+    HTTP/1.1 over TLS always goes to the router."""
+    segment = tls_server.largest_segment()
+    rung = segment.parent.name
+    cases = [(f"/hls/{tls_server.video}/master.m3u8", ()),
+             (f"/hls/{tls_server.video}/{rung}/index.m3u8", ("Accept-Encoding: gzip",)),
+             (f"/hls/{tls_server.video}/{rung}/{segment.name}", ()),
+             (f"/hls/{tls_server.video}/{rung}/{segment.name}", ("Range: bytes=10-70009",))]
+    for path, headers in cases:
+        for _ in range(3):
+            reference = _answer(tls_server, "--http2", router_only(path), tmp_path, *headers)
+            before = _fast_answers(tls_server)
+            fast = _answer(tls_server, "--http2", path, tmp_path, *headers)
+            if _fast_answers(tls_server) == before + 1:
+                break
+        else:
+            raise AssertionError(f"{path} {headers} was never answered on the fast path over HTTP/2")
+        assert fast == reference, path
+        assert fast[1]["strict-transport-security"] == "max-age=15552000"
+    assert _answer(tls_server, "--http2", cases[2][0], tmp_path)[2] == segment.read_bytes()
+    before = _fast_answers(tls_server)
+    for _ in range(3):
+        assert _answer(tls_server, "--http1.1", cases[0][0], tmp_path)[0] == "HTTP/1.1 200 OK"
+    assert _fast_answers(tls_server) == before
 
 
 def test_ffmpeg_plays_the_ladder_over_https(tls_server):

@@ -36,16 +36,33 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answered a `Connection: close` request: nothing more is read.
     private var closing = false
     private var date: (second: Int, text: String) = (0, "")
+    /// Only on HTTP/2 streams (see `init`); on other channels every part passes untouched.
+    private let streamsOnly: Bool
+    private var enabled = true
 
-    init(streaming: StreamingHandler, metrics: ServerMetrics, serverName: String) {
+    /// `hsts`: the `Strict-Transport-Security` value the router adds (with TLS). `streamsOnly`: answer
+    /// only on HTTP/2 stream channels. Hummingbird puts the same handlers on HTTP/1.1-over-TLS
+    /// connections, but ahead of its connection-state handler, which would then never see these
+    /// answers (and close a busy connection as idle); there this handler stands aside.
+    init(streaming: StreamingHandler, metrics: ServerMetrics, serverName: String, hsts: String? = nil, streamsOnly: Bool = false) {
         self.streaming = streaming
         self.metrics = metrics
-        common = [HTTPField(name: .accessControlAllowOrigin, value: "*"),
-                  HTTPField(name: .accessControlExposeHeaders, value: EdgeMiddleware<ReelRequestContext>.exposedHeaders),
-                  HTTPField(name: .server, value: serverName)]
+        var common = [HTTPField(name: .accessControlAllowOrigin, value: "*"),
+                      HTTPField(name: .accessControlExposeHeaders, value: EdgeMiddleware<ReelRequestContext>.exposedHeaders),
+                      HTTPField(name: .server, value: serverName)]
+        if let hsts { common.append(HTTPField(name: .strictTransportSecurity, value: hsts)) }
+        self.common = common
+        self.streamsOnly = streamsOnly
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // An HTTP/2 stream is a child channel of its connection, itself a child of the listening socket; an
+        // HTTP/1.1 connection is a child of the listening socket only.
+        enabled = !streamsOnly || context.channel.parent?.parent != nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard enabled else { return context.fireChannelRead(data) }
         let part = unwrapInboundIn(data)
         if waitingForSocket || !held.isEmpty {
             held.append(part)
