@@ -59,26 +59,43 @@ final class DeviceRulesSource: Sendable {
     }
 
     /// The class of the client that sent `headers`; `explicitClass` is the `device` query parameter.
-    func decide(headers: HTTPFields, explicitClass: String?) throws -> DeviceChoice {
+    /// `memoisedOnly` (the fast path, on an event loop): only a decision already made, with rules not due
+    /// for a check; otherwise `NotAtHand`, and the router classifies (and memoises) off the event loop.
+    func decide(headers: HTTPFields, explicitClass: String?, memoisedOnly: Bool = false) throws -> DeviceChoice {
         let asked = DeviceRequest(
             userAgent: headers[.userAgent],
             mobileHint: headers[Self.mobileHint],
             platformHint: headers[Self.platformHint],
             saveData: DeviceRequest.isSaveDataOn(headers[Self.saveData]),
             explicitClass: explicitClass.flatMap { $0.isEmpty ? nil : $0 })
+        // Real clients' hints are a few hundred bytes; a client sending kilobytes is classified every time
+        // rather than pinning its headers in the memo.
+        let size = [asked.userAgent, asked.mobileHint, asked.platformHint, asked.explicitClass].reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+        let memoisable = size <= Self.memoisableHints
+        if memoisedOnly {
+            guard memoisable, let known = loaded.withLock({ state -> DeviceChoice? in
+                Date().timeIntervalSince(state.checked) > 2 ? nil : state.decided[asked]
+            }) else { throw NotAtHand() }
+            return known
+        }
         let rules = self.rules  // reloads them if the file changed
-        if let known = loaded.withLock({ $0.decided[asked] }) { return known }
+        if memoisable, let known = loaded.withLock({ $0.decided[asked] }) { return known }
         do {
             let choice = DeviceChoice(decision: try rules.classify(asked), rulesVersion: version)
-            loaded.withLock { state in
-                if state.decided.count >= 1000 { state.decided = [:] }
-                state.decided[asked] = choice
+            if memoisable {
+                loaded.withLock { state in
+                    if state.decided.count >= 1000 { state.decided = [:] }
+                    state.decided[asked] = choice
+                }
             }
             return choice
         } catch {
             throw Problem(.badRequest, error.description)
         }
     }
+
+    /// Bytes of client hints up to which a decision is memoised.
+    static let memoisableHints = 1024
 
     private static let mobileHint = HTTPField.Name("Sec-CH-UA-Mobile")!
     private static let platformHint = HTTPField.Name("Sec-CH-UA-Platform")!

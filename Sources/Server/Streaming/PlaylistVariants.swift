@@ -17,19 +17,22 @@ final class PlaylistVariants: Sendable {
     private let state = Mutex(State())
 
     /// The tailored text of `file` for `key` (a device class and rules version), or nil when it is the
-    /// file as stored.
-    func variant(of file: StoredFile, key: String, make: (String) -> String?) -> ByteBuffer? {
+    /// file as stored. Without `make` (on an event loop) only one already made; else `NotAtHand`.
+    func variant(of file: StoredFile, key: String, make: ((String) -> String?)?) throws -> ByteBuffer? {
         let name = file.etag + key
         if let known = state.withLock({ $0.entries[name] }) { return known }
+        guard let make else { throw NotAtHand() }
         let made = make(String(buffer: file.bytes)).map { ByteBuffer(string: $0) }
         remember(name, made)
         return made
     }
 
-    /// `bytes` (the file, or its variant `key`) gzip'd, or nil if it cannot be.
-    func gzipped(_ bytes: ByteBuffer, of file: StoredFile, key: String) -> ByteBuffer? {
+    /// `bytes` (the file, or its variant `key`) gzip'd, or nil if it cannot be. Unless `make`, only
+    /// one already made; else `NotAtHand`.
+    func gzipped(_ bytes: ByteBuffer, of file: StoredFile, key: String, make: Bool) throws -> ByteBuffer? {
         let name = file.etag + key + "-gz"
         if let known = state.withLock({ $0.entries[name] }) { return known }
+        guard make else { throw NotAtHand() }
         let made = Gzip.compress(Array(buffer: bytes)).map { ByteBuffer(bytes: $0) }
         remember(name, made)
         return made
@@ -47,3 +50,7 @@ final class PlaylistVariants: Sendable {
         }
     }
 }
+
+/// What the fast path needs is not made yet (a tailoring, a compression, a device decision): the router
+/// makes it, off the event loop, and the next request finds it.
+struct NotAtHand: Error {}

@@ -6,13 +6,14 @@ import NIOHTTPTypes
 /// The hot GETs — playlists and segments that every player fetches over and over — answered on the
 /// connection's event loop, before Hummingbird: no task, no router, no middleware, no catalog query.
 /// `StreamingHandler.answerNow` gives the answer when everything is at hand (the video's status cached,
-/// the file in the cache or sent from disk); anything else — a cold cache, an error, a request with a
-/// body, a range of several parts — goes on to Hummingbird unchanged, which answers it as before (and
-/// warms the caches). The headers are the ones the router's middleware adds.
+/// the file in the cache or sent from disk, a tailored or gzip'd playlist already made); anything else —
+/// a cold cache, an error, a request with a body — goes on to Hummingbird unchanged, which answers it as
+/// before (and warms the caches). The headers are the ones the router's middleware adds.
 ///
 /// HTTP/1.1 answers leave in request order: while Hummingbird owes a response on this connection,
 /// every later request goes to it too. When an answer fills the socket's buffer, later requests (and
-/// reads) wait until it drains, so a client that pipelines requests and never reads holds one answer.
+/// reads, parse errors and events) wait until it drains, in order, so a client that pipelines requests
+/// and never reads holds one answer, and no answer overtakes one waiting here.
 final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -28,8 +29,15 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var owed = 0
     /// The request answered here is still being read: its remaining parts are dropped.
     private var inAnsweredRequest = false
-    /// Parts read while an answer waits for the socket to drain, handled in order once it has.
-    private var held = CircularBuffer<HTTPRequestPart>()
+    /// What arrived while an answer waits for the socket to drain, handled in order once it has.
+    private var held = CircularBuffer<Inbound>()
+
+    private enum Inbound {
+        case part(HTTPRequestPart)
+        /// A parse error: Hummingbird answers it with a 400 and closes, which must not overtake answers.
+        case error(any Error)
+        case event(Any)
+    }
     private var waitingForSocket = false
     private var readWanted = false
     private var flushWanted = false
@@ -65,9 +73,25 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         guard enabled else { return context.fireChannelRead(data) }
         let part = unwrapInboundIn(data)
         if waitingForSocket || !held.isEmpty {
-            held.append(part)
+            held.append(.part(part))
         } else {
             handle(part, context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if waitingForSocket || !held.isEmpty {
+            held.append(.error(error))
+        } else {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if waitingForSocket || !held.isEmpty {
+            held.append(.event(event))
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
@@ -88,8 +112,12 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if waitingForSocket && context.channel.isWritable {
             waitingForSocket = false
             var forwarded = false
-            while !waitingForSocket, let part = held.popFirst() {
-                forwarded = handle(part, context: context) || forwarded
+            while !waitingForSocket, let next = held.popFirst() {
+                switch next {
+                case .part(let part): forwarded = handle(part, context: context) || forwarded
+                case .error(let error): context.fireErrorCaught(error)
+                case .event(let event): context.fireUserInboundEventTriggered(event)
+                }
             }
             flushIfWanted(context)
             if forwarded { context.fireChannelReadComplete() }
@@ -161,7 +189,8 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         metrics.recordRequest(method: request.method, path: "/hls", status: answer.status.code,
                               seconds: started.duration(to: .now).seconds)
         metrics.fastAnswers.increment()
-        if request.headerFields[.connection]?.lowercased() == "close" {
+        // As Hummingbird decides it (which compares the value exactly), so both paths agree.
+        if request.headerFields[.connection] == "close" {
             closing = true
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
             return

@@ -55,7 +55,7 @@ struct StreamingHandler: Sendable {
         }
         let explicitDevice = path.isMaster ? request.uri.queryParameters.get("device").map { String($0) } : nil
         return try answer(request.head, path: path, status: status, signed: signed, found: found, file: file,
-                          explicitDevice: explicitDevice).response
+                          explicitDevice: explicitDevice, atHandOnly: false).response
     }
 
     /// The answer when everything it needs is at hand without waiting: the video's status cached, the
@@ -86,7 +86,8 @@ struct StreamingHandler: Sendable {
             guard let hit = cache?.lookup(path: found.path, identity: found.identity) else { return nil }
             file = hit
         }
-        return try? answer(request, path: path, status: status, signed: signed, found: found, file: file, explicitDevice: nil)
+        return try? answer(request, path: path, status: status, signed: signed, found: found, file: file, explicitDevice: nil,
+                           atHandOnly: true)
     }
 
     /// The file a path names, if the video may be served to this request.
@@ -112,9 +113,11 @@ struct StreamingHandler: Sendable {
     }
 
     /// Headers, validators and the body for a located file (`file` when it was read into memory).
+    /// `atHandOnly` (on an event loop): nothing costly is made — a device decision, tailoring or gzip not
+    /// made yet throws `NotAtHand`.
     private func answer(_ request: HTTPRequest, path: MediaPath, status: VideoStatusCache.Status, signed: Bool,
                         found: (path: String, identity: FileIdentity), file: StoredFile?,
-                        explicitDevice: String?) throws -> StreamingAnswer {
+                        explicitDevice: String?, atHandOnly: Bool) throws -> StreamingAnswer {
         let scope = signed ? "private" : "public"
         var headers: HTTPFields = [:]
         let identity = file?.identity ?? found.identity
@@ -144,11 +147,11 @@ struct StreamingHandler: Sendable {
             var variantTag = ""
             var bytes = file.bytes
             if path.isMaster {
-                let device = try devices.decide(headers: request.headerFields, explicitClass: explicitDevice)
+                let device = try devices.decide(headers: request.headerFields, explicitClass: explicitDevice, memoisedOnly: atHandOnly)
                 headers[HTTPField.Name("Reel-Device-Class")!] = device.name
                 headers[.vary] = "Accept-Encoding, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform, Save-Data"
                 let tag = device.tag
-                if let tailored = variants.variant(of: file, key: tag, make: { text in
+                if let tailored = try variants.variant(of: file, key: tag, make: atHandOnly ? nil : { text in
                     let tailored = device.tailor(text)
                     return tailored == text ? nil : tailored
                 }) {
@@ -159,7 +162,7 @@ struct StreamingHandler: Sendable {
                 headers[.vary] = "Accept-Encoding"
             }
             if Gzip.accepted(request.headerFields[.acceptEncoding]), request.headerFields[.range] == nil,
-               let zipped = variants.gzipped(bytes, of: file, key: variantTag) {
+               let zipped = try variants.gzipped(bytes, of: file, key: variantTag, make: !atHandOnly) {
                 bytes = zipped
                 headers[.contentEncoding] = "gzip"
                 variantTag += "-gz"

@@ -13,18 +13,19 @@ final class VideoStatusCache: Sendable {
     }
 
     private let catalog: any Catalog
-    private let lifetime: TimeInterval
-    private let entries = Mutex<[String: (status: Status?, fetched: Date)]>([:])
+    private let lifetime: Duration
+    /// Fetched on the monotonic clock: a wall clock stepped back must not keep an entry fresh.
+    private let entries = Mutex<[String: (status: Status?, fetched: ContinuousClock.Instant)]>([:])
 
     init(catalog: any Catalog, lifetime: TimeInterval = 2) {
         self.catalog = catalog
-        self.lifetime = lifetime
+        self.lifetime = .milliseconds(Int64(lifetime * 1000))
     }
 
     /// Nil when there is no such video.
     func status(of id: String) async throws -> Status? {
-        let now = Date()
-        if let hit = entries.withLock({ $0[id] }), now.timeIntervalSince(hit.fetched) < lifetime { return hit.status }
+        let now = ContinuousClock.now
+        if let hit = entries.withLock({ $0[id] }), now - hit.fetched < lifetime { return hit.status }
         let status = try await catalog.video(id: id).map { Status(visibility: $0.visibility, state: $0.state, title: $0.title) }
         entries.withLock { entries in
             if entries.count > 10_000 { entries.removeAll() }
@@ -36,8 +37,8 @@ final class VideoStatusCache: Sendable {
     /// The status while it is fresh, without waiting: `.some(nil)` for a video known not to exist,
     /// nil when the catalog must be asked (`status(of:)`).
     func fresh(_ id: String) -> Status?? {
-        let now = Date()
-        guard let hit = entries.withLock({ $0[id] }), now.timeIntervalSince(hit.fetched) < lifetime else { return nil }
+        let now = ContinuousClock.now
+        guard let hit = entries.withLock({ $0[id] }), now - hit.fetched < lifetime else { return nil }
         return .some(hit.status)
     }
 
