@@ -976,7 +976,7 @@ def nginx_user_line():
     return f"user {user} {group};\n"
 
 
-def nginx_conf(prefix, port, workers, server_block, written_by="bench/serve-vs-nginx"):
+def nginx_conf(prefix, port, workers, server_block, written_by="bench/serve-vs-nginx", worker_connections=4096):
     """nginx serving static files the fast way (sendfile, tcp_nopush, no access log), everything
     (pid, logs, temp paths) under `prefix`."""
     return f"""# written by {written_by}
@@ -985,7 +985,7 @@ master_process on;
 worker_processes {workers};
 {nginx_user_line()}pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     types {{
         application/vnd.apple.mpegurl m3u8;
@@ -1011,11 +1011,11 @@ http {{
 """
 
 
-def start_nginx(prefix, port, workers, server_block, written_by="bench/serve-vs-nginx"):
+def start_nginx(prefix, port, workers, server_block, written_by="bench/serve-vs-nginx", worker_connections=4096):
     """nginx with its own configuration in `prefix`; returns {proc, port, log, command, conf} once it answers."""
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_conf(prefix, port, workers, server_block, written_by))
+    conf.write_text(nginx_conf(prefix, port, workers, server_block, written_by, worker_connections))
     log_path = prefix / "stderr.log"
     # -e: the error log before the configuration is read (otherwise /var/log/nginx/error.log).
     cmd = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
