@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks that encode: bench/transcode-vs-ffmpeg and bench/time-to-playable.
+"""Helpers shared by the benchmarks: those that encode (bench/transcode-vs-ffmpeg, bench/time-to-playable,
+...) and those that serve (bench/serve-vs-nginx, bench/serve-slow-readers, ...).
 
 - reading a Reel profile (profiles/*.yaml) without PyYAML,
 - the generated source clips (`default`: 1080p tuning clip; `holdout`: a 720p clip made from other
@@ -7,15 +8,20 @@
 - one ffmpeg command producing the same HLS ladder as Reel,
 - running a child and measuring its wall time, CPU time and peak RSS with os.wait4(),
 - free ports, and the processes a benchmark starts (stopped at the end, on errors, Ctrl-C and
-  when the time limit runs out).
+  when the time limit runs out),
+- the CPU time, memory (VmRSS) and open files of a process group (a server and its workers),
+- serving: a ladder on a fresh storage root, `reel serve` and nginx on 127.0.0.1, wrk and its output.
 
 Not a script: the benchmarks import it (`sys.path` holds bench/ when they run).
 """
 
 import datetime
+import grp
 import hashlib
+import http.client
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -472,6 +478,37 @@ def group_cpu_seconds(pgid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def group_pids(pgid):
+    """The live processes of process group `pgid`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(text[text.rfind(")") + 2:].split()[2]) == pgid:
+            pids.append(int(entry))
+    return pids
+
+
+def group_memory(pgid):
+    """(resident memory in KiB: the sum of VmRSS, open file descriptors) of process group `pgid`'s
+    live processes (nginx: the master and its workers)."""
+    rss = fds = 0
+    for pid in group_pids(pgid):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+                    break
+            fds += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            continue        # it has just exited
+    return rss, fds
+
+
 def machine_busy_seconds():
     """CPU seconds the whole machine has spent busy (all CPUs, every process), from /proc/stat."""
     try:
@@ -778,6 +815,274 @@ def prepare_ffmpeg_outdir(outdir, rungs, with_audio):
     shutil.rmtree(outdir, ignore_errors=True)
     for name in [r["name"] for r in rungs] + (["audio"] if with_audio else []):
         (outdir / name).mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving: an HLS ladder behind `reel serve` and nginx on 127.0.0.1, measured with wrk
+# (bench/serve-vs-nginx, bench/serve-slow-readers)
+
+NGINX = "/usr/sbin/nginx"
+SERVE_BUILD_HINT = "swift build -c release"
+SERVE_SOURCE_RECIPE = "v1"     # bump when make_serve_source() changes, so an old cached clip is not reused
+
+
+def make_serve_source(duration, directory=CACHE):
+    """A 1280x720 30 fps clip with moving, noisy pictures (so segments are near the rung's bitrate)
+    and a tone, made once and cached."""
+    key = hashlib.sha256(f"{SERVE_SOURCE_RECIPE}:{duration}".encode()).hexdigest()[:8]
+    path = directory / f"serve-source-{int(duration)}s-720p30-{key}.mp4"
+    if path.exists():
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.mp4")
+    log(f"source: making a {duration:g} s 1280x720 clip (cached as {path.name}) ...")
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+           "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=12:allf=t,format=yuv420p",
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+           "-t", f"{duration}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+           "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-movflags", "+faststart", str(partial)]
+    code, _, err = CHILDREN.run(cmd, timeout=600)
+    if code != 0:
+        partial.unlink(missing_ok=True)
+        raise Abort(f"making the source failed: {err.strip()}")
+    partial.rename(path)
+    return path
+
+
+def serve_environment():
+    """Reel's environment for serving: the repository's profiles, quiet logs, and no outside
+    configuration (a REEL_CONFIG file, another catalog; run the commands with cwd in a temporary
+    directory so no ./reel.yaml is read either)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REEL_CONFIG", "REEL_DATABASE_URL", "REEL_DATA_DIR")}
+    env.setdefault("REEL_PROFILES_DIR", str(REPO / "profiles"))
+    # Like nginx's `access_log off`: no per-request log lines (set REEL_LOG_LEVEL to override).
+    env.setdefault("REEL_LOG_LEVEL", "warning")
+    return env
+
+
+def prepare_ladder(reel, source, data, profile, timeout, cwd):
+    """`reel ingest` + `reel worker --exit-when-idle` on a fresh storage root; returns the video id."""
+    env = serve_environment()
+    code, out, err = CHILDREN.run([reel, "ingest", source, "--data", data, "--json"], timeout=120, env=env, cwd=cwd)
+    if code != 0:
+        raise Abort(f"reel ingest failed (exit {code}): {err.strip()}")
+    video_id = json.loads(out)[0]["id"]
+    log(f"ladder: reel worker --profile {profile} on {Path(source).name} (video {video_id}) ...")
+    started = time.monotonic()
+    code, _, err = CHILDREN.run([reel, "worker", "--data", data, "--profile", profile, "--exit-when-idle"],
+                                timeout=timeout, env=env, cwd=cwd)
+    if code != 0:
+        raise Abort(f"reel worker failed (exit {code}):\n{err.strip()[-2000:]}")
+    code, out, err = CHILDREN.run([reel, "videos", "list", "--json", "--data", data], timeout=60, env=env, cwd=cwd)
+    videos = {v["id"]: v for v in json.loads(out)} if code == 0 else {}
+    state = videos.get(video_id, {}).get("state")
+    if state != "ready":
+        raise Abort(f"the video is {state or 'missing'} after the worker finished, not ready:\n{err.strip()[-2000:]}")
+    log(f"ladder: ready in {time.monotonic() - started:.0f} s")
+    return video_id
+
+
+def pick_targets(video_dir):
+    """The master playlist, the top rung's media playlist and that rung's largest segment."""
+    master = video_dir / "master.m3u8"
+    lines = master.read_text().splitlines()
+    best = None   # (height, bandwidth, uri)
+    for index, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            uri = next((l.strip() for l in lines[index + 1:] if l.strip() and not l.startswith("#")), None)
+            height = re.search(r"RESOLUTION=\d+x(\d+)", line)
+            bandwidth = re.search(r"[:,]BANDWIDTH=(\d+)", line)
+            key = (int(height.group(1)) if height else 0, int(bandwidth.group(1)) if bandwidth else 0, uri)
+            if uri and (best is None or key[:2] > best[:2]):
+                best = key
+    if best is None:
+        raise Abort(f"no variant in {master}")
+    playlist = (video_dir / best[2]).resolve()
+    segments = sorted(playlist.parent.glob("*.m4s"), key=lambda p: p.stat().st_size)
+    if not segments:
+        raise Abort(f"no .m4s segment next to {playlist}")
+    segment = segments[-1]
+    return [
+        {"name": "segment", "file": segment},
+        {"name": "media playlist", "file": playlist},
+        {"name": "master playlist", "file": master},
+    ]
+
+
+def fetch(port, path, headers=None, timeout=10):
+    """One GET on 127.0.0.1:port; returns (status, headers with lower-case names, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def wait_http(port, path, proc, log_path, what, timeout=30.0):
+    """Waits until the server answers anything on `path` (it is listening and handling requests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Abort(f"{what} exited with status {proc.returncode} while starting; its log ({log_path}):\n"
+                        f"{tail(log_path)}")
+        try:
+            status, _, _ = fetch(port, path, timeout=2)
+            return status
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.1)
+    raise Abort(f"{what} did not answer on 127.0.0.1:{port} within {timeout:.0f} s; its log ({log_path}):\n"
+                f"{tail(log_path)}")
+
+
+def serve_flags(reel):
+    """`reel serve --help`: which flags it has (spellings are checked, not assumed)."""
+    try:
+        code, out, err = CHILDREN.run([reel, "serve", "--help"], timeout=30)
+    except OSError as error:
+        raise Abort(f"cannot run {reel}: {error}")
+    text = out + err
+    if code != 0 or "--port" not in text:
+        built = datetime.datetime.fromtimestamp(Path(reel).stat().st_mtime).isoformat(sep=" ", timespec="minutes")
+        raise Abort(f"{reel} (built {built}) has no `serve` command with --port yet; rebuild it "
+                    f"({SERVE_BUILD_HINT}) or pass --reel-bin PATH")
+    return text
+
+
+def start_reel(reel, data, port, workdir, extra=(), log_name="reel-serve.log"):
+    """`reel serve` on 127.0.0.1:port (cwd `workdir`, log in it); returns {proc, port, log, command}
+    once it answers /healthz."""
+    help_text = serve_flags(reel)
+    cmd = [reel, "serve", "--data", data, "--port", str(port)]
+    for flag in ("--host", "--hostname", "--bind", "--address"):
+        if re.search(rf"(?<![\w-]){re.escape(flag)}\b", help_text):
+            cmd += [flag, "127.0.0.1"]
+            break
+    cmd += list(extra)
+    log_path = workdir / log_name
+    proc = CHILDREN.start(cmd, log_path, subprocess.STDOUT, env=serve_environment(), cwd=workdir)
+    wait_http(port, "/healthz", proc, log_path, "reel serve")
+    return {"proc": proc, "port": port, "log": log_path, "command": [str(c) for c in cmd]}
+
+
+def nginx_user_line():
+    """nginx started as root would run its workers as `nobody`; keep them as the current user."""
+    if os.geteuid() != 0:
+        return ""
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(os.getegid()).gr_name
+    return f"user {user} {group};\n"
+
+
+def nginx_conf(prefix, port, workers, server_block, written_by="bench/serve-vs-nginx", worker_connections=4096):
+    """nginx serving static files the fast way (sendfile, tcp_nopush, no access log), everything
+    (pid, logs, temp paths) under `prefix`."""
+    return f"""# written by {written_by}
+daemon off;
+master_process on;
+worker_processes {workers};
+{nginx_user_line()}pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    types {{
+        application/vnd.apple.mpegurl m3u8;
+        video/mp4 mp4;
+        video/iso.segment m4s;
+        image/jpeg jpg;
+    }}
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+{server_block}
+    }}
+}}
+"""
+
+
+def start_nginx(prefix, port, workers, server_block, written_by="bench/serve-vs-nginx", worker_connections=4096):
+    """nginx with its own configuration in `prefix`; returns {proc, port, log, command, conf} once it answers."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_conf(prefix, port, workers, server_block, written_by, worker_connections))
+    log_path = prefix / "stderr.log"
+    # -e: the error log before the configuration is read (otherwise /var/log/nginx/error.log).
+    cmd = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    code, out, err = CHILDREN.run(cmd + ["-t"], timeout=30, cwd=prefix)
+    if code != 0:
+        raise Abort(f"nginx rejected {conf}:\n{(out + err).strip()}")
+    proc = CHILDREN.start(cmd, log_path, subprocess.STDOUT, cwd=prefix)
+    wait_http(port, "/", proc, prefix / "error.log", "nginx")
+    return {"proc": proc, "port": port, "log": prefix / "error.log", "command": cmd, "conf": str(conf)}
+
+
+def nginx_version():
+    result = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=False)
+    return (result.stderr or result.stdout).strip().replace("nginx version: ", "")
+
+
+TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+BINARY_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4, "P": 1024 ** 5}
+
+
+def wrk_seconds(number, unit):
+    return float(number) * TIME_UNITS[unit]
+
+
+def parse_wrk(text):
+    """Figures from `wrk --latency` output, in base units (seconds, bytes, requests)."""
+    out = {"requests_per_s": None, "bytes_per_s": None, "latency_p50_s": None, "latency_p90_s": None,
+           "latency_p99_s": None, "latency_avg_s": None, "latency_max_s": None, "requests": None,
+           "elapsed_s": None, "bytes_read": None, "socket_errors": None, "non_2xx_3xx": 0}
+    match = re.search(r"^Requests/sec:\s+([\d.]+)\s*$", text, re.M)
+    if match:
+        out["requests_per_s"] = float(match.group(1))
+    match = re.search(r"^Transfer/sec:\s+([\d.]+)([KMGTP]?)B\s*$", text, re.M)
+    if match:
+        out["bytes_per_s"] = float(match.group(1)) * BINARY_UNITS[match.group(2)]
+    for percent, key in (("50", "latency_p50_s"), ("90", "latency_p90_s"), ("99", "latency_p99_s")):
+        match = re.search(rf"^\s*{percent}(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.M)
+        if match:
+            out[key] = wrk_seconds(match.group(1), match.group(2))
+    match = re.search(r"^\s*Latency\s+([\d.]+)(us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)", text, re.M)
+    if match:
+        out["latency_avg_s"] = wrk_seconds(match.group(1), match.group(2))
+        out["latency_max_s"] = wrk_seconds(match.group(5), match.group(6))
+    match = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h), ([\d.]+)([KMGTP]?)B read", text, re.M)
+    if match:
+        out["requests"] = int(match.group(1))
+        out["elapsed_s"] = wrk_seconds(match.group(2), match.group(3))
+        out["bytes_read"] = float(match.group(4)) * BINARY_UNITS[match.group(5)]
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if match:
+        out["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, match.groups())))
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if match:
+        out["non_2xx_3xx"] = int(match.group(1))
+    return out
+
+
+def run_wrk(url, connections, duration):
+    """`wrk -t1 -cN -dD --latency` on one URL; returns (command, output, figures from parse_wrk)."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "5s", url]
+    code, out, err = CHILDREN.run(cmd, timeout=duration + 30)
+    if code != 0:
+        raise Abort(f"wrk failed (exit {code}): {err.strip() or out.strip()}\n  {' '.join(cmd)}")
+    figures = parse_wrk(out)
+    if figures["requests_per_s"] is None:
+        raise Abort(f"could not read wrk's output:\n{out}")
+    return cmd, out, figures
 
 
 # ---------------------------------------------------------------------------------------------
