@@ -62,13 +62,28 @@ public final class ServerMetrics: Sendable {
 
     /// The series of each (method, route, status), made once: asking the registry on every request
     /// costs more than answering a playlist.
-    private let series = Mutex<[SeriesKey: (count: Counter, time: DurationHistogram)]>([:])
+    private let series = Mutex<[SeriesKey: RequestSeries]>([:])
 
     func recordRequest(method: HTTPRequest.Method, path: String, status: Int, seconds: Double) {
-        let key = SeriesKey(method: Self.method(method), route: Self.route(of: path), status: status)
-        let metrics = series.withLock { series in
+        requestSeries(method: method, route: Self.route(of: path), status: status).record(seconds: seconds)
+    }
+
+    /// The counter and histogram of one (method, route, status): callers on a hot path keep it.
+    struct RequestSeries: Sendable {
+        let count: Counter
+        let time: DurationHistogram
+
+        func record(seconds: Double) {
+            count.increment()
+            time.recordNanoseconds(Int64(seconds * 1e9))
+        }
+    }
+
+    func requestSeries(method: HTTPRequest.Method, route: String, status: Int) -> RequestSeries {
+        let key = SeriesKey(method: Self.method(method), route: route, status: status)
+        return series.withLock { series in
             if let known = series[key] { return known }
-            let made = (
+            let made = RequestSeries(
                 count: registry.makeCounter(
                     descriptor: .init(namespace: "reel", metricName: "http_requests", unitName: "total",
                                       helpText: "HTTP requests answered."),
@@ -82,8 +97,6 @@ public final class ServerMetrics: Sendable {
             series[key] = made
             return made
         }
-        metrics.count.increment()
-        metrics.time.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     func recordUpload(bytes: Int) {

@@ -11,6 +11,8 @@ struct StoredFile: Sendable {
     /// The validators as header values, made once per file version rather than per request.
     let etag: String
     let lastModifiedText: String
+    /// A playlist that ends with `#EXT-X-ENDLIST`: final, cacheable.
+    let endsList: Bool
     var lastModified: Int { identity.lastModified }
 
     init(bytes: ByteBuffer, identity: FileIdentity) {
@@ -18,6 +20,7 @@ struct StoredFile: Sendable {
         self.identity = identity
         etag = identity.etag
         lastModifiedText = HTTPDate.format(epochSeconds: identity.lastModified)
+        endsList = StreamingHandler.hasEndList(bytes)
     }
 }
 

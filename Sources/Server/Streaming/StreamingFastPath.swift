@@ -186,8 +186,7 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             case .file(let region): context.write(wrapOutboundOut(.body(Sendfile.encode(region))), promise: nil)
             }
         }
-        metrics.recordRequest(method: request.method, path: "/hls", status: answer.status.code,
-                              seconds: started.duration(to: .now).seconds)
+        series(request.method, answer.status.code).record(seconds: started.duration(to: .now).seconds)
         metrics.fastAnswers.increment()
         // As Hummingbird decides it (which compares the value exactly), so both paths agree.
         if request.headerFields[.connection] == "close" {
@@ -201,6 +200,16 @@ final class StreamingFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             waitingForSocket = true
             flushIfWanted(context)
         }
+    }
+
+    /// The metrics series of the answers here, kept per connection (a few methods and statuses).
+    private var knownSeries: [(method: HTTPRequest.Method, status: Int, series: ServerMetrics.RequestSeries)] = []
+
+    private func series(_ method: HTTPRequest.Method, _ status: Int) -> ServerMetrics.RequestSeries {
+        if let known = knownSeries.first(where: { $0.method == method && $0.status == status }) { return known.series }
+        let made = metrics.requestSeries(method: method, route: "/hls", status: status)
+        knownSeries.append((method, status, made))
+        return made
     }
 
     private func flushIfWanted(_ context: ChannelHandlerContext) {

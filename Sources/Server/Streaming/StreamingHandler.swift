@@ -35,6 +35,22 @@ struct StreamingHandler: Sendable {
 
     static let immutable = "max-age=31536000, immutable"
     static let finalPlaylist = "max-age=86400"
+    static let deviceClass = HTTPField.Name("Reel-Device-Class")!
+
+    /// The Cache-Control values, made once: `public` for public videos, `private` through signed URLs.
+    struct CacheControl {
+        let immutable, hour, revalidate, finalPlaylist: String
+
+        init(_ scope: String) {
+            immutable = "\(scope), \(StreamingHandler.immutable)"
+            hour = "\(scope), max-age=3600"
+            revalidate = "\(scope), no-cache"
+            finalPlaylist = "\(scope), \(StreamingHandler.finalPlaylist)"
+        }
+
+        static let `public` = CacheControl("public")
+        static let signed = CacheControl("private")
+    }
 
     /// `components` are the raw path components after `/hls/`.
     func serve(_ request: Request, components: [Substring], signed: Bool) async throws -> Response {
@@ -118,7 +134,7 @@ struct StreamingHandler: Sendable {
     private func answer(_ request: HTTPRequest, path: MediaPath, status: VideoStatusCache.Status, signed: Bool,
                         found: (path: String, identity: FileIdentity), file: StoredFile?,
                         explicitDevice: String?, atHandOnly: Bool) throws -> StreamingAnswer {
-        let scope = signed ? "private" : "public"
+        let cache = signed ? CacheControl.signed : CacheControl.public
         var headers: HTTPFields = [:]
         let identity = file?.identity ?? found.identity
         var representation = Representation(content: file.map { .bytes($0.bytes) } ?? .file(path: found.path, identity: identity),
@@ -127,12 +143,12 @@ struct StreamingHandler: Sendable {
         switch path.kind {
         case .segment, .initSegment, .subtitles:
             // A caption track's segments never change either: a new upload is a new track, with a new folder.
-            headers[.cacheControl] = "\(scope), \(Self.immutable)"
+            headers[.cacheControl] = cache.immutable
         case .poster, .storyboard, .other:
             // A storyboard is written again when its video is transcoded again: kept an hour, like the poster.
-            headers[.cacheControl] = "\(scope), max-age=3600"
+            headers[.cacheControl] = cache.hour
         case .download:
-            headers[.cacheControl] = "\(scope), max-age=3600"
+            headers[.cacheControl] = cache.hour
             headers[.contentDisposition] = DownloadName.contentDisposition(title: status.title, videoId: path.videoId,
                                                                            file: path.fileName)
         case .playlist:
@@ -140,15 +156,15 @@ struct StreamingHandler: Sendable {
             // A finished video's master still changes when captions are added or deleted: it is revalidated
             // (a 304 while it has not changed), never kept.
             if path.isMaster {
-                headers[.cacheControl] = status.state == .ready ? "\(scope), no-cache" : "no-cache"
+                headers[.cacheControl] = status.state == .ready ? cache.revalidate : "no-cache"
             } else {
-                headers[.cacheControl] = Self.hasEndList(file.bytes) ? "\(scope), \(Self.finalPlaylist)" : "no-cache"
+                headers[.cacheControl] = file.endsList ? cache.finalPlaylist : "no-cache"
             }
             var variantTag = ""
             var bytes = file.bytes
             if path.isMaster {
                 let device = try devices.decide(headers: request.headerFields, explicitClass: explicitDevice, memoisedOnly: atHandOnly)
-                headers[HTTPField.Name("Reel-Device-Class")!] = device.name
+                headers[Self.deviceClass] = device.name
                 headers[.vary] = "Accept-Encoding, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform, Save-Data"
                 let tag = device.tag
                 if let tailored = try variants.variant(of: file, key: tag, make: atHandOnly ? nil : { text in
