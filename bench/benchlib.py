@@ -465,16 +465,13 @@ def make_source(duration, directory=CACHE):
 def group_cpu_seconds(pgid):
     """user + sys CPU seconds of the live processes in process group `pgid` (a server and its workers)."""
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in group_pids(pgid):
         try:
-            text = Path(f"/proc/{entry}/stat").read_text()
+            text = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         rest = text[text.rfind(")") + 2:].split()
-        if int(rest[2]) == pgid:          # field 5: pgrp
-            total += int(rest[11]) + int(rest[12])   # fields 14, 15: utime, stime
+        total += int(rest[11]) + int(rest[12])   # fields 14, 15: utime, stime
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -488,7 +485,7 @@ def group_pids(pgid):
             text = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        if int(text[text.rfind(")") + 2:].split()[2]) == pgid:
+        if int(text[text.rfind(")") + 2:].split()[2]) == pgid:   # field 5: pgrp
             pids.append(int(entry))
     return pids
 
