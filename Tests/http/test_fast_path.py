@@ -88,6 +88,9 @@ def test_fast_answers_are_the_routers(reel, ladder):
         reference, fast = answer_twice(reel, method, path, headers)
         assert reference.status in (200, 206, 304), f"{method} {path} {headers}: {reference.status}"
         assert comparable(fast) == comparable(reference), f"{method} {path} {headers}"
+        # Again: a playlist's whole answer is now remembered, and must still be the same.
+        again = raw_request(reel.port, method, path, headers)
+        assert comparable(again) == comparable(reference), f"{method} {path} {headers}, asked again"
     # The body itself, not only its hash against the router's.
     _, fast = answer_twice(reel, "GET", ladder["segment"], {})
     assert fast.body == ladder["segment_file"].read_bytes()

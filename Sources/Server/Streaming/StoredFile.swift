@@ -24,7 +24,7 @@ struct StoredFile: Sendable {
     }
 }
 
-struct FileIdentity: Sendable, Equatable {
+struct FileIdentity: Sendable, Hashable {
     var inode: UInt64
     var size: Int
     var modifiedNanos: Int64

@@ -18,6 +18,8 @@ struct StreamingHandler: Sendable {
     let sendfile: Bool
     /// Tailored and gzip'd playlists by file version: each is made once, served many times.
     let variants = PlaylistVariants()
+    /// Whole answers to plain GETs of playlists, for the fast path.
+    let answers = PlaylistAnswers()
     let directories = VerifiedDirectories()
     /// `layout.hls` as a path, made once (a URL's path is worked out again on every call).
     let hlsRoot: String
@@ -97,13 +99,34 @@ struct StreamingHandler: Sendable {
               !(hasQuery && path.isMaster),
               let cached = statuses.fresh(path.videoId), let status = cached,
               let found = try? locate(path, status: status, signed: signed) else { return nil }
+        // A plain GET or HEAD of a playlist: the whole answer may be known already.
+        var key: PlaylistAnswers.Key?
+        if path.kind == .playlist, Self.isPlain(request) {
+            guard let device = path.isMaster
+                    ? (try? devices.decide(headers: request.headerFields, explicitClass: nil, memoisedOnly: true))?.tag : ""
+            else { return nil }
+            key = .init(path: found.path, identity: found.identity, signed: signed, ready: status.state == .ready,
+                        device: device, gzip: Gzip.accepted(request.headerFields[.acceptEncoding]))
+            if let key, var known = answers.answer(key) {
+                if request.method == .head { known.body = [] }
+                return known
+            }
+        }
         var file: StoredFile?
         if readsIntoMemory(path, found.identity) {
             guard let hit = cache?.lookup(path: found.path, identity: found.identity) else { return nil }
             file = hit
         }
-        return try? answer(request, path: path, status: status, signed: signed, found: found, file: file, explicitDevice: nil,
-                           atHandOnly: true)
+        guard let made = try? answer(request, path: path, status: status, signed: signed, found: found, file: file,
+                                     explicitDevice: nil, atHandOnly: true) else { return nil }
+        if let key, request.method == .get { answers.remember(key, made) }
+        return made
+    }
+
+    /// No range and no validators: the answer depends only on the file and the request's class.
+    private static func isPlain(_ request: HTTPRequest) -> Bool {
+        let fields = request.headerFields
+        return fields[.range] == nil && fields[.ifNoneMatch] == nil && fields[.ifModifiedSince] == nil && fields[.ifRange] == nil
     }
 
     /// The file a path names, if the video may be served to this request.
