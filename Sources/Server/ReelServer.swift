@@ -19,6 +19,8 @@ public struct ReelServer: Sendable {
     public let catalog: any Catalog
     public let metrics: ServerMetrics
     let logger: Logger
+    /// The `Server` header, on Hummingbird's answers and the fast path's alike.
+    static let serverName = "reel"
 
     /// The certificate and key when TLS is on, read once here (a bad pair stops the start with its reason).
     let certificates: CertificateStore?
@@ -34,6 +36,7 @@ public struct ReelServer: Sendable {
     /// Builds the application; `run()` serves it until SIGTERM/SIGINT.
     public func application() throws -> some ApplicationProtocol {
         let dependencies = try ServerDependencies(settings: settings, catalog: catalog, metrics: metrics, logger: logger)
+        let (streaming, metrics) = (dependencies.streaming, metrics)
         let router = try buildRouter(dependencies)
 
         // A client that stops sending mid-upload (a phone losing its network) is disconnected after two
@@ -51,12 +54,11 @@ public struct ReelServer: Sendable {
             // TLS: HTTP/2 or HTTP/1.1 by ALPN. Files are read and written by FileBodyHandler (no sendfile
             // through TLS or into HTTP/2 frames); on HTTP/2 the handlers run per stream. The connection cap
             // and a handshake deadline sit on the connection itself (TLSConnectionGuard).
-            let (streaming, metrics) = (dependencies.streaming, metrics)
             let hsts = settings.hstsMaxAge > 0 ? HSTSMiddleware<ReelRequestContext>(maxAge: settings.hstsMaxAge).value : nil
             let streams = HTTP1Channel.Configuration(
                 additionalChannelHandlers: [ExpectContinueHandler(), SlowClientHandler(limits: limits, logger: logger),
                                             SendTimeoutHandler(timeout: sendTimeout), FileBodyHandler(logger: logger),
-                                            StreamingFastPath(streaming: streaming, metrics: metrics, serverName: "reel",
+                                            StreamingFastPath(streaming: streaming, metrics: metrics, serverName: Self.serverName,
                                                               hsts: hsts, streamsOnly: true)],
                 idleTimeout: .seconds(120))
             let tls = certificates.serverConfiguration()
@@ -73,15 +75,14 @@ public struct ReelServer: Sendable {
                                             SlowClientHandler(limits: limits, logger: logger), SendTimeoutHandler(timeout: sendTimeout)],
                 idleTimeout: .seconds(120))
             // Always able to send file regions: files above 8 MiB leave that way even with `sendfile` off.
-            let (streaming, metrics) = (dependencies.streaming, metrics)
             server = .http1WithSendfile(configuration: http1, fastPath: {
-                StreamingFastPath(streaming: streaming, metrics: metrics, serverName: "reel")
+                StreamingFastPath(streaming: streaming, metrics: metrics, serverName: Self.serverName)
             })
         }
         var app = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "reel"),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: Self.serverName),
             logger: logger)
         app.addServices(UploadSweeper(store: dependencies.store, interval: min(600, max(1, settings.uploadExpiry / 4)), logger: logger))
         app.addServices(WebhookDeliverer(catalog: catalog, settings: .init(

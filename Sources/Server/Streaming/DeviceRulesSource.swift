@@ -39,7 +39,7 @@ final class DeviceRulesSource: Sendable {
     var rules: DeviceRules {
         let now = Date()
         let (current, stale) = loaded.withLock { state -> (DeviceRules, Bool) in
-            let stale = now.timeIntervalSince(state.checked) > 2
+            let stale = now.timeIntervalSince(state.checked) > Self.checkInterval
             if stale { state.checked = now }
             return (state.rules, stale)
         }
@@ -74,7 +74,7 @@ final class DeviceRulesSource: Sendable {
         let memoisable = size <= Self.memoisableHints
         if memoisedOnly {
             guard memoisable, let known = loaded.withLock({ state -> DeviceChoice? in
-                Date().timeIntervalSince(state.checked) > 2 ? nil : state.decided[asked]
+                Date().timeIntervalSince(state.checked) > Self.checkInterval ? nil : state.decided[asked]
             }) else { throw NotAtHand() }
             return known
         }
@@ -93,6 +93,9 @@ final class DeviceRulesSource: Sendable {
             throw Problem(.badRequest, error.description)
         }
     }
+
+    /// Seconds between looks at the rules file's modification time.
+    static let checkInterval: TimeInterval = 2
 
     /// Bytes of client hints up to which a decision is memoised.
     static let memoisableHints = 1024

@@ -5,7 +5,8 @@ import Foundation
 /// Every component is percent-decoded once and must be a plain name: letters, digits, `-`, `_`, `.`, not
 /// starting with a dot (so no `..`, no hidden `.part` files), no encoded slashes, no empty components
 /// (doubled slashes). The `parts/` bookkeeping folder is not served. Symlinks are refused when the file
-/// is looked up (`StoredFile.find` lstat's every component; files are opened with `O_NOFOLLOW`).
+/// is looked up (`StoredFile.find` lstat's every component, folders at most once a second; files are opened
+/// with `O_NOFOLLOW`).
 struct MediaPath: Equatable {
     let videoId: String
     /// Components below the video's folder, e.g. ["540p", "seg-00003.m4s"].

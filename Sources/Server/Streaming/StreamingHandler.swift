@@ -189,13 +189,12 @@ struct StreamingHandler: Sendable {
                 let device = try devices.decide(headers: request.headerFields, explicitClass: explicitDevice, memoisedOnly: atHandOnly)
                 headers[Self.deviceClass] = device.name
                 headers[.vary] = "Accept-Encoding, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform, Save-Data"
-                let tag = device.tag
-                if let tailored = try variants.variant(of: file, key: tag, make: atHandOnly ? nil : { text in
+                if let tailored = try variants.variant(of: file, key: device.tag, make: atHandOnly ? nil : { text in
                     let tailored = device.tailor(text)
                     return tailored == text ? nil : tailored
                 }) {
                     bytes = tailored
-                    variantTag += tag
+                    variantTag += device.tag
                 }
             } else {
                 headers[.vary] = "Accept-Encoding"
